@@ -1,0 +1,89 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Settings shared by every target: Swift 6 language mode comes from the tools version;
+/// these make the remaining upcoming behaviour explicit.
+let swiftSettings: [SwiftSetting] = [
+  // SE-0335: `any` is required for existential types.
+  .enableUpcomingFeature("ExistentialAny"),
+  // SE-0409: imports are internal unless marked `public`, so C never leaks into public API.
+  .enableUpcomingFeature("InternalImportsByDefault"),
+  // SE-0444: a file sees only the members of modules it imports itself.
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "contacts-fcgi",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "contacts-fcgi", targets: ["contacts-fcgi"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    // libfcgi as a system library: the module map and one shim header, nothing else.
+    .systemLibrary(
+      name: "CFastCGI",
+      pkgConfig: "fcgi",
+      providers: [.apt(["libfcgi-dev"])]
+    ),
+    // Syscalls behind one errno helper: files, locks, signals, processes.
+    .target(name: "Platform", exclude: ["README.md"], swiftSettings: swiftSettings),
+    // The only code that calls FCGX_* or touches libfcgi's pointers.
+    .target(
+      name: "FastCGI",
+      dependencies: ["CFastCGI", "Platform"],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // The domain: contacts, validation, roles, queries, JSON. No files, no sockets.
+    .target(name: "ContactsCore", exclude: ["README.md"], swiftSettings: swiftSettings),
+    // The data directory: locking, durable writes, per-worker cache, import, check.
+    .target(
+      name: "ContactsStore",
+      dependencies: ["ContactsCore", "Platform"],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // Request → response as a pure function over a `ContactRepository`.
+    .target(
+      name: "ContactsAPI",
+      dependencies: ["ContactsCore"],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
+    // The command line: serve (supervisor + workers), import, check.
+    .executableTarget(
+      name: "contacts-fcgi",
+      dependencies: [
+        "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Test helpers: temporary directories, a raw HTTP client, the local stack under test.
+    .target(
+      name: "TestSupport",
+      dependencies: ["Platform"],
+      path: "Tests/TestSupport",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(name: "ContactsCoreTests", dependencies: ["ContactsCore"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "ContactsAPITests",
+      dependencies: ["ContactsAPI", "ContactsCore"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ContactsStoreTests",
+      dependencies: ["ContactsStore", "ContactsCore", "Platform", "TestSupport"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["TestSupport", "Platform"],
+      swiftSettings: swiftSettings
+    ),
+  ]
+)

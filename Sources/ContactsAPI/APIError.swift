@@ -1,0 +1,102 @@
+public import ContactsCore
+
+/// Every failure the API answers with: status, a stable snake_case code, a sentence for a
+/// person, the offending fields of a validation error, and any headers (`Allow`).
+///
+/// The one error type at the HTTP edge: handlers throw it, `ContactsAPI.respond(to:)` turns it
+/// into the one error body; anything else thrown becomes a logged 500.
+public struct APIError: Error, Equatable, Sendable {
+  public var status: Int
+  public var code: String
+  public var message: String
+  public var fields: [FieldError]
+  public var headers: [APIResponse.Header]
+
+  public init(
+    status: Int, code: String, message: String, fields: [FieldError] = [], headers: [APIResponse.Header] = []
+  ) {
+    self.status = status
+    self.code = code
+    self.message = message
+    self.fields = fields
+    self.headers = headers
+  }
+
+  /// `{"error":{"code":…,"message":…,"fields":[…]}}`, `fields` only when there are some.
+  public var body: [UInt8] {
+    var writer = JSONWriter()
+    writer.append(raw: "{\"error\":{\"code\":")
+    writer.append(string: code)
+    writer.append(raw: ",\"message\":")
+    writer.append(string: message)
+    if !fields.isEmpty {
+      writer.append(raw: ",\"fields\":[")
+      for (index, field) in fields.enumerated() {
+        if index > 0 { writer.append(raw: ",") }
+        writer.appendObject(["field": field.field, "message": field.message])
+      }
+      writer.append(raw: "]")
+    }
+    writer.append(raw: "}}")
+    return writer.bytes
+  }
+
+  static let unauthenticated = APIError(
+    status: 401, code: "unauthenticated", message: "Sign in to use the contacts API.")
+
+  static func misconfigured(_ detail: String) -> APIError {
+    APIError(
+      status: 500, code: "server_misconfigured",
+      message: "The server cannot tell who you are allowed to be; the request was refused. (\(detail))")
+  }
+
+  static func forbidden(_ user: String, needs permission: Permissions) -> APIError {
+    APIError(
+      status: 403, code: "forbidden",
+      message: "User '\(user)' has no role that grants \(permission) access to contacts.")
+  }
+
+  static func notFound(_ path: String) -> APIError {
+    APIError(status: 404, code: "not_found", message: "There is no contact at \(path).")
+  }
+
+  static func methodNotAllowed(_ method: String, allowed: [String], reason: String) -> APIError {
+    APIError(
+      status: 405, code: "method_not_allowed", message: "\(method) is not allowed here: \(reason).",
+      headers: [.init("Allow", allowed.joined(separator: ", "))])
+  }
+
+  static let preconditionFailed = APIError(
+    status: 412, code: "precondition_failed",
+    message: "The contact has changed since you read it (If-Match does not match its ETag); read it again and retry.")
+
+  static func unsupportedMediaType(_ contentType: String?) -> APIError {
+    let sent = contentType.map { "'\($0)'" } ?? "no Content-Type"
+    return APIError(
+      status: 415, code: "unsupported_media_type",
+      message: "Send the body as application/json (the request had \(sent)).")
+  }
+
+  static func payloadTooLarge(limit: Int) -> APIError {
+    APIError(
+      status: 413, code: "payload_too_large", message: "The body is larger than the limit of \(limit) bytes.")
+  }
+
+  static func invalidJSON(_ error: JSONSyntaxError) -> APIError {
+    APIError(status: 400, code: "invalid_json", message: "The body is not valid JSON. \(error.description).")
+  }
+
+  static func invalidContact(_ failure: ValidationFailure) -> APIError {
+    APIError(status: 400, code: "validation_failed", message: failure.message, fields: failure.fields)
+  }
+
+  static func invalidQuery(_ error: QueryError) -> APIError {
+    APIError(
+      status: 400, code: "invalid_query", message: error.message,
+      fields: [FieldError(field: error.parameter, message: error.message)])
+  }
+
+  static let internalError = APIError(
+    status: 500, code: "internal_error",
+    message: "The server failed to handle the request; the failure has been logged.")
+}

@@ -1,0 +1,183 @@
+public import ContactsCore
+
+/// The contacts API: one `APIRequest` in, one `APIResponse` out.
+///
+/// Checks run in API.md's order and the first that fails answers: identity (401), permission
+/// for the method (403), the path and the contact's existence (404), the method for that
+/// contact's type (405), preconditions (412, or 304 for reads), then the body (415, 413, 400).
+/// Writes make those checks inside `ContactRepository.commit`, under the write lock, so an
+/// `If-Match` is compared with the contact as it is at the moment of writing.
+///
+/// Not thread-safe: a worker process owns one and serves one request at a time.
+public final class ContactsAPI {
+  public struct Configuration: Sendable {
+    public var policy: RolePolicy
+    /// Bodies longer than this answer 413.
+    public var maximumBodyBytes: Int
+
+    public init(policy: RolePolicy = .default, maximumBodyBytes: Int = 65536) {
+      self.policy = policy
+      self.maximumBodyBytes = maximumBodyBytes
+    }
+  }
+
+  let repository: any ContactRepository
+  let configuration: Configuration
+  let logError: (String) -> Void
+  var listings = ListingCache()
+
+  /// - Parameters:
+  ///   - repository: where contacts are read and written.
+  ///   - configuration: roles and limits.
+  ///   - logError: receives one line for every unexpected failure (answered with a 500).
+  public init(
+    repository: any ContactRepository, configuration: Configuration = .init(),
+    logError: @escaping (String) -> Void = { _ in }
+  ) {
+    self.repository = repository
+    self.configuration = configuration
+    self.logError = logError
+  }
+
+  /// Answers `request`. Never throws: an `APIError` becomes its error body, anything else a
+  /// logged 500.
+  public func respond(to request: APIRequest) -> APIResponse {
+    var response: APIResponse
+    do {
+      response = try route(request)
+    } catch let error as APIError {
+      response = Self.errorResponse(error)
+    } catch {
+      logError("\(request.method) \(request.path): \(error)")
+      response = Self.errorResponse(.internalError)
+    }
+    if response.status != 204 && response.status != 304 {
+      response.headers.append(.init("Content-Length", String(response.body.count)))
+    }
+    if request.method == "HEAD" { response.body = [] }
+    return response
+  }
+
+  static func errorResponse(_ error: APIError) -> APIResponse {
+    APIResponse(status: error.status, headers: [jsonContentType] + error.headers, body: error.body)
+  }
+
+  static let jsonContentType = APIResponse.Header("Content-Type", "application/json; charset=utf-8")
+  static let readMethods: Set<String> = ["GET", "HEAD"]
+
+  private func route(_ request: APIRequest) throws -> APIResponse {
+    let identity = try authenticate(request.caller)
+    let granted = configuration.policy.permissions(for: identity.roles)
+    let needed: Permissions = Self.readMethods.contains(request.method) ? .read : .write
+    guard granted.contains(needed) else { throw APIError.forbidden(identity.user, needs: needed) }
+    let context = RequestContext(request: request, identity: identity, permissions: granted)
+
+    switch Route(path: request.path) {
+    case .collection(let extraQuery):
+      switch request.method {
+      case "GET", "HEAD": return try list(context, extraQuery: extraQuery)
+      case "POST": return try create(context)
+      default:
+        throw APIError.methodNotAllowed(
+          request.method, allowed: ["GET", "HEAD", "POST"],
+          reason: "the collection is listed with GET and added to with POST")
+      }
+    case .contact(let id):
+      switch request.method {
+      case "GET", "HEAD": return try read(context, id: id)
+      case "PUT": return try update(context, id: id)
+      case "DELETE": return try delete(context, id: id)
+      default:
+        // The method is refused either way; 404 still comes first for a contact that is not there.
+        let contact = try existing(id, in: repository.currentState(), path: request.path)
+        throw Self.methodNotAllowed(request.method, for: contact.contact)
+      }
+    case .unknown:
+      throw APIError.notFound(request.path)
+    }
+  }
+
+  private func authenticate(_ caller: CallerIdentity) throws(APIError) -> Identity {
+    switch caller {
+    case .anonymous: throw APIError.unauthenticated
+    case .misconfigured(let detail):
+      logError("refused a request: \(detail)")
+      throw APIError.misconfigured(detail)
+    case .authenticated(let identity): return identity
+    }
+  }
+
+  func existing(_ id: String, in state: DirectoryState, path: String) throws(APIError) -> IndexedContact {
+    guard let contact = state.contact(id: id) else { throw APIError.notFound(path) }
+    return contact
+  }
+
+  static func methodNotAllowed(_ method: String, for contact: Contact) -> APIError {
+    if contact.type == .custom {
+      return APIError.methodNotAllowed(
+        method, allowed: ["GET", "HEAD", "PUT", "DELETE"], reason: "a custom contact is read, replaced or deleted")
+    }
+    return APIError.methodNotAllowed(
+      method, allowed: ["GET", "HEAD"],
+      reason: "\(contact.type.rawValue) contacts come from the contact-center directory and are read-only")
+  }
+
+  /// The headers every successful read carries.
+  func readHeaders(etag: String, permissions: Permissions) -> [APIResponse.Header] {
+    [
+      Self.jsonContentType,
+      .init("ETag", etag),
+      .init("Cache-Control", "private, no-cache"),
+      .init("X-Contacts-Permissions", permissions.description),
+    ]
+  }
+
+  /// 412 or 304 as RFC 9110 §13.2.2 orders them: `If-Match` first, then `If-None-Match`.
+  /// - Returns: a 304 response for a read whose `If-None-Match` matched, else `nil` (go on).
+  func evaluatePreconditions(_ context: RequestContext, etag: String?) throws(APIError) -> APIResponse? {
+    let request = context.request
+    if let ifMatch = request.ifMatch {
+      guard let etag, EntityTag.matches(ifMatch, current: etag) else { throw APIError.preconditionFailed }
+    }
+    if let ifNoneMatch = request.ifNoneMatch, let etag, !EntityTag.noneMatch(ifNoneMatch, current: etag) {
+      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailed }
+      var headers = readHeaders(etag: etag, permissions: context.permissions)
+      headers.removeFirst()  // a 304 has no body, so no Content-Type
+      return APIResponse(status: 304, headers: headers)
+    }
+    return nil
+  }
+}
+
+/// What a handler needs besides the request: who asked and what they may do.
+struct RequestContext {
+  var request: APIRequest
+  var identity: Identity
+  var permissions: Permissions
+}
+
+/// The resources under `/contacts`.
+enum Route: Equatable {
+  /// `/contacts`, or the seed's `/contacts&a=b` form with `a=b` as extra query.
+  case collection(extraQuery: String)
+  case contact(id: String)
+  case unknown
+
+  init(path: String) {
+    if path == "/contacts" {
+      self = .collection(extraQuery: "")
+    } else if path.hasPrefix("/contacts&") {
+      self = .collection(extraQuery: String(path.dropFirst("/contacts&".count)))
+    } else if path.hasPrefix("/contacts/") {
+      let segment = path.dropFirst("/contacts/".count)
+      guard !segment.isEmpty, !segment.contains("/"), let id = PercentEncoding.decode(segment, plusIsSpace: false)
+      else {
+        self = .unknown
+        return
+      }
+      self = .contact(id: id)
+    } else {
+      self = .unknown
+    }
+  }
+}

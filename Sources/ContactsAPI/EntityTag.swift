@@ -1,0 +1,43 @@
+import ContactsCore
+
+/// Entity tags and the conditional-request headers that compare them (RFC 9110 §8.8.3, §13).
+///
+/// Tags come from the data's generation, so a conditional request is answered without
+/// serializing anything: a contact's tag is the sequence number of the change that last wrote
+/// it; a listing's tag is the generation plus a hash of the query.
+enum EntityTag {
+  static func forContact(version: UInt64) -> String { "\"v\(version)\"" }
+
+  static func forListing(generation: UInt64, query: String) -> String {
+    // FNV-1a: stable across processes and runs, unlike `Hasher`.
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in query.utf8 {
+      hash ^= UInt64(byte)
+      hash &*= 0x0000_0100_0000_01b3
+    }
+    return "\"g\(generation)-\(String(hash, radix: 36))\""
+  }
+
+  /// The tags of an `If-Match` / `If-None-Match` value; `nil` for `*`.
+  static func parseList(_ header: String) -> [String]? {
+    let trimmed = header.trimmingWhitespace()
+    if trimmed == "*" { return nil }
+    return trimmed.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+  }
+
+  /// `If-None-Match` uses the weak comparison: `W/` prefixes are ignored.
+  static func noneMatch(_ header: String, current: String) -> Bool {
+    guard let tags = parseList(header) else { return false }
+    return !tags.contains { weak($0) == weak(current) }
+  }
+
+  /// `If-Match` uses the strong comparison: a weak tag never matches.
+  static func matches(_ header: String, current: String) -> Bool {
+    guard let tags = parseList(header) else { return true }
+    return tags.contains { !$0.hasPrefix("W/") && $0 == current }
+  }
+
+  private static func weak(_ tag: String) -> Substring {
+    tag.hasPrefix("W/") ? tag.dropFirst(2) : Substring(tag)
+  }
+}

@@ -1,0 +1,102 @@
+/// Where a contact comes from, and so what may be done to it over HTTP.
+public enum ContactType: String, CaseIterable, Sendable, Codable {
+  /// Added by admins through the API; the only writable type.
+  case custom = "Custom"
+  /// A queue from the contact-center directory (read-only, replaced by `import`).
+  case queue = "Queue"
+  /// A user from the contact-center directory (read-only, replaced by `import`).
+  case user = "User"
+
+  /// The type named by `text`, compared case-insensitively (`custom` is `Custom`).
+  public init?(caseInsensitive text: String) {
+    guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+      return nil
+    }
+    self = match
+  }
+
+  /// The attributes a contact of this type may carry.
+  public var attributes: [ContactAttribute] {
+    switch self {
+    case .custom, .queue: [.id, .name, .type, .phoneNumber]
+    case .user: ContactAttribute.allCases
+    }
+  }
+}
+
+/// Every attribute of the contact object, by its JSON name.
+public enum ContactAttribute: String, CaseIterable, Sendable {
+  case id, name, type, phoneNumber, userName, firstName, lastName, employeeId
+}
+
+/// One entry of the directory.
+public struct Contact: Equatable, Sendable {
+  public var id: String
+  public var type: ContactType
+  public var name: String
+  public var phoneNumber: String?
+  public var userName: String?
+  public var firstName: String?
+  public var lastName: String?
+  public var employeeId: String?
+  /// The sequence number of the change that last wrote this contact (its entity tag).
+  public var version: UInt64
+
+  public init(
+    id: String, type: ContactType, name: String, phoneNumber: String? = nil, userName: String? = nil,
+    firstName: String? = nil, lastName: String? = nil, employeeId: String? = nil, version: UInt64 = 0
+  ) {
+    self.id = id
+    self.type = type
+    self.name = name
+    self.phoneNumber = phoneNumber
+    self.userName = userName
+    self.firstName = firstName
+    self.lastName = lastName
+    self.employeeId = employeeId
+    self.version = version
+  }
+
+  /// The value of `attribute`, or `nil` when this contact has none.
+  public func value(of attribute: ContactAttribute) -> String? {
+    switch attribute {
+    case .id: id
+    case .name: name
+    case .type: type.rawValue
+    case .phoneNumber: phoneNumber
+    case .userName: userName
+    case .firstName: firstName
+    case .lastName: lastName
+    case .employeeId: employeeId
+    }
+  }
+
+  /// The contact as the API returns it: only its type's attributes, absent values omitted.
+  public var json: [UInt8] {
+    var writer = JSONWriter(reservingCapacity: 160)
+    let isUser = type == .user
+    writer.appendObject([
+      "id": id,
+      "name": name,
+      "type": type.rawValue,
+      "phoneNumber": phoneNumber,
+      "userName": isUser ? userName : nil,
+      "firstName": isUser ? firstName : nil,
+      "lastName": isUser ? lastName : nil,
+      "employeeId": isUser ? employeeId : nil,
+    ])
+    return writer.bytes
+  }
+}
+
+/// Folding used for every comparison: case-insensitive equality and substring search.
+public enum TextFolding {
+  /// `text` lowercased, for case-insensitive comparison.
+  @inline(__always)
+  public static func fold(_ text: String) -> String { text.lowercased() }
+
+  /// The ASCII digits of `text`, in order: how phone numbers are compared.
+  public static func digits(of text: String) -> String {
+    String(decoding: text.utf8.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }, as: UTF8.self)
+  }
+}

@@ -1,0 +1,190 @@
+/// A `GET /contacts` query: filters, free-text search and paging (API.md, "Listing and filtering").
+public struct ContactQuery: Equatable, Sendable {
+  /// Per attribute, the folded values any one of which must match (phone numbers: digits only).
+  public var filters: [ContactAttribute: [String]] = [:]
+  /// `q`, folded.
+  public var text: String?
+  /// The digits of `q`; empty when `q` has none, and then phone numbers never match it.
+  public var textDigits: String = ""
+  public var limit: Int?
+  public var offset: Int = 0
+  /// The decoded parameters in order, to build the `next` link from.
+  public var parameters: [QueryParameter] = []
+
+  public static let maximumLimit = 1000
+  static let reservedNames = ["q", "limit", "offset"]
+  /// Every parameter name accepted, in the order error messages list them.
+  public static let allowedNames = ContactAttribute.allCases.map(\.rawValue) + reservedNames
+
+  public init() {}
+
+  /// Parses a raw (still percent-encoded) query string such as `type=Queue&type=User&q=sales`.
+  ///
+  /// - Throws: `QueryError` naming the offending parameter and what is allowed.
+  public static func parse(_ rawQuery: String) throws(QueryError) -> ContactQuery {
+    var query = ContactQuery()
+    var seenReserved: Set<String> = []
+    for piece in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
+      let parameter = try QueryParameter(encoded: piece)
+      query.parameters.append(parameter)
+      let (name, value) = (parameter.name, parameter.value)
+      if reservedNames.contains(name) {
+        guard seenReserved.insert(name).inserted else {
+          throw QueryError(parameter: name, message: "'\(name)' may be given only once")
+        }
+      }
+      switch name {
+      case "q":
+        query.text = TextFolding.fold(value)
+        query.textDigits = TextFolding.digits(of: value)
+      case "limit":
+        guard let limit = Int(value), (1...maximumLimit).contains(limit) else {
+          throw QueryError(
+            parameter: name, message: "'limit' must be a whole number from 1 to \(maximumLimit), not '\(value)'")
+        }
+        query.limit = limit
+      case "offset":
+        guard let offset = Int(value), offset >= 0 else {
+          throw QueryError(parameter: name, message: "'offset' must be a whole number of 0 or more, not '\(value)'")
+        }
+        query.offset = offset
+      default:
+        guard let attribute = ContactAttribute(rawValue: name) else {
+          throw QueryError(
+            parameter: name,
+            message:
+              "Unknown query parameter '\(name)'; allowed: \(allowedNames.joined(separator: ", ")) (names are case-sensitive)",
+            allowed: allowedNames)
+        }
+        let folded: String
+        switch attribute {
+        case .type:
+          guard let type = ContactType(caseInsensitive: value) else {
+            let allowed = ContactType.allCases.map(\.rawValue)
+            throw QueryError(
+              parameter: name, message: "Unknown type '\(value)'; allowed: \(allowed.joined(separator: ", "))",
+              allowed: allowed)
+          }
+          folded = TextFolding.fold(type.rawValue)
+        case .phoneNumber: folded = TextFolding.digits(of: value)
+        default: folded = TextFolding.fold(value)
+        }
+        query.filters[attribute, default: []].append(folded)
+      }
+    }
+    return query
+  }
+
+  /// Whether `entry` passes every filter and `q`.
+  public func matches(_ entry: IndexedContact) -> Bool {
+    for (attribute, values) in filters {
+      guard let value = entry.folded(attribute), !value.isEmpty || attribute != .phoneNumber else { return false }
+      if !values.contains(value) { return false }
+    }
+    if let text {
+      if text.isEmpty { return true }
+      let inText = entry.searchableText.contains { $0.contains(text) }
+      let inDigits = !textDigits.isEmpty && entry.phoneDigits.contains(textDigits)
+      if !inText && !inDigits { return false }
+    }
+    return true
+  }
+
+  /// Whether the query filters at all (the unfiltered, unpaged listing is cached whole).
+  public var isUnfiltered: Bool { filters.isEmpty && text == nil }
+
+  /// The query string of the page after this one, or `nil` when this page is the last.
+  public func nextPageQuery(total: Int) -> String? {
+    guard let limit, offset + limit < total else { return nil }
+    let kept = parameters.filter { $0.name != "offset" }.map(\.encoded)
+    return (kept + ["offset=\(offset + limit)"]).joined(separator: "&")
+  }
+}
+
+/// One `name=value` pair of a query string, decoded.
+public struct QueryParameter: Equatable, Sendable {
+  public var name: String
+  public var value: String
+
+  /// Decodes `name=value` (`+` is a space, `%XX` a byte, the result must be UTF-8).
+  init(encoded piece: Substring) throws(QueryError) {
+    let equals = piece.firstIndex(of: "=")
+    let rawName = equals.map { piece[..<$0] } ?? piece
+    let rawValue = equals.map { piece[piece.index(after: $0)...] } ?? ""
+    name = try Self.decode(rawName, parameter: String(rawName))
+    value = try Self.decode(rawValue, parameter: name)
+  }
+
+  /// Re-encoded, for links.
+  var encoded: String { "\(Self.encode(name))=\(Self.encode(value))" }
+
+  static func decode(_ text: Substring, parameter: String) throws(QueryError) -> String {
+    guard let decoded = PercentEncoding.decode(text, plusIsSpace: true) else {
+      throw QueryError(parameter: parameter, message: "'\(parameter)' has a malformed %-escape or is not UTF-8")
+    }
+    return decoded
+  }
+
+  static func encode(_ text: String) -> String { PercentEncoding.encode(text) }
+}
+
+/// RFC 3986 percent-encoding, as query strings and path segments use it.
+public enum PercentEncoding {
+  /// Decodes `%XX` escapes (and `+` as a space when `plusIsSpace`); `nil` for a malformed
+  /// escape or a result that is not UTF-8.
+  public static func decode(_ text: Substring, plusIsSpace: Bool) -> String? {
+    var bytes: [UInt8] = []
+    var iterator = Array(text.utf8).makeIterator()
+    while let byte = iterator.next() {
+      switch byte {
+      case UInt8(ascii: "+") where plusIsSpace: bytes.append(0x20)
+      case UInt8(ascii: "%"):
+        guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+          return nil
+        }
+        bytes.append(high << 4 | low)
+      default: bytes.append(byte)
+      }
+    }
+    return String(validating: bytes, as: UTF8.self)
+  }
+
+  /// Encodes every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`).
+  public static func encode(_ text: String) -> String {
+    let hex = Array("0123456789ABCDEF".utf8)
+    var bytes: [UInt8] = []
+    for byte in text.utf8 {
+      switch byte {
+      case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+        UInt8(ascii: "~"):
+        bytes.append(byte)
+      default:
+        bytes.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  private static func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
+  }
+}
+
+/// A query string the listing cannot answer.
+public struct QueryError: Error, Equatable, Sendable {
+  public var parameter: String
+  public var message: String
+  /// What would have been accepted, when that is a short list.
+  public var allowed: [String]
+  public init(parameter: String, message: String, allowed: [String] = []) {
+    self.parameter = parameter
+    self.message = message
+    self.allowed = allowed
+  }
+}

@@ -1,0 +1,144 @@
+/// A contact with everything a request needs precomputed once: its JSON, its sort key and the
+/// folded values the filters compare.
+///
+/// A class so that the sorted array of a large directory moves pointers, not structs, when a
+/// change is inserted; immutable, so sharing it between states is safe.
+public final class IndexedContact: Sendable {
+  public let contact: Contact
+  /// The contact's JSON object, as listings and `GET /contacts/{id}` send it.
+  public let json: [UInt8]
+  let sortKey: String
+  let foldedValues: [String?]
+  let phoneDigits: String
+  /// Folded name, userName, firstName, lastName and employeeId: what `q` searches.
+  let searchableText: [String]
+
+  public init(_ contact: Contact) {
+    self.contact = contact
+    json = contact.json
+    sortKey = TextFolding.fold(contact.name)
+    phoneDigits = contact.phoneNumber.map(TextFolding.digits(of:)) ?? ""
+    foldedValues = ContactAttribute.allCases.map { attribute in
+      guard contact.type.attributes.contains(attribute), let value = contact.value(of: attribute) else { return nil }
+      return attribute == .phoneNumber ? TextFolding.digits(of: value) : TextFolding.fold(value)
+    }
+    searchableText = [ContactAttribute.name, .userName, .firstName, .lastName, .employeeId].compactMap { attribute in
+      contact.type.attributes.contains(attribute) ? contact.value(of: attribute).map(TextFolding.fold) : nil
+    }
+  }
+
+  /// The folded value of `attribute` (digits for phone numbers), `nil` when absent.
+  func folded(_ attribute: ContactAttribute) -> String? {
+    foldedValues[attributeIndex(attribute)]
+  }
+
+  private func attributeIndex(_ attribute: ContactAttribute) -> Int {
+    switch attribute {
+    case .id: 0
+    case .name: 1
+    case .type: 2
+    case .phoneNumber: 3
+    case .userName: 4
+    case .firstName: 5
+    case .lastName: 6
+    case .employeeId: 7
+    }
+  }
+
+  /// The listing order: name case-insensitively, then id.
+  static func precedes(_ lhs: IndexedContact, _ rhs: IndexedContact) -> Bool {
+    lhs.sortKey != rhs.sortKey ? lhs.sortKey < rhs.sortKey : lhs.contact.id < rhs.contact.id
+  }
+}
+
+/// Every contact a worker serves, in listing order, at one generation of the data.
+///
+/// A value type: a worker keeps one, applies each change of the journal to it in place, and
+/// hands copies (cheap, copy-on-write) to requests.
+public struct DirectoryState: Sendable {
+  /// Increases with every change; part of every entity tag.
+  public private(set) var generation: UInt64 = 0
+  /// All contacts, sorted by `IndexedContact.precedes`.
+  public private(set) var entries: [IndexedContact] = []
+  private var byID: [String: IndexedContact] = [:]
+
+  public init() {}
+
+  /// A state holding `contacts`, at `generation`.
+  public init(contacts: [Contact], generation: UInt64) {
+    self.generation = generation
+    let indexed = contacts.map(IndexedContact.init)
+    byID = Dictionary(indexed.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
+    entries = byID.values.sorted(by: IndexedContact.precedes)
+  }
+
+  public var count: Int { entries.count }
+
+  public func contact(id: String) -> IndexedContact? { byID[id] }
+
+  public func contains(id: String) -> Bool { byID[id] != nil }
+
+  /// The contacts of one type, in listing order.
+  public func contacts(ofType type: ContactType) -> [Contact] {
+    entries.lazy.filter { $0.contact.type == type }.map(\.contact)
+  }
+
+  /// Inserts or replaces `contact` (its version is the new generation).
+  public mutating func upsert(_ contact: Contact, generation newGeneration: UInt64) {
+    removeFromOrder(id: contact.id)
+    var stored = contact
+    stored.version = newGeneration
+    let entry = IndexedContact(stored)
+    entries.insert(entry, at: insertionIndex(of: entry))
+    byID[stored.id] = entry
+    generation = max(generation, newGeneration)
+  }
+
+  /// Removes the contact `id`, if present.
+  public mutating func remove(id: String, generation newGeneration: UInt64) {
+    removeFromOrder(id: id)
+    byID[id] = nil
+    generation = max(generation, newGeneration)
+  }
+
+  /// Replaces every contact of `type` with `contacts` (each at the new generation): an import.
+  public mutating func replaceAll(ofType type: ContactType, with contacts: [Contact], generation newGeneration: UInt64)
+  {
+    var kept = entries.filter { $0.contact.type != type }
+    for contact in contacts {
+      var stored = contact
+      stored.type = type
+      stored.version = newGeneration
+      kept.append(IndexedContact(stored))
+    }
+    byID = Dictionary(kept.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
+    entries = kept.sorted(by: IndexedContact.precedes)
+    generation = max(generation, newGeneration)
+  }
+
+  /// Moves to `newGeneration` without changing a contact (a record that touched nothing here).
+  public mutating func advance(to newGeneration: UInt64) {
+    generation = max(generation, newGeneration)
+  }
+
+  private mutating func removeFromOrder(id: String) {
+    guard let existing = byID[id] else { return }
+    let index = insertionIndex(of: existing)
+    if index < entries.count, entries[index].contact.id == id {
+      entries.remove(at: index)
+    } else if let found = entries.firstIndex(where: { $0.contact.id == id }) {
+      entries.remove(at: found)
+    }
+  }
+
+  /// The first index whose entry does not precede `entry` (binary search).
+  private func insertionIndex(of entry: IndexedContact) -> Int {
+    var low = 0
+    var high = entries.count
+    while low < high {
+      let middle = (low + high) / 2
+      if IndexedContact.precedes(entries[middle], entry) { low = middle + 1 } else { high = middle }
+    }
+    return low
+  }
+}

@@ -1,0 +1,54 @@
+/// Appends JSON to a byte buffer. Only what this service writes: objects of strings, arrays of
+/// pre-encoded objects, numbers.
+public struct JSONWriter {
+  public private(set) var bytes: [UInt8] = []
+
+  public init(reservingCapacity capacity: Int = 256) {
+    bytes.reserveCapacity(capacity)
+  }
+
+  public mutating func append(raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
+  public mutating func append(raw: StaticString) {
+    bytes.append(contentsOf: UnsafeBufferPointer(start: raw.utf8Start, count: raw.utf8CodeUnitCount))
+  }
+
+  /// Appends `value` as a JSON string: quotes, and escapes for `"`, `\` and control characters.
+  public mutating func append(string value: String) {
+    bytes.append(UInt8(ascii: "\""))
+    for byte in value.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+      case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+      case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+      case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+      case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+      case 0..<0x20:
+        let hex = Array("0123456789abcdef".utf8)
+        bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+      default: bytes.append(byte)
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
+  }
+
+  public mutating func append(integer value: some BinaryInteger) {
+    bytes.append(contentsOf: String(value).utf8)
+  }
+
+  /// Appends an object of string members in the given order, skipping `nil` values (absent
+  /// values are omitted, never `null`).
+  public mutating func appendObject(_ members: KeyValuePairs<StaticString, String?>) {
+    bytes.append(UInt8(ascii: "{"))
+    var first = true
+    for (key, value) in members {
+      guard let value else { continue }
+      if !first { bytes.append(UInt8(ascii: ",")) }
+      first = false
+      bytes.append(UInt8(ascii: "\""))
+      append(raw: key)
+      bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+      append(string: value)
+    }
+    bytes.append(UInt8(ascii: "}"))
+  }
+}

@@ -1,0 +1,89 @@
+import ContactsCore
+
+/// One line of `journal.jsonl`. Every record carries its sequence number (the generation it
+/// creates), the time and the acting user, which makes the journal an audit trail too.
+struct JournalRecord: Equatable {
+  enum Operation: Equatable {
+    case change(ContactChange)
+    /// An import replaced every contact of `type` with those in `file`.
+    case directoryImport(type: ContactType, file: String, count: Int)
+  }
+
+  var sequence: UInt64
+  var timestamp: String
+  var user: String
+  var operation: Operation
+
+  /// The line as written: JSON and a final `\n` (whose presence marks the line complete).
+  var line: [UInt8] {
+    var writer = JSONWriter(reservingCapacity: 256)
+    writer.append(raw: "{\"seq\":")
+    writer.append(integer: sequence)
+    writer.append(raw: ",\"at\":")
+    writer.append(string: timestamp)
+    writer.append(raw: ",\"by\":")
+    writer.append(string: user)
+    switch operation {
+    case .change(.create(let contact)):
+      writer.append(raw: ",\"op\":\"create\",\"contact\":")
+      writer.append(raw: contact.json)
+    case .change(.update(let contact)):
+      writer.append(raw: ",\"op\":\"update\",\"contact\":")
+      writer.append(raw: contact.json)
+    case .change(.delete(let id)):
+      writer.append(raw: ",\"op\":\"delete\",\"id\":")
+      writer.append(string: id)
+    case .directoryImport(let type, let file, let count):
+      writer.append(raw: ",\"op\":\"import\",\"type\":")
+      writer.append(string: type.rawValue)
+      writer.append(raw: ",\"file\":")
+      writer.append(string: file)
+      writer.append(raw: ",\"count\":")
+      writer.append(integer: count)
+    }
+    writer.append(raw: "}\n")
+    return writer.bytes
+  }
+
+  /// Reads one line (without its `\n`); `nil` when it is not a record this version wrote.
+  init?(line: ArraySlice<UInt8>) {
+    guard let value = try? JSONParser.parse(Array(line)),
+      case .number(let seqText) = value["seq"], let sequence = UInt64(seqText),
+      let timestamp = value["at"]?.stringValue, let user = value["by"]?.stringValue,
+      let operation = value["op"]?.stringValue
+    else { return nil }
+    self.sequence = sequence
+    self.timestamp = timestamp
+    self.user = user
+    switch operation {
+    case "create", "update":
+      guard let stored = value["contact"], let contact = try? Contact(stored: stored) else { return nil }
+      self.operation = .change(operation == "create" ? .create(contact) : .update(contact))
+    case "delete":
+      guard let id = value["id"]?.stringValue else { return nil }
+      self.operation = .change(.delete(id: id))
+    case "import":
+      guard let typeName = value["type"]?.stringValue, let type = ContactType(rawValue: typeName),
+        let file = value["file"]?.stringValue, case .number(let countText) = value["count"], let count = Int(countText)
+      else { return nil }
+      self.operation = .directoryImport(type: type, file: file, count: count)
+    default:
+      return nil
+    }
+  }
+
+  init(sequence: UInt64, timestamp: String, user: String, operation: Operation) {
+    self.sequence = sequence
+    self.timestamp = timestamp
+    self.user = user
+    self.operation = operation
+  }
+
+  /// The first line of every journal: which snapshot generation it continues from.
+  static func header(base: UInt64) -> [UInt8] { Array("{\"journal\":1,\"base\":\(base)}\n".utf8) }
+
+  static func base(fromHeader line: ArraySlice<UInt8>) -> UInt64? {
+    guard let value = try? JSONParser.parse(Array(line)), case .number(let text) = value["base"] else { return nil }
+    return UInt64(text)
+  }
+}

@@ -1,0 +1,20 @@
+public import Platform
+
+/// Why the data directory could not be read or written.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+  /// A syscall failed (disk full, I/O error, permissions…).
+  case system(SystemError)
+  /// A file holds something this version cannot read: which file, where, what.
+  case damaged(file: String, line: Int?, reason: String)
+  /// An import file is not acceptable; nothing was changed.
+  case invalidImport(String)
+
+  public var description: String {
+    switch self {
+    case .system(let error): "data directory: \(error)"
+    case .damaged(let file, let line, let reason):
+      "data directory damaged: \(file)\(line.map { " line \($0)" } ?? ""): \(reason)"
+    case .invalidImport(let reason): reason
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import ContactsCore
+
+/// The names of the files in a data directory.
+public struct StoreLayout: Sendable {
+  public let directory: String
+
+  static let lockName = "lock"
+  static let snapshotName = "snapshot.json"
+  static let journalName = "journal.jsonl"
+
+  public init(directory: String) { self.directory = directory }
+
+  public var lock: String { path(Self.lockName) }
+  public var snapshot: String { path(Self.snapshotName) }
+  public var journal: String { path(Self.journalName) }
+
+  public func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+  /// `users-<generation>.json` or `queues-<generation>.json`.
+  static func directoryFileName(_ type: ContactType, generation: UInt64) -> String {
+    "\(type == .user ? "users" : "queues")-\(generation).json"
+  }
+
+  static func isDirectoryFile(_ name: String) -> Bool {
+    (name.hasPrefix("users-") || name.hasPrefix("queues-")) && name.hasSuffix(".json")
+  }
+}

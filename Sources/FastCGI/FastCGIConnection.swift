@@ -1,0 +1,135 @@
+internal import CFastCGI
+import Platform
+
+#if canImport(Glibc)
+  internal import Glibc
+#endif
+
+/// What one call to `FastCGIConnection.accept()` produced.
+public enum FastCGIAcceptResult: Sendable {
+  /// A request, with its params copied and its body read (or found to be over the limit).
+  case request(FastCGIRequest)
+  /// `accept(2)` was interrupted by a signal; the caller decides whether to stop.
+  case interrupted
+  /// libfcgi failed to accept or to read the request's records.
+  case failed(code: Int32)
+}
+
+/// A worker's side of the FastCGI socket: accept one request, answer it, repeat.
+///
+/// Not `Sendable`: a worker process has one of these and uses it from one thread.
+public final class FastCGIConnection {
+  private let request: UnsafeMutablePointer<FCGX_Request>
+  private let maximumBodyBytes: Int
+  private let interruptingSignals: [Int32]
+  private var isOpen = false
+
+  /// Prepares libfcgi to accept on `listeningDescriptor`.
+  ///
+  /// Install signal handlers *before* this: `FCGX_Init` puts its own on `SIGTERM`, `SIGUSR1`
+  /// and `SIGPIPE` where the disposition is still the default. The request is made with
+  /// `FCGI_FAIL_ACCEPT_ON_INTR`, so a signal ends a blocking accept.
+  ///
+  /// - Parameters:
+  ///   - listeningDescriptor: the listening socket (0 when inherited).
+  ///   - maximumBodyBytes: bodies longer than this are not read at all.
+  ///   - interruptingSignals: signals that may interrupt the wait for a request but are held
+  ///     back (blocked) from the moment one is accepted until it is answered, so that no read or
+  ///     write of a request is cut short; one that arrives meanwhile is delivered at the next
+  ///     `accept()`.
+  public init(listeningDescriptor: Int32, maximumBodyBytes: Int, interruptingSignals: [Int32] = []) {
+    FCGX_Init()
+    request = .allocate(capacity: 1)
+    request.initialize(to: FCGX_Request())
+    FCGX_InitRequest(request, listeningDescriptor, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+    self.maximumBodyBytes = maximumBodyBytes
+    self.interruptingSignals = interruptingSignals
+    Signals.block(interruptingSignals)
+  }
+
+  deinit {
+    if isOpen { FCGX_Finish_r(request) }
+    FCGX_Free(request, 0)
+    request.deallocate()
+  }
+
+  /// Waits for the next request (finishing the previous one if it is still open).
+  public func accept() -> FastCGIAcceptResult {
+    isOpen = false
+    Signals.unblock(interruptingSignals)
+    // One that was held back during the last request has just been delivered: do not wait.
+    if interruptingSignals.contains(where: Signals.isPending) {
+      Signals.block(interruptingSignals)
+      return .interrupted
+    }
+    let result = FCGX_Accept_r(request)
+    let code = errno
+    Signals.block(interruptingSignals)
+    if result < 0 {
+      return code == EINTR ? .interrupted : .failed(code: -result)
+    }
+    isOpen = true
+    let params = copyParams()
+    let declaredLength = params.first { $0.name == "CONTENT_LENGTH" }.flatMap { Int($0.value) } ?? 0
+    if declaredLength > maximumBodyBytes {
+      return .request(FastCGIRequest(params: params, bodyExceededLimit: true))
+    }
+    let (body, exceeded) = readBody()
+    return .request(FastCGIRequest(params: params, body: exceeded ? [] : body, bodyExceededLimit: exceeded))
+  }
+
+  /// Writes the response and ends the request.
+  ///
+  /// - Returns: `false` when the peer had gone away (`EPIPE` and friends): the request is
+  ///   over either way and the worker carries on.
+  @discardableResult
+  public func respond(_ response: FastCGIResponse) -> Bool {
+    guard isOpen else { return false }
+    let bytes = response.serialized()
+    let written = bytes.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { chars in
+        FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
+      }
+    }
+    let delivered = written == bytes.count && FCGX_FFlush(request.pointee.out) == 0
+    FCGX_Finish_r(request)
+    isOpen = false
+    return delivered
+  }
+
+  /// Copies every `NAME=value` string now: libfcgi frees them at the next accept.
+  private func copyParams() -> [(name: String, value: String)] {
+    var params: [(name: String, value: String)] = []
+    guard var cursor = request.pointee.envp else { return params }
+    while let entry = cursor.pointee {
+      let bytes = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+      let length = strlen(entry)
+      let buffer = UnsafeBufferPointer(start: bytes, count: length)
+      if let equals = buffer.firstIndex(of: UInt8(ascii: "=")) {
+        params.append(
+          (
+            String(decoding: buffer[..<equals], as: UTF8.self),
+            String(decoding: buffer[(equals + 1)...], as: UTF8.self)
+          ))
+      }
+      cursor += 1
+    }
+    return params
+  }
+
+  /// Reads the body up to the limit; stops reading (and reports it) as soon as it is over.
+  private func readBody() -> (bytes: [UInt8], exceededLimit: Bool) {
+    var body: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while true {
+      let count = chunk.withUnsafeMutableBufferPointer { buffer in
+        buffer.withMemoryRebound(to: CChar.self) { chars in
+          FCGX_GetStr(chars.baseAddress, Int32(chars.count), request.pointee.in)
+        }
+      }
+      if count <= 0 { return (body, false) }
+      if body.count + Int(count) > maximumBodyBytes { return ([], true) }
+      body.append(contentsOf: chunk[0..<Int(count)])
+    }
+  }
+}

@@ -1,0 +1,83 @@
+public import Platform
+
+#if canImport(Glibc)
+  internal import Glibc
+#endif
+
+/// The listening unix socket that every worker accepts on.
+public enum FastCGIListener {
+  /// Descriptor 0, where a FastCGI parent (the supervisor, spawn-fcgi, systemd) puts the socket.
+  public static let inheritedDescriptor: Int32 = 0
+
+  /// Whether `descriptor` is a listening socket (`SO_ACCEPTCONN`), as it is when a FastCGI
+  /// parent hands one over.
+  public static func isListeningSocket(_ descriptor: Int32 = inheritedDescriptor) -> Bool {
+    var accepting: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 else { return false }
+    return accepting != 0
+  }
+
+  /// Creates a unix stream socket at `path` and listens on it.
+  ///
+  /// A stale socket file left by a dead server is replaced; a socket something still answers on
+  /// is an error, so two servers never fight over one path. The file is created with `mode`
+  /// (0660 by default: nginx reaches it through the group, nobody else at all), then given to
+  /// `group` if one is named.
+  ///
+  /// - Returns: the listening descriptor, `O_CLOEXEC` (a worker gets it by `dup2` onto 0).
+  /// - Throws: `SystemError` naming the failed syscall.
+  public static func listen(path: String, mode: UInt32 = 0o660, group: String? = nil, backlog: Int32 = 1024)
+    throws(SystemError) -> Int32
+  {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let pathBytes = Array(path.utf8)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard pathBytes.count < capacity else {
+      throw SystemError(syscall: "bind", path: path, code: ENAMETOOLONG)
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      raw.copyBytes(from: pathBytes)
+      raw[pathBytes.count] = 0
+    }
+    let length = socklen_t(MemoryLayout<sockaddr_un>.size)
+
+    if try FileSystem.identity(of: path) != nil {
+      if isAnswering(&address, length) { throw SystemError(syscall: "bind", path: path, code: EADDRINUSE) }
+      try FileSystem.removeIfPresent(path)
+    }
+
+    let descriptor = try Syscall.call("socket", path: path) {
+      socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
+    do throws(SystemError) {
+      let previousMask = umask(mode_t(0o777 & ~mode))
+      defer { umask(previousMask) }
+      try Syscall.call("bind", path: path) {
+        withUnsafePointer(to: &address) { pointer in
+          pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+      }
+      try Syscall.call("chmod", path: path) { chmod(path, mode_t(mode)) }
+      if let group {
+        guard let entry = getgrnam(group) else { throw SystemError(syscall: "getgrnam", path: group, code: ENOENT) }
+        try Syscall.call("chown", path: path) { chown(path, uid_t.max, entry.pointee.gr_gid) }
+      }
+      try Syscall.call("listen", path: path) { Glibc.listen(descriptor, backlog) }
+    } catch {
+      close(descriptor)
+      throw error
+    }
+    return descriptor
+  }
+
+  private static func isAnswering(_ address: inout sockaddr_un, _ length: socklen_t) -> Bool {
+    let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard probe >= 0 else { return false }
+    defer { close(probe) }
+    return withUnsafePointer(to: &address) { pointer in
+      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) == 0 }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
+
+/// How a child process ended, from `waitpid(2)`'s status.
+public enum ProcessExit: Equatable, Sendable, CustomStringConvertible {
+  case exited(Int32)
+  case signalled(Int32)
+
+  public var description: String {
+    switch self {
+    case .exited(let code): "exited with status \(code)"
+    case .signalled(let signal): "killed by signal \(signal) (\(String(cString: strsignal(signal))))"
+    }
+  }
+}
+
+/// Starting, signalling and reaping child processes.
+public enum Processes {
+  /// This process's id.
+  public static var currentID: Int32 { getpid() }
+
+  /// The running executable, from `/proc/self/exe`, so a worker is the same binary as its
+  /// supervisor even if the file on disk has since been replaced.
+  public static func currentExecutable() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { return CommandLine.arguments[0] }
+    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// Starts `executable` with `arguments` by `posix_spawn(3)`, with `standardInput` duplicated
+  /// onto descriptor 0 (how FastCGI hands a listening socket to a worker), every signal at its
+  /// default disposition and none blocked. Standard output and error are inherited.
+  ///
+  /// - Returns: the child's process id.
+  /// - Throws: `SystemError` naming `posix_spawn`.
+  public static func spawn(
+    _ executable: String, arguments: [String], standardInput: Int32,
+    environment: [String: String]? = nil
+  ) throws(SystemError) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
+
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    let environmentStrings: [UnsafeMutablePointer<CChar>?]
+    if let environment {
+      environmentStrings = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    } else {
+      var inherited: [UnsafeMutablePointer<CChar>?] = []
+      var cursor = environ
+      while let entry = cursor.pointee {
+        inherited.append(strdup(entry))
+        cursor += 1
+      }
+      environmentStrings = inherited + [nil]
+    }
+    defer { for pointer in environmentStrings { free(pointer) } }
+
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environmentStrings)
+    guard result == 0 else { throw SystemError(syscall: "posix_spawn", path: executable, code: result) }
+    return pid
+  }
+
+  /// `kill(2)`; a process that is already gone is not an error.
+  public static func send(_ signal: Int32, to pid: Int32) {
+    _ = kill(pid, signal)
+  }
+
+  /// `waitpid(2)` without blocking: one child that has ended, or `nil` when none has.
+  public static func reapAny() -> (pid: Int32, exit: ProcessExit)? {
+    var status: Int32 = 0
+    let pid = waitpid(-1, &status, WNOHANG)
+    guard pid > 0 else { return nil }
+    return (pid, exit(from: status))
+  }
+
+  /// `waitpid(2)` for one child, blocking.
+  public static func waitFor(_ pid: Int32) throws(SystemError) -> ProcessExit {
+    var status: Int32 = 0
+    try Syscall.call("waitpid") { waitpid(pid, &status, 0) }
+    return exit(from: status)
+  }
+
+  private static func exit(from status: Int32) -> ProcessExit {
+    // WIFEXITED / WTERMSIG are macros Swift cannot import.
+    let signal = status & 0x7f
+    return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+  }
+
+  /// Ends this process at once with `code`, without running `atexit` handlers: what a worker
+  /// does after a signal, so no library tears anything down under a request.
+  public static func exitImmediately(_ code: Int32) -> Never {
+    _exit(code)
+  }
+}
+
+/// The process environment.
+public enum Environment {
+  /// `getenv(3)`.
+  public static func value(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+  }
+}

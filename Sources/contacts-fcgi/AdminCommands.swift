@@ -1,0 +1,88 @@
+public import ArgumentParser
+import ContactsCore
+import ContactsStore
+import Platform
+
+/// `contacts-fcgi import users|queues FILE`: replaces that type's set from the directory export.
+struct Import: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Replace all users or all queues with the contents of a JSON (or, for users, CSV) file.",
+    discussion: """
+      The whole file is validated first; on any error nothing is applied and the line and field \
+      are printed. A valid file replaces the set atomically; running workers see it on their \
+      next request.
+      """)
+
+  enum Kind: String, ExpressibleByArgument, CaseIterable {
+    case users, queues
+    var type: ContactType { self == .users ? .user : .queue }
+  }
+
+  @Argument(help: "What to import: users or queues.")
+  var kind: Kind
+
+  @Argument(help: "The file to import.")
+  var file: String
+
+  @Option(help: "The data directory.")
+  var dataDir: String = "/var/lib/contacts"
+
+  @Option(help: "json or csv. [from the file name; json otherwise]")
+  var format: ImportFile.Format?
+
+  @Option(help: "Who is importing, recorded in the journal. [$USER, or 'import']")
+  var by: String?
+
+  @Flag(help: "Validate and print what would change, without changing anything.")
+  var dryRun = false
+
+  func run() throws {
+    let format = self.format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
+    do {
+      guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
+      let contacts = try ImportFile.parse(bytes, type: kind.type, format: format)
+      let repository = try FileContactRepository(directory: dataDir, log: { Log.warning("store", $0) })
+      let user = by ?? Environment.value("USER") ?? "import"
+      let summary = try repository.importDirectory(kind.type, contacts: contacts, by: user, dryRun: dryRun)
+      StandardOutput.write(
+        """
+        \(dryRun ? "dry run: would import" : "imported") \(contacts.count) \(kind.rawValue) from \(file)\(dryRun ? "" : " (generation \(summary.generation))")
+          added \(summary.added.count), changed \(summary.changed.count), removed \(summary.removed.count), unchanged \(summary.unchanged)
+
+        """)
+      if dryRun {
+        for id in summary.added { StandardOutput.write("  + \(id)\n") }
+        for id in summary.changed { StandardOutput.write("  ~ \(id)\n") }
+        for id in summary.removed { StandardOutput.write("  - \(id)\n") }
+      }
+    } catch let error as StoreError {
+      StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as SystemError {
+      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// `contacts-fcgi check`: verifies a data directory without changing it.
+struct Check: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Verify a data directory (parses, unique ids, journal consistent); exit 1 on damage. Changes nothing.")
+
+  @Option(help: "The data directory.")
+  var dataDir: String = "/var/lib/contacts"
+
+  func run() throws {
+    let report = StoreCheck.run(directory: dataDir)
+    let counts = ContactType.allCases.map { "\(report.counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+    StandardOutput.write(
+      "\(dataDir): generation \(report.generation), \(counts), \(report.journalRecords) journal records\n")
+    for note in report.notes { StandardOutput.write("note: \(note)\n") }
+    for damage in report.damage { StandardOutput.write("DAMAGE: \(damage)\n") }
+    StandardOutput.write(report.isHealthy ? "ok\n" : "damaged\n")
+    if !report.isHealthy { throw ExitCode.failure }
+  }
+}
+
+extension ImportFile.Format: ExpressibleByArgument {}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `contacts-fcgi`: the Contacts API's FastCGI responder and its admin commands.
+@main
+struct ContactsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "contacts-fcgi",
+    abstract: "The Contacts API: a FastCGI responder behind nginx, and its admin commands.",
+    subcommands: [Serve.self, Worker.self, Import.self, Check.self, ConfigCommand.self]
+  )
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Platform
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The walking skeleton through a real nginx: authentication, trusted params, the worker pool's
+/// life cycle. Serialized: these tests time restarts and must not compete with each other.
+@Suite(.serialized)
+struct ServeTests {
+  @Test func agentListsContactsThroughNginxGuestIsForbiddenAnonymousIsChallenged() throws {
+    let stack = try LocalStack()
+    let agent = try stack.client.request("GET", "/contacts", user: "agent")
+    #expect(agent.status == 200)
+    #expect(agent.header("Content-Type") == "application/json; charset=utf-8")
+    #expect(agent.contacts.contains { $0["id"] == "queue-sales" })
+
+    let anonymous = try stack.client.request("GET", "/contacts")
+    #expect(anonymous.status == 401)
+    #expect(anonymous.header("WWW-Authenticate")?.hasPrefix("Basic") == true)
+    #expect(anonymous.errorCode == "unauthenticated")
+
+    let guest = try stack.client.request("GET", "/contacts", user: "guest")
+    #expect(guest.status == 403)
+    #expect(guest.errorCode == "forbidden")
+  }
+
+  static let spoofedHeaders: [[(String, String)]] = [
+    [("X-Remote-Roles", "Contact Center Admin")],
+    [("X-Remote-User", "admin"), ("X-Remote-Roles", "Contact Center Admin")],
+    [("Contacts-Roles", "Contact Center Admin")],
+    [("X_Contacts_Roles", "Contact Center Admin")],
+    [("Contacts_Roles", "Contact Center Admin"), ("Remote_User", "admin")],
+    [("Contacts-Roles", "Agent"), ("Contacts-Roles", "Contact Center Admin")],
+    [("CONTACTS-ROLES", "Contact Center Admin"), ("X-Contacts-Roles", "Contact Center Admin")],
+  ]
+
+  /// A client header can never become a role, in the normal location, in one that adds
+  /// `fastcgi_param`s of its own, and with no credentials at all.
+  @Test func clientHeadersNeverGrantRoles() throws {
+    let ownParamsPort = freePort()
+    let stack = try LocalStack(
+      extraHTTPConfig: """
+        server {
+            listen 127.0.0.1:\(ownParamsPort);
+            auth_basic "Contacts";
+            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
+            location /contacts {
+                include snippets/contacts-params.conf;
+                fastcgi_param CONTACTS_DEPLOYMENT "own-params";
+                fastcgi_param HTTP_X_REMOTE_ROLES "Contact Center Admin";
+                fastcgi_pass contacts_fcgi;
+            }
+        }
+        """)
+    let body = Array(#"{"name":"Spoof","phoneNumber":"555"}"#.utf8)
+    for client in [stack.client, HTTPClient(port: ownParamsPort)] {
+      for headers in Self.spoofedHeaders {
+        let guestRead = try client.request("GET", "/contacts", user: "guest", headers: headers)
+        #expect(guestRead.status == 403, "\(headers) on port \(client.port): \(guestRead)")
+        let agentWrite = try client.request("POST", "/contacts", user: "agent", headers: headers, body: body)
+        #expect(agentWrite.status == 403, "\(headers) on port \(client.port): \(agentWrite)")
+        let anonymous = try client.request("GET", "/contacts", headers: headers)
+        #expect(anonymous.status == 401, "\(headers) on port \(client.port): \(anonymous)")
+      }
+      // The location that adds its own params still passes the real identity.
+      #expect(try client.request("GET", "/contacts", user: "agent").status == 200)
+    }
+    let contacts = try stack.client.request("GET", "/contacts?type=Custom", user: "admin").contacts
+    #expect(contacts.isEmpty)
+  }
+
+  /// A location that forgot the params snippet reaches the responder without REMOTE_USER or
+  /// CONTACTS_ROLES: it must fail closed, never answer 200.
+  @Test func responderWithoutTrustedParamsFailsClosed() throws {
+    let noSnippetPort = freePort()
+    let noRolesPort = freePort()
+    let stack = try LocalStack(
+      extraHTTPConfig: """
+        server {
+            listen 127.0.0.1:\(noSnippetPort);
+            auth_basic "Contacts";
+            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
+            location /contacts {
+                fastcgi_param REQUEST_METHOD $request_method;
+                fastcgi_param REQUEST_URI $request_uri;
+                fastcgi_pass contacts_fcgi;
+            }
+        }
+        server {
+            listen 127.0.0.1:\(noRolesPort);
+            auth_basic "Contacts";
+            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
+            location /contacts {
+                fastcgi_param REQUEST_METHOD $request_method;
+                fastcgi_param REQUEST_URI $request_uri;
+                fastcgi_param REMOTE_USER $remote_user;
+                fastcgi_pass contacts_fcgi;
+            }
+        }
+        """)
+    let noSnippet = try HTTPClient(port: noSnippetPort).request(
+      "GET", "/contacts", user: "admin", headers: [("Contacts-Roles", "Contact Center Admin")])
+    #expect(noSnippet.status == 401)
+    let noRoles = try HTTPClient(port: noRolesPort).request(
+      "GET", "/contacts", user: "admin", headers: [("Contacts-Roles", "Contact Center Admin")])
+    #expect(noRoles.status == 500)
+    #expect(noRoles.errorCode == "server_misconfigured")
+    #expect(stack.log().contains("CONTACTS_ROLES"))
+  }
+
+  @Test func killedWorkerIsReplacedWithinASecondAndServiceContinues() throws {
+    let stack = try LocalStack(workers: 3)
+    let before = stack.workerPIDs()
+    #expect(before.count == 3)
+    let victim = before[1]
+    kill(victim, SIGKILL)
+    let killedAt = Date()
+    var served = 0
+    for _ in 0..<50 {
+      let response = try stack.client.request("GET", "/contacts/queue-sales", user: "agent")
+      #expect(response.status == 200)
+      if response.status == 200 { served += 1 }
+    }
+    #expect(served == 50)
+    let replaced = eventually(within: 1 - Date().timeIntervalSince(killedAt)) {
+      let now = stack.workerPIDs()
+      return now.count == 3 && !now.contains(victim)
+    }
+    #expect(replaced, "workers now: \(stack.workerPIDs()), log: \(stack.log())")
+    #expect(stack.log().contains("killed by signal 9"))
+  }
+
+  /// libfcgi 2.4.2 aborts on a PARAMS record with huge name and value lengths; the damage must
+  /// stay within one worker, which is replaced.
+  @Test func craftedParamsRecordKillsAtMostOneWorker() throws {
+    let stack = try LocalStack(workers: 3)
+    let before = Set(stack.workerPIDs())
+    let attacker = try FastCGIClient(socketPath: stack.socketPath)
+    attacker.send(FastCGIClient.beginRequest)
+    attacker.send(FastCGIClient.record(type: 4, content: [0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0xFF, 0xFF, 0xFE]))
+    _ = attacker.readStdout()
+    let recovered = eventually(within: 5) { stack.workerPIDs().count == 3 }
+    #expect(recovered)
+    let after = Set(stack.workerPIDs())
+    #expect(before.subtracting(after).count <= 1)
+    for _ in 0..<20 {
+      #expect(try stack.client.request("GET", "/contacts", user: "agent").status == 200)
+    }
+  }
+
+  /// SIGTERM while a request is in flight: it completes, then everything exits 0.
+  @Test func sigtermLetsTheInFlightRequestFinish() throws {
+    let stack = try LocalStack(workers: 2)
+    let slow = try FastCGIClient(socketPath: stack.socketPath)
+    let body = Array(#"{"name":"Slow Poke","phoneNumber":"555 0100"}"#.utf8)
+    slow.send(FastCGIClient.beginRequest)
+    slow.send(
+      FastCGIClient.params([
+        ("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/contacts"), ("REMOTE_USER", "admin"),
+        ("CONTACTS_ROLES", "Contact Center Admin"), ("CONTENT_TYPE", "application/json"),
+        ("CONTENT_LENGTH", String(body.count)),
+      ]))
+    slow.send(FastCGIClient.params([]))
+    slow.send(FastCGIClient.record(type: 5, content: Array(body[..<10])))  // half the body
+    usleep(300_000)  // the worker is now inside the request, waiting for the rest
+
+    let supervisor = try #require(stack.supervisor)
+    supervisor.terminate()
+    usleep(300_000)
+    #expect(supervisor.isRunning, "the supervisor waits for the in-flight request")
+    slow.send(FastCGIClient.record(type: 5, content: Array(body[10...])))
+    slow.send(FastCGIClient.record(type: 5, content: []))
+    let response = slow.readStdout()
+    #expect(response.hasPrefix("Status: 201"), "\(response)")
+    supervisor.waitUntilExit()
+    #expect(supervisor.terminationStatus == 0)
+    #expect(stack.workerPIDs().isEmpty)
+    #expect(!FileManager.default.fileExists(atPath: stack.socketPath))
+  }
+
+  /// SIGHUP replaces every worker while a client keeps requesting: no request fails.
+  @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() async throws {
+    let stack = try LocalStack(workers: 2)
+    let before = Set(stack.workerPIDs())
+    let client = stack.client
+    let looping = Task.detached { () -> (ok: Int, failed: [String]) in
+      var ok = 0
+      var failed: [String] = []
+      let deadline = Date().addingTimeInterval(3)
+      while Date() < deadline {
+        do {
+          let response = try client.request("GET", "/contacts?type=Queue", user: "agent")
+          if response.status == 200 { ok += 1 } else { failed.append("\(response.status)") }
+        } catch {
+          failed.append("\(error)")
+        }
+      }
+      return (ok, failed)
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    kill(try #require(stack.supervisor).processIdentifier, SIGHUP)
+    let result = await looping.value
+    #expect(result.failed.isEmpty, "\(result.failed.count) failed, first: \(result.failed.prefix(3))")
+    #expect(result.ok > 20)
+    let after = Set(stack.workerPIDs())
+    #expect(after.count == 2)
+    #expect(after.isDisjoint(with: before), "before \(before), after \(after)")
+  }
+
+  /// A body over the limit: 413 with the JSON error body, and the worker goes on serving.
+  @Test func bodyOverTheLimitIs413AndWorkersStayHealthy() throws {
+    let stack = try LocalStack(workers: 1)
+    let pid = stack.workerPIDs()
+    let large = Array(repeating: UInt8(ascii: "a"), count: 70_000)
+    let response = try stack.client.request("POST", "/contacts", user: "admin", body: large)
+    #expect(response.status == 413)
+    #expect(response.errorCode == "payload_too_large")
+    let huge = Array(repeating: UInt8(ascii: "a"), count: 2_000_000)
+    let fromNginx = try stack.client.request("POST", "/contacts", user: "admin", body: huge)
+    #expect(fromNginx.status == 413)
+    #expect(fromNginx.errorCode == "payload_too_large")
+    #expect(try stack.client.request("GET", "/contacts", user: "agent").status == 200)
+    #expect(stack.workerPIDs() == pid)
+  }
+}

@@ -1,0 +1,211 @@
+public import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The checkout's root folder, from this file's path.
+public let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .deletingLastPathComponent().deletingLastPathComponent()
+
+/// The `contacts-fcgi` binary the tests run: `CONTACTS_FCGI_BINARY`, or the debug build.
+public let serviceBinary: String =
+  ProcessInfo.processInfo.environment["CONTACTS_FCGI_BINARY"]
+  ?? packageRoot.appendingPathComponent(".build/debug/contacts-fcgi").path
+
+/// A folder under /tmp that is removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+  // @unchecked: `path` is immutable after init; nothing else is stored.
+  public let path: String
+
+  public init(_ prefix: String = "contacts-test") {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    // nginx's workers (www-data) must reach the socket inside; the data directory in it is 0700.
+    chmod(path, 0o755)
+  }
+
+  public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+  deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// What a finished command printed.
+public struct CommandResult: Sendable {
+  public var status: Int32
+  public var output: String
+  public var errors: String
+}
+
+/// Runs a program to completion.
+@discardableResult
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
+  throws -> CommandResult
+{
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  process.standardInput = FileHandle.nullDevice
+  try process.run()
+  let outputData = output.fileHandleForReading.readDataToEndOfFile()
+  let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return CommandResult(
+    status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+    errors: String(decoding: errorData, as: UTF8.self))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+public func freePort() -> UInt16 {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  defer { close(fd) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  address.sin_port = 0
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+  _ = withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+  }
+  return UInt16(bigEndian: address.sin_port)
+}
+
+/// Waits until `condition` holds, polling; `false` after `seconds`.
+public func eventually(within seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+  let deadline = Date().addingTimeInterval(seconds)
+  while Date() < deadline {
+    if try condition() { return true }
+    usleep(20_000)
+  }
+  return try condition()
+}
+
+/// The real thing under test: `contacts-fcgi serve` with N workers and nginx in front of it, on
+/// free loopback ports, with a temporary data directory. `stop()` (or release) ends both.
+public final class LocalStack: @unchecked Sendable {
+  // @unchecked: used from one test at a time; the processes are only touched through methods
+  // that the test calls sequentially.
+  public let directory = TemporaryDirectory("contacts-e2e")
+  public let httpPort = freePort()
+  public let httpsPort = freePort()
+  public let workers: Int
+  public var dataDirectory: String { directory.file("data") }
+  public var socketPath: String { directory.file("fcgi.sock") }
+  public var runtime: String { directory.file("nginx") }
+  public var serviceLog: String { directory.file("service.log") }
+  public private(set) var supervisor: Process?
+  private var nginx: Process?
+
+  public var client: HTTPClient { HTTPClient(port: httpPort) }
+
+  /// Starts the stack.
+  ///
+  /// - Parameters:
+  ///   - workers: worker processes.
+  ///   - demoData: import the demo users and queues first.
+  ///   - extraServerConfig: lines added to nginx's server block (extra test locations).
+  ///   - extraHTTPConfig: lines added to nginx's http block (extra test servers).
+  ///   - serveArguments: more arguments for `serve`.
+  public init(
+    workers: Int = 2, demoData: Bool = true, extraServerConfig: String = "", extraHTTPConfig: String = "",
+    serveArguments: [String] = []
+  ) throws {
+    self.workers = workers
+    if demoData {
+      for kind in ["users", "queues"] {
+        let result = try runCommand(
+          serviceBinary,
+          [
+            "import", kind, packageRoot.appendingPathComponent("deploy/demo/\(kind).json").path, "--data-dir",
+            dataDirectory,
+          ])
+        guard result.status == 0 else { throw HTTPClientError(description: "import failed: \(result.errors)") }
+      }
+    }
+    let supervisor = Process()
+    supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
+    var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", dataDirectory]
+    if getuid() == 0, getpwnam("www-data") != nil { arguments += ["--socket-group", "www-data"] }
+    supervisor.arguments = arguments + serveArguments
+    _ = FileManager.default.createFile(atPath: serviceLog, contents: nil)
+    supervisor.standardError = FileHandle(forWritingAtPath: serviceLog)
+    supervisor.standardInput = FileHandle.nullDevice
+    try supervisor.run()
+    self.supervisor = supervisor
+    guard eventually(within: 10, { FileManager.default.fileExists(atPath: socketPath) }) else {
+      stop()
+      throw HTTPClientError(description: "the responder did not create its socket: \(log())")
+    }
+
+    let extraFile = directory.file("extra.conf")
+    try extraServerConfig.write(toFile: extraFile, atomically: true, encoding: .utf8)
+    let extraHTTPFile = directory.file("extra-http.conf")
+    try extraHTTPConfig.write(toFile: extraHTTPFile, atomically: true, encoding: .utf8)
+    let render = try runCommand(
+      packageRoot.appendingPathComponent("deploy/render-nginx.sh").path,
+      [runtime, socketPath, String(httpPort), String(httpsPort), extraFile, extraHTTPFile])
+    guard render.status == 0 else {
+      stop()
+      throw HTTPClientError(description: "render-nginx failed: \(render.errors)")
+    }
+    let nginx = Process()
+    nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+    nginx.arguments = ["-p", runtime, "-c", "\(runtime)/nginx.conf", "-e", "\(runtime)/error.log"]
+    nginx.standardInput = FileHandle.nullDevice
+    try nginx.run()
+    self.nginx = nginx
+    let client = self.client
+    guard eventually(within: 10, { (try? client.request("GET", "/contacts/openapi.json"))?.status == 200 }) else {
+      let errors = (try? String(contentsOfFile: "\(runtime)/error.log", encoding: .utf8)) ?? ""
+      stop()
+      throw HTTPClientError(description: "nginx did not start: \(errors)")
+    }
+    // Every worker has opened the data directory and is waiting in accept.
+    _ = eventually(within: 10) { log().components(separatedBy: "\"worker_ready\"").count - 1 >= workers }
+  }
+
+  /// The responder's log so far.
+  public func log() -> String {
+    (try? String(contentsOfFile: serviceLog, encoding: .utf8)) ?? ""
+  }
+
+  /// The worker processes' ids (children of the supervisor).
+  public func workerPIDs() -> [Int32] {
+    guard let supervisor else { return [] }
+    let parent = supervisor.processIdentifier
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return false }
+      let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+      return fields.count > 1 && fields[0] != "Z" && Int32(fields[1]) == parent
+    }.sorted()
+  }
+
+  /// Runs `contacts-fcgi` with `arguments` (import, check…) against this stack's data.
+  public func command(_ arguments: [String]) throws -> CommandResult {
+    try runCommand(serviceBinary, arguments)
+  }
+
+  /// Stops nginx and the pool; waits for both.
+  public func stop() {
+    if let nginx, nginx.isRunning {
+      nginx.terminate()
+      nginx.waitUntilExit()
+    }
+    nginx = nil
+    if let supervisor, supervisor.isRunning {
+      supervisor.terminate()
+      supervisor.waitUntilExit()
+    }
+  }
+
+  deinit { stop() }
+}

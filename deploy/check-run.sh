@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Scripted check of deploy/run.sh as a new user meets it: on a fresh data directory and free
+# ports it must serve the demo data through nginx, then stop everything on SIGTERM and exit 0.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+work=$(mktemp -d /tmp/contacts-run-check-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+http_port=$(port) https_port=$(port)
+
+CONTACTS_DATA_DIR=$work/data CONTACTS_HTTP_PORT=$http_port CONTACTS_HTTPS_PORT=$https_port \
+  CONTACTS_SOCKET=$work/contacts.sock CONTACTS_WORKERS=2 \
+  setsid "$CONTACTS_ROOT/deploy/run.sh" >"$work/run.log" 2>&1 &
+run_pid=$!
+
+fail() { log "check-run: $*"; cat "$work/run.log" >&2; kill -TERM "$run_pid" 2>/dev/null; exit 1; }
+deadline=$((SECONDS + 900))  # the first run builds in release mode
+until curl -sf -u agent:agent "http://127.0.0.1:$http_port/contacts?type=Queue" -o "$work/queues.json"; do
+  kill -0 "$run_pid" 2>/dev/null || fail "deploy/run.sh exited before serving"
+  [ $SECONDS -lt $deadline ] || fail "not serving after 900 s"
+  sleep 1
+done
+grep -q '"type":"Queue"' "$work/queues.json" || fail "no demo queues in the listing"
+curl -sfk -u agent:agent "https://127.0.0.1:$https_port/contacts/user-joej" | grep -q '"userName":"joej"' \
+  || fail "HTTPS port does not serve"
+
+kill -TERM "$run_pid"
+status=0
+wait "$run_pid" || status=$?
+[ "$status" -eq 0 ] || fail "deploy/run.sh exited $status on SIGTERM"
+if pgrep -f -- "--data-dir $work/data" >/dev/null || [ -S "$work/contacts.sock" ]; then
+  fail "processes or the socket were left behind"
+fi
+log "check-run: deploy/run.sh served on ports $http_port/$https_port and stopped cleanly (exit 0)"

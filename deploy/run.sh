@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The local stack: responder workers + nginx, with demo data, in the foreground.
+# Installs what is missing (as root), builds in release mode, serves until SIGINT or SIGTERM,
+# then stops everything it started and exits 0. See README.md, "Configuration".
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+data_dir=${CONTACTS_DATA_DIR:-$CONTACTS_ROOT/.run/data}
+http_port=${CONTACTS_HTTP_PORT:-8080}
+https_port=${CONTACTS_HTTPS_PORT:-8443}
+workers=${CONTACTS_WORKERS:-$(nproc)}
+socket=${CONTACTS_SOCKET:-$CONTACTS_ROOT/.run/contacts.sock}
+runtime=$CONTACTS_ROOT/.run/nginx
+
+ensure_packages "${STACK_PACKAGES[@]}"
+binary=$(build_service release)
+
+mkdir -p "$(dirname "$socket")" "$runtime"
+if [ ! -s "$data_dir/journal.jsonl" ]; then
+  log "preparing $data_dir with demo users and queues"
+  "$binary" import users "$CONTACTS_ROOT/deploy/demo/users.json" --data-dir "$data_dir" --by demo >&2
+  "$binary" import queues "$CONTACTS_ROOT/deploy/demo/queues.json" --data-dir "$data_dir" --by demo >&2
+fi
+conf=$("$CONTACTS_ROOT/deploy/render-nginx.sh" "$runtime" "$socket" "$http_port" "$https_port")
+
+group_args=()
+user=$(nginx_user)
+[ -n "$user" ] && group_args=(--socket-group "$user")
+
+pids=()
+stop() {
+  trap - INT TERM
+  log "stopping"
+  [ -s "$runtime/nginx.pid" ] && kill -QUIT "$(cat "$runtime/nginx.pid")" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  log "stopped"
+  exit 0
+}
+trap stop INT TERM
+
+"$binary" serve --socket "$socket" --workers "$workers" --data-dir "$data_dir" "${group_args[@]}" &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
+[ -S "$socket" ] || { log "the responder did not start"; stop; }
+
+nginx -p "$runtime" -c "$conf" -e "$runtime/error.log" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -so /dev/null "http://127.0.0.1:$http_port/contacts/openapi.json" && break
+  kill -0 "${pids[1]}" 2>/dev/null || { log "nginx did not start: see $runtime/error.log"; stop; }
+  sleep 0.05
+done
+
+cat <<INFO
+Contacts API is running
+  http://127.0.0.1:$http_port/contacts
+  https://127.0.0.1:$https_port/contacts   (self-signed certificate: curl -k)
+  dashboard:  http://127.0.0.1:$http_port/dashboard/
+  OpenAPI:    http://127.0.0.1:$http_port/contacts/openapi.json
+  accounts:   admin/admin (Contact Center Admin), agent/agent (Agent), guest/guest (no role)
+  data:       $data_dir    workers: $workers    socket: $socket
+Stop with Ctrl-C (SIGINT) or SIGTERM.
+INFO
+
+# Wait for either to exit; if one dies on its own, stop the other.
+while true; do
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then log "process $pid exited"; stop; fi
+  done
+  sleep 1 &
+  wait $! || true
+done
