@@ -10,7 +10,7 @@ http_port=${CONTACTS_HTTP_PORT:-8080}
 https_port=${CONTACTS_HTTPS_PORT:-8443}
 workers=${CONTACTS_WORKERS:-$(nproc)}
 socket=${CONTACTS_SOCKET:-$CONTACTS_ROOT/.run/contacts.sock}
-runtime=$CONTACTS_ROOT/.run/nginx
+runtime=$CONTACTS_ROOT/.run/nginx-$http_port  # one per port: several local stacks can run side by side
 
 ensure_packages "${STACK_PACKAGES[@]}"
 binary=$(build_service release)

@@ -278,6 +278,10 @@ public struct JSONParser {
     }
     if bytes[index] == UInt8(ascii: "0") {
       index += 1
+      if index < bytes.count, isDigit(bytes[index]) {
+        throw error(
+          "a number cannot have a leading zero (send numbers as written in JSON, or text as a string)", at: start)
+      }
     } else {
       while index < bytes.count, isDigit(bytes[index]) { index += 1 }
     }
@@ -300,10 +304,12 @@ public struct JSONParser {
   }
 
   private mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
+    let start = index
     let expected = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
     for byte in expected {
       guard index < bytes.count, bytes[index] == byte else {
-        throw error("expected the literal '\(literal)', found \(describeByte())", at: index)
+        let found = describeByte()
+        throw error("expected the literal '\(literal)' here, but \(found) breaks it", at: start)
       }
       index += 1
     }

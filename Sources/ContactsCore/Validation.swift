@@ -22,12 +22,22 @@ public struct ValidationFailure: Error, Equatable, Sendable {
 public struct CustomContactDraft: Equatable, Sendable {
   public var name: String
   public var phoneNumber: String
+
+  public init(name: String, phoneNumber: String) {
+    self.name = name
+    self.phoneNumber = phoneNumber
+  }
 }
 
 /// The changes of a PUT body: any non-empty subset of the writable attributes.
 public struct CustomContactChanges: Equatable, Sendable {
   public var name: String?
   public var phoneNumber: String?
+
+  public init(name: String? = nil, phoneNumber: String? = nil) {
+    self.name = name
+    self.phoneNumber = phoneNumber
+  }
 
   /// `contact` with these changes applied.
   public func applied(to contact: Contact) -> Contact {

@@ -1,0 +1,85 @@
+import ContactsCore
+import Testing
+
+struct JSONParserTests {
+  @Test func parsesObjectsKeepingMemberOrderAndDuplicates() throws {
+    let value = try JSONParser.parse(Array(#" {"b":"x","a":[1,-2.5e3,true,false,null],"b":{}} "#.utf8))
+    guard case .object(let members) = value else {
+      Issue.record("not an object")
+      return
+    }
+    #expect(members.map(\.key) == ["b", "a", "b"])
+    #expect(members[1].value == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
+  }
+
+  @Test func decodesEscapesAndSurrogatePairs() throws {
+    let value = try JSONParser.parse(Array(#""a\"b\\c\/d\n\u00e9\ud83d\ude00""#.utf8))
+    #expect(value == .string("a\"b\\c/d\né😀"))
+  }
+
+  /// The vendor's own example lacks commas: the message must say so, and where.
+  @Test func seedExampleWithoutCommasIsExplained() {
+    let seed = """
+      {
+          "name":"Some Contact"
+          "type":"Custom"
+          "phoneNumber":"xxx-xxx-xxxx"
+      }
+      """
+    #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(seed.utf8)) }
+    do {
+      _ = try JSONParser.parse(Array(seed.utf8))
+    } catch {
+      #expect(error.line == 3)
+      #expect(error.column == 5)
+      #expect(error.description.contains("expected ',' or '}' after the value of \"name\""))
+      #expect(error.description.contains("a comma is missing"))
+    }
+  }
+
+  @Test(arguments: [
+    ("", 1, 1, "empty"),
+    ("{", 1, 2, "text ended"),
+    ("{\"a\":1,}", 1, 8, "comma too many"),
+    ("{'a':1}", 1, 2, "double quotes"),
+    ("[1 2]", 1, 4, "expected ',' or ']'"),
+    ("{\"a\" 1}", 1, 6, "expected ':'"),
+    ("\"abc", 1, 1, "not closed"),
+    ("{\"a\":tru}", 1, 6, "literal 'true'"),
+    ("{\"a\":01}", 1, 6, "leading zero"),
+    ("\"\u{01}\"", 1, 2, "control character"),
+    ("{}\n{}", 2, 1, "end of the text"),
+  ])
+  func invalidJSONSaysWhereAndWhat(text: String, line: Int, column: Int, fragment: String) {
+    do {
+      _ = try JSONParser.parse(Array(text.utf8))
+      Issue.record("\(text) parsed")
+    } catch {
+      #expect(error.line == line, "\(text): \(error)")
+      #expect(error.column == column, "\(text): \(error)")
+      #expect(error.description.contains(fragment), "\(text): \(error)")
+    }
+  }
+
+  @Test func refusesNestingDeeperThanTheLimit() {
+    let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+    #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(Array(deep.utf8)) }
+  }
+
+  @Test func rejectsInvalidUTF8InStrings() {
+    #expect(throws: JSONSyntaxError.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+  }
+
+  @Test func writerEscapesWhatJSONRequiresAndRoundTrips() throws {
+    var writer = JSONWriter()
+    let text = "quote \" backslash \\ newline \n tab \t bell \u{07} é 😀"
+    writer.append(string: text)
+    #expect(try JSONParser.parse(writer.bytes) == .string(text))
+  }
+
+  @Test func elementLinesPointAtEachElement() throws {
+    let text = "{\"users\": [\n  {\"id\": \"a\"},\n\n  {\"id\": \"b\"}\n]}"
+    let (_, lines) = try JSONParser.parseWithElementLines(Array(text.utf8))
+    #expect(lines == [2, 4])
+  }
+}
