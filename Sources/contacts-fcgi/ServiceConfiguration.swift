@@ -18,11 +18,12 @@ struct ServiceConfiguration: Equatable {
   var maxRequests = 0
   var requestTimeoutSeconds = 30
   var slowRequestMilliseconds = 1000
+  var journalCompactionBytes = 4 << 20
   var roles = RolePolicy.default
 
   static let keys = [
     "dataDirectory", "socket", "socketGroup", "workers", "maxBodyBytes", "maxRequests", "requestTimeoutSeconds",
-    "slowRequestMilliseconds", "roles",
+    "slowRequestMilliseconds", "journalCompactionBytes", "roles",
   ]
 
   /// Reads a configuration file; every key is optional, an unknown key is an error.
@@ -62,6 +63,7 @@ struct ServiceConfiguration: Equatable {
       case "maxRequests": configuration.maxRequests = try integer(0...Int(Int32.max))
       case "requestTimeoutSeconds": configuration.requestTimeoutSeconds = try integer(1...3600)
       case "slowRequestMilliseconds": configuration.slowRequestMilliseconds = try integer(1...3_600_000)
+      case "journalCompactionBytes": configuration.journalCompactionBytes = try integer(1024...(1 << 30))
       case "roles":
         do { configuration.roles = try RolePolicy(json: member.value) } catch {
           throw ConfigurationError("\(path): \(error)")
@@ -94,6 +96,9 @@ struct ServiceOptions: ParsableArguments {
   @Option(help: "Requests slower than this are logged as slow, in milliseconds. [1000]")
   var slowRequestMs: Int?
 
+  @Option(help: "Compact the journal into a new snapshot once it is larger than this (and the snapshot). [4194304]")
+  var journalCompactionBytes: Int?
+
   func resolved() throws -> ServiceConfiguration {
     var configuration =
       try config.map { path throws(ConfigurationError) in try ServiceConfiguration.load(path: path) }
@@ -103,6 +108,7 @@ struct ServiceOptions: ParsableArguments {
     if let maxRequests { configuration.maxRequests = maxRequests }
     if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
     if let slowRequestMs { configuration.slowRequestMilliseconds = slowRequestMs }
+    if let journalCompactionBytes { configuration.journalCompactionBytes = journalCompactionBytes }
     configuration.dataDirectory = FileSystem.absolute(configuration.dataDirectory)
     return configuration
   }
@@ -115,6 +121,7 @@ struct ServiceOptions: ParsableArguments {
       "--max-requests", String(configuration.maxRequests),
       "--request-timeout", String(configuration.requestTimeoutSeconds),
       "--slow-request-ms", String(configuration.slowRequestMilliseconds),
+      "--journal-compaction-bytes", String(configuration.journalCompactionBytes),
     ]
     if let configFile { arguments += ["--config", FileSystem.absolute(configFile)] }
     return arguments

@@ -41,6 +41,7 @@ struct WorkerLoop {
       Log.error("worker_start_failed", "cannot open the data directory: \(error)")
       return 1
     }
+    repository.compactionThresholdBytes = Int64(configuration.journalCompactionBytes)
     let api = ContactsAPI(
       repository: repository,
       configuration: .init(policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes),

@@ -36,6 +36,7 @@ public struct HTTPResponse: Sendable, CustomStringConvertible {
 
 public struct HTTPClientError: Error, CustomStringConvertible {
   public var description: String
+  public init(description: String) { self.description = description }
 }
 
 /// HTTP/1.1 over a plain TCP connection to 127.0.0.1, one request per connection, headers sent

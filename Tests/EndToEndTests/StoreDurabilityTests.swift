@@ -1,0 +1,172 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The data directory under real worker processes behind nginx: concurrency, lost updates,
+/// SIGKILL, import while serving.
+@Suite(.serialized)
+struct StoreDurabilityTests {
+  /// Runs `body(client)` on `count` threads at once; returns their results in order.
+  func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
+    try await withThrowingTaskGroup(of: (Int, T).self) { group in
+      for index in 0..<count { group.addTask { (index, try body(index)) } }
+      var results: [(Int, T)] = []
+      for try await result in group { results.append(result) }
+      return results.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+  }
+
+  @Test func fourClientsCreatingThroughFourWorkersMakeExactlyAThousandUniqueContacts() async throws {
+    let stack = try LocalStack(workers: 4, demoData: false)
+    let client = stack.client
+    let created = try await concurrently(4) { writer in
+      try (0..<250).map { index -> String in
+        let response = try client.request(
+          "POST", "/contacts", user: "admin", json: #"{"name":"W\#(writer)-\#(index)","phoneNumber":"555 \#(index)"}"#)
+        guard response.status == 201, let id = response.json?["id"] as? String else {
+          throw HTTPClientError(description: "create failed: \(response)")
+        }
+        return id
+      }
+    }
+    let ids = created.flatMap { $0 }
+    #expect(ids.count == 1000)
+    #expect(Set(ids).count == 1000)
+    let listing = try client.request("GET", "/contacts?type=Custom", user: "agent")
+    #expect(listing.header("X-Total-Count") == "1000")
+    #expect(Set(listing.contacts.compactMap { $0["id"] }) == Set(ids))
+    let check = try stack.command(["check", "--data-dir", stack.dataDirectory])
+    #expect(check.status == 0, "\(check.output)")
+    #expect(check.output.contains("1000 Custom"))
+  }
+
+  /// Read-modify-write with If-Match from four clients: every acknowledged update is in the
+  /// final value, and no update is lost.
+  @Test func ifMatchUpdatesFromFourClientsLoseNothing() async throws {
+    let stack = try LocalStack(workers: 4, demoData: false)
+    let client = stack.client
+    let created = try client.request("POST", "/contacts", user: "admin", json: #"{"name":"n","phoneNumber":"1"}"#)
+    let id = try #require(created.json?["id"] as? String)
+    let acknowledged = try await concurrently(4) { writer -> Int in
+      var successes = 0
+      var attempts = 0
+      while successes < 15 && attempts < 400 {
+        attempts += 1
+        let read = try client.request("GET", "/contacts/\(id)", user: "admin")
+        guard let etag = read.header("ETag"), let name = read.json?["name"] as? String else { continue }
+        let update = try client.request(
+          "PUT", "/contacts/\(id)", user: "admin", headers: [("If-Match", etag)],
+          json: #"{"name":"\#(name)\#(writer)"}"#)
+        if update.status == 200 {
+          successes += 1
+        } else if update.status != 412 {
+          throw HTTPClientError(description: "unexpected \(update)")
+        }
+      }
+      return successes
+    }
+    let final = try client.request("GET", "/contacts/\(id)", user: "agent").json?["name"] as? String ?? ""
+    #expect(acknowledged == [15, 15, 15, 15])
+    #expect(final.count == 1 + 60, "\(final)")
+    for writer in 0..<4 { #expect(final.filter { $0 == Character("\(writer)") }.count == 15) }
+  }
+
+  /// Workers are SIGKILLed at random moments while clients create contacts: afterwards the
+  /// directory passes `check` and every create that was acknowledged is there.
+  @Test func killingWritersAtRandomMomentsLosesNoAcknowledgedWrite() async throws {
+    let stack = try LocalStack(workers: 2, demoData: false, serveArguments: ["--journal-compaction-bytes", "16384"])
+    let client = stack.client
+    let stop = StopFlag()
+    let writers = Task.detached { () -> [String] in
+      await withTaskGroup(of: [String].self) { group in
+        for writer in 0..<4 {
+          group.addTask {
+            var acknowledged: [String] = []
+            var index = 0
+            while !stop.isSet {
+              index += 1
+              let body = #"{"name":"K\#(writer)-\#(index)","phoneNumber":"555 \#(index)"}"#
+              if let response = try? client.request("POST", "/contacts", user: "admin", json: body),
+                response.status == 201, let id = response.json?["id"] as? String
+              {
+                acknowledged.append(id)
+              }
+            }
+            return acknowledged
+          }
+        }
+        return await group.reduce(into: []) { $0 += $1 }
+      }
+    }
+    var kills = 0
+    let deadline = Date().addingTimeInterval(20)
+    while kills < 25 && Date() < deadline {
+      usleep(UInt32.random(in: 20_000...120_000))
+      if let victim = stack.workerPIDs().randomElement() {
+        kill(victim, SIGKILL)
+        kills += 1
+      }
+    }
+    stop.set()
+    let acknowledged = await writers.value
+    #expect(kills == 25)
+    #expect(acknowledged.count > 100)
+
+    let check = try stack.command(["check", "--data-dir", stack.dataDirectory])
+    #expect(check.status == 0, "\(check.output)")
+    let listing = try client.request("GET", "/contacts?type=Custom", user: "agent")
+    let stored = Set(listing.contacts.compactMap { $0["id"] })
+    let missing = Set(acknowledged).subtracting(stored)
+    #expect(missing.isEmpty, "\(missing.count) acknowledged creates are missing")
+    #expect(stack.log().contains("killed by signal 9"))
+  }
+
+  @Test func everyReadAfterAnAcknowledgedWriteSeesItWhicheverWorkerAnswers() throws {
+    let stack = try LocalStack(workers: 4, demoData: false)
+    for index in 0..<40 {
+      let created = try stack.client.request(
+        "POST", "/contacts", user: "admin", json: #"{"name":"RYW \#(index)","phoneNumber":"1"}"#)
+      let id = try #require(created.json?["id"] as? String)
+      #expect(try stack.client.request("GET", "/contacts/\(id)", user: "agent").status == 200)
+      let listing = try stack.client.request("GET", "/contacts?type=Custom", user: "agent")
+      #expect(listing.header("X-Total-Count") == String(index + 1))
+    }
+  }
+
+  @Test func importWhileServingIsSeenWithoutRestartAndAMalformedFileChangesNothing() throws {
+    let stack = try LocalStack(workers: 2)
+    let before = try stack.client.request("GET", "/contacts?type=User", user: "agent")
+    let directory = TemporaryDirectory()
+    let malformed = directory.file("users.csv")
+    try "id,name,phoneNumber\nu-1,Ann,555\nu-2,,556\n".write(toFile: malformed, atomically: true, encoding: .utf8)
+    let rejected = try stack.command(["import", "users", malformed, "--data-dir", stack.dataDirectory])
+    #expect(rejected.status != 0)
+    #expect(rejected.errors.contains("line 3, field name"), "\(rejected.errors)")
+    let unchanged = try stack.client.request("GET", "/contacts?type=User", user: "agent")
+    #expect(unchanged.body == before.body)
+
+    let valid = directory.file("users-ok.csv")
+    try "id,name,userName,firstName,lastName,employeeId,phoneNumber\nu-1,Ann Lee,alee,Ann,Lee,E1,\"+1 555 0101\"\n"
+      .write(toFile: valid, atomically: true, encoding: .utf8)
+    let imported = try stack.command(["import", "users", valid, "--data-dir", stack.dataDirectory])
+    #expect(imported.status == 0, "\(imported.errors)")
+    for _ in 0..<10 {
+      let users = try stack.client.request("GET", "/contacts?type=User", user: "agent").contacts
+      #expect(users.map { $0["id"] } == ["u-1"])
+      #expect(users.first?["employeeId"] == "E1")
+    }
+  }
+}
+
+/// A flag one task sets and others poll.
+final class StopFlag: @unchecked Sendable {
+  // @unchecked: the one Bool is only touched under `lock`.
+  private let lock = NSLock()
+  private var value = false
+  var isSet: Bool { lock.withLock { value } }
+  func set() { lock.withLock { value = true } }
+}
