@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d /tmp/contacts-run-check-XXXXXX)
+chmod 755 "$work"  # nginx's workers (www-data) must reach the socket inside
 trap 'rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http_port=$(port) https_port=$(port)

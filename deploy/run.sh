@@ -29,28 +29,36 @@ user=$(nginx_user)
 
 pids=()
 stop() {
+  local code=${1:-0}
   trap - INT TERM
   log "stopping"
   [ -s "$runtime/nginx.pid" ] && kill -QUIT "$(cat "$runtime/nginx.pid")" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   log "stopped"
-  exit 0
+  exit "$code"
 }
-trap stop INT TERM
+trap 'stop 0' INT TERM
 
 "$binary" serve --socket "$socket" --workers "$workers" --data-dir "$data_dir" "${group_args[@]}" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
-[ -S "$socket" ] || { log "the responder did not start"; stop; }
+[ -S "$socket" ] || { log "the responder did not start"; stop 1; }
 
 nginx -p "$runtime" -c "$conf" -e "$runtime/error.log" &
 pids+=($!)
-for _ in $(seq 100); do
-  curl -so /dev/null "http://127.0.0.1:$http_port/contacts/openapi.json" && break
-  kill -0 "${pids[1]}" 2>/dev/null || { log "nginx did not start: see $runtime/error.log"; stop; }
+status=000
+for _ in $(seq 200); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "http://127.0.0.1:$http_port/contacts?limit=1" || true)
+  [ "$status" = 200 ] && break
+  kill -0 "${pids[1]}" 2>/dev/null || { log "nginx did not start: see $runtime/error.log"; stop 1; }
   sleep 0.05
 done
+if [ "$status" != 200 ]; then
+  log "the stack answers $status instead of 200: see $runtime/error.log"
+  [ "$status" = 502 ] && log "(can nginx's user ${user:-?} reach $socket? every folder above it must be searchable)"
+  stop 1
+fi
 
 cat <<INFO
 Contacts API is running
@@ -66,7 +74,7 @@ INFO
 # Wait for either to exit; if one dies on its own, stop the other.
 while true; do
   for pid in "${pids[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then log "process $pid exited"; stop; fi
+    if ! kill -0 "$pid" 2>/dev/null; then log "process $pid exited unexpectedly"; stop 1; fi
   done
   sleep 1 &
   wait $! || true
