@@ -1,0 +1,54 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// What only the real stack can show: the TLS port, the seed's `&` form through nginx's
+/// location matching, the public OpenAPI document, gzip.
+struct APIThroughNginxTests {
+  @Test func httpsPortServesTheAPIWithTheSameAuthentication() throws {
+    let stack = try LocalStack()
+    let base = "https://127.0.0.1:\(stack.httpsPort)"
+    let agent = try runCommand(
+      "/usr/bin/curl", ["-sk", "-u", "agent:agent", "-w", "\n%{http_code}", "\(base)/contacts/user-joej"])
+    #expect(agent.output.hasSuffix("\n200"), "\(agent.output)")
+    #expect(agent.output.contains(#""userName":"joej""#))
+    let anonymous = try runCommand(
+      "/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "\(base)/contacts"])
+    #expect(anonymous.output == "401")
+    let http2 = try runCommand(
+      "/usr/bin/curl",
+      ["-sk", "--http2", "-u", "agent:agent", "-o", "/dev/null", "-w", "%{http_version}", "\(base)/contacts"])
+    #expect(http2.output == "2")
+  }
+
+  @Test func seedsAmpersandFormWorksThroughNginx() throws {
+    let stack = try LocalStack()
+    let users = try stack.client.request("GET", "/contacts&type=User", user: "agent")
+    #expect(users.status == 200)
+    #expect(!users.contacts.isEmpty && users.contacts.allSatisfy { $0["type"] == "User" })
+    let joe = try stack.client.request("GET", "/contacts?firstName=Joe&lastName=Johnson&userName=joej", user: "agent")
+    #expect(joe.contacts.map { $0["id"] } == ["user-joej"])
+    #expect(try stack.client.request("GET", "/contactsfoo", user: "agent").status == 404)
+    #expect(try stack.client.request("GET", "/contacts/a/b", user: "agent").status == 404)
+  }
+
+  @Test func openAPIDocumentIsPublicAndReadOnly() throws {
+    let stack = try LocalStack()
+    let document = try stack.client.request("GET", "/contacts/openapi.json")
+    #expect(document.status == 200)
+    #expect(document.header("Content-Type")?.hasPrefix("application/json") == true)
+    #expect((document.json?["openapi"] as? String)?.hasPrefix("3.1") == true)
+    let write = try stack.client.request("POST", "/contacts/openapi.json", user: "admin", json: "{}")
+    #expect(write.status == 405)
+    #expect(write.header("Allow") == "GET, HEAD")
+    #expect(write.errorCode == "method_not_allowed")
+  }
+
+  @Test func largeListingsAreGzippedForClientsThatAsk() throws {
+    let stack = try LocalStack()
+    let plain = try stack.client.request("GET", "/contacts", user: "agent")
+    let zipped = try stack.client.request("GET", "/contacts", user: "agent", headers: [("Accept-Encoding", "gzip")])
+    #expect(zipped.header("Content-Encoding") == "gzip")
+    #expect(zipped.body.count < plain.body.count)
+  }
+}
