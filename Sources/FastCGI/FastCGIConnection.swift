@@ -54,7 +54,10 @@ public final class FastCGIConnection {
   }
 
   /// Waits for the next request (finishing the previous one if it is still open).
-  public func accept() -> FastCGIAcceptResult {
+  ///
+  /// - Parameter accepted: called as soon as a request has arrived, before its body is read,
+  ///   so that the time spent receiving the body counts as time spent on the request.
+  public func accept(accepted: () -> Void = {}) -> FastCGIAcceptResult {
     isOpen = false
     Signals.unblock(interruptingSignals)
     // One that was held back during the last request has just been delivered: do not wait.
@@ -69,6 +72,7 @@ public final class FastCGIConnection {
       return code == EINTR ? .interrupted : .failed(code: -result)
     }
     isOpen = true
+    accepted()
     let params = copyParams()
     let declaredLength = params.first { $0.name == "CONTENT_LENGTH" }.flatMap { Int($0.value) } ?? 0
     if declaredLength > maximumBodyBytes {

@@ -37,14 +37,16 @@ public enum Processes {
   ///
   /// - Returns: the child's process id.
   /// - Throws: `SystemError` naming `posix_spawn`.
+  ///   - inherited: more descriptors to hand over, as target descriptor → source descriptor.
   public static func spawn(
-    _ executable: String, arguments: [String], standardInput: Int32,
+    _ executable: String, arguments: [String], standardInput: Int32, inherited: [Int32: Int32] = [:],
     environment: [String: String]? = nil
   ) throws(SystemError) -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
+    for (target, source) in inherited { posix_spawn_file_actions_adddup2(&actions, source, target) }
 
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)

@@ -61,10 +61,20 @@ struct Serve: ParsableCommand {
       throw ValidationError("give --socket PATH, or start with a listening socket on descriptor 0")
     }
 
+    let scoreboard: Scoreboard
+    do {
+      // Room for a full pool twice over: SIGHUP starts each replacement before the old one exits.
+      scoreboard = try Scoreboard.create(slots: 2 * configuration.workers + 2)
+    } catch {
+      Log.error("start_failed", "cannot create the scoreboard: \(error)")
+      throw ExitCode.failure
+    }
     let supervisor = Supervisor(
       executable: Processes.currentExecutable(),
-      workerArguments: ["worker"] + ServiceOptions.arguments(for: configuration, configFile: options.config),
-      listener: listener, size: configuration.workers)
+      workerArguments: ["worker"] + ServiceOptions.arguments(for: configuration, configFile: options.config)
+        + ["--pool-size", String(configuration.workers)],
+      listener: listener, size: configuration.workers, requestTimeoutSeconds: configuration.requestTimeoutSeconds,
+      scoreboard: scoreboard)
     Log.info(
       "supervisor_started", "serving with \(configuration.workers) workers",
       ["socket": createdSocket ?? "descriptor 0", "dataDirectory": configuration.dataDirectory])

@@ -19,11 +19,12 @@ struct ServiceConfiguration: Equatable {
   var requestTimeoutSeconds = 30
   var slowRequestMilliseconds = 1000
   var journalCompactionBytes = 4 << 20
+  var accessLog = false
   var roles = RolePolicy.default
 
   static let keys = [
     "dataDirectory", "socket", "socketGroup", "workers", "maxBodyBytes", "maxRequests", "requestTimeoutSeconds",
-    "slowRequestMilliseconds", "journalCompactionBytes", "roles",
+    "slowRequestMilliseconds", "journalCompactionBytes", "accessLog", "roles",
   ]
 
   /// Reads a configuration file; every key is optional, an unknown key is an error.
@@ -64,6 +65,11 @@ struct ServiceConfiguration: Equatable {
       case "requestTimeoutSeconds": configuration.requestTimeoutSeconds = try integer(1...3600)
       case "slowRequestMilliseconds": configuration.slowRequestMilliseconds = try integer(1...3_600_000)
       case "journalCompactionBytes": configuration.journalCompactionBytes = try integer(1024...(1 << 30))
+      case "accessLog":
+        guard case .bool(let enabled) = member.value else {
+          throw ConfigurationError("\(path): \"accessLog\" must be true or false")
+        }
+        configuration.accessLog = enabled
       case "roles":
         do { configuration.roles = try RolePolicy(json: member.value) } catch {
           throw ConfigurationError("\(path): \(error)")
@@ -99,6 +105,9 @@ struct ServiceOptions: ParsableArguments {
   @Option(help: "Compact the journal into a new snapshot once it is larger than this (and the snapshot). [4194304]")
   var journalCompactionBytes: Int?
 
+  @Flag(help: "Log every request as a JSON line on stderr (nginx's access log usually suffices).")
+  var accessLog = false
+
   func resolved() throws -> ServiceConfiguration {
     var configuration =
       try config.map { path throws(ConfigurationError) in try ServiceConfiguration.load(path: path) }
@@ -109,6 +118,7 @@ struct ServiceOptions: ParsableArguments {
     if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
     if let slowRequestMs { configuration.slowRequestMilliseconds = slowRequestMs }
     if let journalCompactionBytes { configuration.journalCompactionBytes = journalCompactionBytes }
+    if accessLog { configuration.accessLog = true }
     configuration.dataDirectory = FileSystem.absolute(configuration.dataDirectory)
     return configuration
   }
@@ -123,6 +133,7 @@ struct ServiceOptions: ParsableArguments {
       "--slow-request-ms", String(configuration.slowRequestMilliseconds),
       "--journal-compaction-bytes", String(configuration.journalCompactionBytes),
     ]
+    if configuration.accessLog { arguments.append("--access-log") }
     if let configFile { arguments += ["--config", FileSystem.absolute(configFile)] }
     return arguments
   }

@@ -14,19 +14,38 @@ struct Worker: ParsableCommand {
 
   @OptionGroup var options: ServiceOptions
 
+  @Option(help: .hidden)
+  var scoreboardSlot: Int?
+
+  @Option(help: .hidden)
+  var poolSize: Int = 1
+
   func run() throws {
     let configuration = try options.resolved()
     guard FastCGIListener.isListeningSocket() else {
       throw ValidationError("descriptor 0 is not a listening socket; run 'contacts-fcgi serve' instead")
     }
-    let exitCode = WorkerLoop(configuration: configuration).run()
-    throw ExitCode(exitCode)
+    var scoreboard: Scoreboard?
+    if scoreboardSlot != nil {
+      do {
+        scoreboard = try Scoreboard(descriptor: Scoreboard.workerDescriptor)
+      } catch {
+        Log.warning("scoreboard", "no scoreboard on descriptor 3 (\(error)); status shows this worker only")
+      }
+    }
+    let loop = WorkerLoop(
+      configuration: configuration, scoreboard: scoreboard, slot: scoreboard == nil ? nil : scoreboardSlot,
+      poolSize: poolSize)
+    throw ExitCode(loop.run())
   }
 }
 
 /// Accept, answer, repeat, until a signal asks to stop (between requests, never during one).
 struct WorkerLoop {
   let configuration: ServiceConfiguration
+  let scoreboard: Scoreboard?
+  let slot: Int?
+  let poolSize: Int
 
   func run() -> Int32 {
     // Before FCGX_Init, which would otherwise install libfcgi's own handlers.
@@ -42,10 +61,15 @@ struct WorkerLoop {
       return 1
     }
     repository.compactionThresholdBytes = Int64(configuration.journalCompactionBytes)
+    // Who the request in hand is for, so that log lines from inside the API can say.
+    let current = CurrentRequest()
     let api = ContactsAPI(
       repository: repository,
       configuration: .init(policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes),
-      logError: { Log.error("request_failed", $0) })
+      logError: { Log.error("request_failed", $0, ["user": current.user, "request_id": current.requestID]) })
+    let operations = OperationsEndpoints(
+      scoreboard: scoreboard, slot: slot, poolSize: poolSize, configuration: configuration)
+    if let scoreboard, let slot { scoreboard.claim(slot, pid: Processes.currentID) }
     let connection = FastCGIConnection(
       listeningDescriptor: FastCGIListener.inheritedDescriptor, maximumBodyBytes: configuration.maxBodyBytes,
       interruptingSignals: [Signals.terminate, Signals.interrupt])
@@ -53,8 +77,13 @@ struct WorkerLoop {
 
     var served = 0
     var consecutiveFailures = 0
+    var started: UInt64 = 0
     while !shouldStop() {
-      switch connection.accept() {
+      let accepted = connection.accept {
+        started = Clock.monotonicNanoseconds()
+        if let scoreboard, let slot { scoreboard.beginRequest(slot) }
+      }
+      switch accepted {
       case .interrupted:
         continue
       case .failed(let code):
@@ -63,18 +92,27 @@ struct WorkerLoop {
         if consecutiveFailures >= 100 { return 1 }
       case .request(let request):
         consecutiveFailures = 0
-        let started = Clock.monotonicNanoseconds()
         let apiRequest = APIRequest(request)
-        let response = api.respond(to: apiRequest)
-        let delivered = connection.respond(FastCGIResponse(response))
+        current.user = request.param("REMOTE_USER")
+        current.requestID = request.param("REQUEST_ID")
+        let response =
+          operations.respond(to: apiRequest.path, generation: repository.generation)
+          ?? FastCGIResponse(api.respond(to: apiRequest))
+        let delivered = connection.respond(response)
         let milliseconds = Int((Clock.monotonicNanoseconds() - started) / 1_000_000)
+        let slow = milliseconds >= configuration.slowRequestMilliseconds
+        if let scoreboard, let slot { scoreboard.endRequest(slot, slow: slow, generation: repository.generation) }
+        let fields: KeyValuePairs<StaticString, String?> = [
+          "method": apiRequest.method, "path": apiRequest.path, "status": String(response.status),
+          "ms": String(milliseconds), "user": current.user, "request_id": current.requestID,
+        ]
         if !delivered {
-          Log.info("client_gone", "the client went away before the response was written", ["path": apiRequest.path])
+          Log.info("client_gone", "the client went away before the response was written", fields)
         }
-        if milliseconds >= configuration.slowRequestMilliseconds {
-          Log.warning(
-            "slow_request", "\(apiRequest.method) \(apiRequest.path) took \(milliseconds) ms",
-            ["method": apiRequest.method, "path": apiRequest.path, "ms": String(milliseconds)])
+        if slow {
+          Log.warning("slow_request", "\(apiRequest.method) \(apiRequest.path) took \(milliseconds) ms", fields)
+        } else if configuration.accessLog {
+          Log.info("request", "\(apiRequest.method) \(apiRequest.path) \(response.status)", fields)
         }
         served += 1
         if configuration.maxRequests > 0 && served >= configuration.maxRequests {
@@ -89,6 +127,12 @@ struct WorkerLoop {
   private func shouldStop() -> Bool {
     Signals.isPending(Signals.terminate) || Signals.isPending(Signals.interrupt)
   }
+}
+
+/// The identity of the request being served, for log lines written from inside the API.
+final class CurrentRequest {
+  var user: String?
+  var requestID: String?
 }
 
 extension APIRequest {

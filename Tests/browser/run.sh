@@ -107,7 +107,7 @@ log "the stack answers after $(( $(date +%s) - started_at )) s"
 
 # ---------------------------------------------------------------------------- (c) the test
 set +e
-python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --out "$out"
+python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --socket "$tmp/contacts.sock" --out "$out"
 status=$?
 set -e
 # (d) its status
