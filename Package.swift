@@ -62,6 +62,12 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // In-process timings of the hot paths (a benchmark: prints, asserts nothing).
+    .executableTarget(
+      name: "contacts-bench",
+      dependencies: ["ContactsCore", "ContactsStore", "ContactsAPI", "Platform"],
+      swiftSettings: swiftSettings
+    ),
     // Test helpers: temporary directories, a raw HTTP client, the local stack under test.
     .target(
       name: "TestSupport",

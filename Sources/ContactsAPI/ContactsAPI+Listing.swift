@@ -1,4 +1,4 @@
-import ContactsCore
+public import ContactsCore
 
 /// Listing bodies are built once per data generation and query, then reused: dashboards poll
 /// the same few URLs, and the data changes far less often than it is read.
@@ -43,6 +43,13 @@ struct ListingCache {
 }
 
 extension ContactsAPI {
+  /// The body of a listing and the number of matches before paging: what `GET /contacts`
+  /// sends, without the cache (for benchmarks).
+  public static func renderListing(_ query: ContactQuery, in state: DirectoryState) -> (body: [UInt8], total: Int) {
+    let page = ListingCache.render(query, in: state)
+    return (page.body, page.total)
+  }
+
   /// `GET /contacts`: filtered, ordered, optionally paged.
   func list(_ context: RequestContext, extraQuery: String) throws -> APIResponse {
     let request = context.request

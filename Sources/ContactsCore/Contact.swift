@@ -91,9 +91,18 @@ public struct Contact: Equatable, Sendable {
 
 /// Folding used for every comparison: case-insensitive equality and substring search.
 public enum TextFolding {
-  /// `text` lowercased, for case-insensitive comparison.
-  @inline(__always)
-  public static func fold(_ text: String) -> String { text.lowercased() }
+  /// `text` lowercased, for case-insensitive comparison. ASCII text, by far the most common,
+  /// takes a fast path that allocates nothing when it is lowercase already.
+  public static func fold(_ text: String) -> String {
+    var hasUppercase = false
+    for byte in text.utf8 {
+      if byte >= 0x80 { return text.lowercased() }
+      if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
+    }
+    guard hasUppercase else { return text }
+    return String(
+      decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }, as: UTF8.self)
+  }
 
   /// The ASCII digits of `text`, in order: how phone numbers are compared.
   public static func digits(of text: String) -> String {

@@ -2,10 +2,10 @@
 public struct ContactQuery: Equatable, Sendable {
   /// Per attribute, the folded values any one of which must match (phone numbers: digits only).
   public var filters: [ContactAttribute: [String]] = [:]
-  /// `q`, folded.
-  public var text: String?
+  /// `q`, folded, as UTF-8.
+  public var text: [UInt8]?
   /// The digits of `q`; empty when `q` has none, and then phone numbers never match it.
-  public var textDigits: String = ""
+  public var textDigits: [UInt8] = []
   public var limit: Int?
   public var offset: Int = 0
   /// The decoded parameters in order, to build the `next` link from.
@@ -35,8 +35,8 @@ public struct ContactQuery: Equatable, Sendable {
       }
       switch name {
       case "q":
-        query.text = TextFolding.fold(value)
-        query.textDigits = TextFolding.digits(of: value)
+        query.text = Array(TextFolding.fold(value).utf8)
+        query.textDigits = Array(TextFolding.digits(of: value).utf8)
       case "limit":
         guard let limit = Int(value), (1...maximumLimit).contains(limit) else {
           throw QueryError(
@@ -81,10 +81,9 @@ public struct ContactQuery: Equatable, Sendable {
       guard let value = entry.folded(attribute), !value.isEmpty || attribute != .phoneNumber else { return false }
       if !values.contains(value) { return false }
     }
-    if let text {
-      if text.isEmpty { return true }
-      let inText = entry.searchableText.contains { $0.contains(text) }
-      let inDigits = !textDigits.isEmpty && entry.phoneDigits.contains(textDigits)
+    if let text, !text.isEmpty {
+      let inText = entry.searchableTextContains(text)
+      let inDigits = !textDigits.isEmpty && entry.phoneDigitsContain(textDigits)
       if !inText && !inDigits { return false }
     }
     return true

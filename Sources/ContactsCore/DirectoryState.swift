@@ -9,22 +9,67 @@ public final class IndexedContact: Sendable {
   public let json: [UInt8]
   let sortKey: String
   let foldedValues: [String?]
-  let phoneDigits: String
-  /// Folded name, userName, firstName, lastName and employeeId: what `q` searches.
-  let searchableText: [String]
+  /// The digits of the phone number, as UTF-8.
+  let phoneDigits: [UInt8]
+  /// Folded name, userName, firstName, lastName and employeeId, NUL-separated: what `q`
+  /// searches, as one byte string so that a search is a plain byte scan.
+  let searchableText: [UInt8]
 
-  public init(_ contact: Contact) {
+  /// - Parameters:
+  ///   - contact: the contact.
+  ///   - json: its JSON object when already at hand (as `contact.json` would make it), so that
+  ///     loading a data directory does not encode every contact again.
+  public init(_ contact: Contact, json: [UInt8]? = nil) {
     self.contact = contact
-    json = contact.json
-    sortKey = TextFolding.fold(contact.name)
-    phoneDigits = contact.phoneNumber.map(TextFolding.digits(of:)) ?? ""
-    foldedValues = ContactAttribute.allCases.map { attribute in
-      guard contact.type.attributes.contains(attribute), let value = contact.value(of: attribute) else { return nil }
-      return attribute == .phoneNumber ? TextFolding.digits(of: value) : TextFolding.fold(value)
+    self.json = json ?? contact.json
+    let isUser = contact.type == .user
+    let name = TextFolding.fold(contact.name)
+    sortKey = name
+    let digits = contact.phoneNumber.map(TextFolding.digits(of:))
+    phoneDigits = Array((digits ?? "").utf8)
+    let userName = isUser ? contact.userName.map(TextFolding.fold) : nil
+    let firstName = isUser ? contact.firstName.map(TextFolding.fold) : nil
+    let lastName = isUser ? contact.lastName.map(TextFolding.fold) : nil
+    let employeeId = isUser ? contact.employeeId.map(TextFolding.fold) : nil
+    foldedValues = [
+      TextFolding.fold(contact.id), name, TextFolding.fold(contact.type.rawValue), digits, userName, firstName,
+      lastName, employeeId,
+    ]
+    var text = Array(name.utf8)
+    for value in [userName, firstName, lastName, employeeId] {
+      guard let value else { continue }
+      text.append(0)
+      text.append(contentsOf: value.utf8)
     }
-    searchableText = [ContactAttribute.name, .userName, .firstName, .lastName, .employeeId].compactMap { attribute in
-      contact.type.attributes.contains(attribute) ? contact.value(of: attribute).map(TextFolding.fold) : nil
+    searchableText = text
+  }
+
+  /// Whether the folded search text contains `needle` (already folded).
+  func searchableTextContains(_ needle: [UInt8]) -> Bool {
+    Self.contains(searchableText, needle)
+  }
+
+  /// Whether the phone number's digits contain `digits`.
+  func phoneDigitsContain(_ digits: [UInt8]) -> Bool {
+    Self.contains(phoneDigits, digits)
+  }
+
+  /// Byte-string search; the strings here are short, so a direct scan beats anything cleverer.
+  static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    guard !needle.isEmpty else { return true }
+    guard haystack.count >= needle.count else { return false }
+    let first = needle[0]
+    var start = 0
+    let last = haystack.count - needle.count
+    while start <= last {
+      if haystack[start] == first {
+        var offset = 1
+        while offset < needle.count && haystack[start + offset] == needle[offset] { offset += 1 }
+        if offset == needle.count { return true }
+      }
+      start += 1
     }
+    return false
   }
 
   /// The folded value of `attribute` (digits for phone numbers), `nil` when absent.
@@ -66,10 +111,17 @@ public struct DirectoryState: Sendable {
 
   /// A state holding `contacts`, at `generation`.
   public init(contacts: [Contact], generation: UInt64) {
+    self.init(indexed: contacts.map { IndexedContact($0) }, generation: generation)
+  }
+
+  /// A state holding already indexed contacts (a loader that has their JSON at hand).
+  public init(indexed: [IndexedContact], generation: UInt64) {
     self.generation = generation
-    let indexed = contacts.map(IndexedContact.init)
-    byID = Dictionary(indexed.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
-    entries = byID.values.sorted(by: IndexedContact.precedes)
+    byID.reserveCapacity(indexed.count)
+    for entry in indexed { byID[entry.contact.id] = entry }
+    // Files hold contacts in listing order already, and the sort is adaptive to sorted runs:
+    // loading a snapshot costs a linear pass, not N log N comparisons.
+    entries = (byID.count == indexed.count ? indexed : Array(byID.values)).sorted(by: IndexedContact.precedes)
   }
 
   public var count: Int { entries.count }

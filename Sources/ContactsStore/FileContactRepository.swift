@@ -180,9 +180,10 @@ public final class FileContactRepository: ContactRepository {
         let snapshot = try Snapshot.read(layout)
         var contacts = snapshot.custom
         for (type, file) in snapshot.directoryFiles {
-          contacts += try DirectoryFile.read(layout.path(file), type: type)
+          contacts += try DirectoryFile.read(
+            layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
-        state = DirectoryState(contacts: contacts, generation: snapshot.generation)
+        state = DirectoryState(indexed: contacts, generation: snapshot.generation)
         directoryFiles = snapshot.directoryFiles
         journal = handle
         needsReload = false
@@ -238,7 +239,7 @@ public final class FileContactRepository: ContactRepository {
         imported = contacts
       } else {
         do {
-          imported = try DirectoryFile.read(layout.path(file), type: type)
+          imported = try DirectoryFile.read(layout.path(file), type: type, version: record.sequence).map(\.contact)
         } catch StoreError.system(let error) where error.code == SystemError.noSuchFile {
           // Compacted away since: a full reload finds the current file.
           needsReload = true

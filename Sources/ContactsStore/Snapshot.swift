@@ -9,7 +9,7 @@ import Platform
 struct Snapshot {
   var generation: UInt64
   var directoryFiles: [ContactType: String]
-  var custom: [Contact]
+  var custom: [IndexedContact]
 
   static func encode(_ state: DirectoryState, directoryFiles: [ContactType: String]) -> [UInt8] {
     var writer = JSONWriter(reservingCapacity: 64 + state.count * 120)
@@ -43,34 +43,9 @@ struct Snapshot {
     guard let bytes else {
       throw .system(SystemError(syscall: "open", path: layout.snapshot, code: SystemError.noSuchFile))
     }
-    let value: JSONValue
-    do { value = try JSONParser.parse(bytes) } catch {
-      throw .damaged(file: StoreLayout.snapshotName, line: error.line, reason: error.reason)
-    }
-    guard case .number(let generationText) = value["generation"], let generation = UInt64(generationText),
-      case .object(let files) = value["files"], case .array(let entries) = value["custom"]
-    else {
-      throw .damaged(file: StoreLayout.snapshotName, line: nil, reason: "generation, files or custom is missing")
-    }
-    var directoryFiles: [ContactType: String] = [:]
-    for member in files {
-      guard let type = ContactType(rawValue: member.key), type != .custom, let file = member.value.stringValue else {
-        throw .damaged(file: StoreLayout.snapshotName, line: nil, reason: "files has an unknown entry \(member.key)")
-      }
-      directoryFiles[type] = file
-    }
-    var custom: [Contact] = []
-    custom.reserveCapacity(entries.count)
-    for (index, entry) in entries.enumerated() {
-      guard case .number(let versionText) = entry["v"], let version = UInt64(versionText), let stored = entry["c"],
-        var contact = try? Contact(stored: stored), contact.type == .custom
-      else {
-        throw .damaged(file: StoreLayout.snapshotName, line: nil, reason: "custom contact \(index) is unreadable")
-      }
-      contact.version = version
-      custom.append(contact)
-    }
-    return Snapshot(generation: generation, directoryFiles: directoryFiles, custom: custom)
+    let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
+    let (generation, files, custom) = try reader.snapshot()
+    return Snapshot(generation: generation, directoryFiles: files, custom: custom)
   }
 }
 
@@ -92,26 +67,17 @@ enum DirectoryFile {
     return writer.bytes
   }
 
-  static func read(_ path: String, type: ContactType) throws(StoreError) -> [Contact] {
+  /// The contacts of a directory file, each at `version` (the generation of its import).
+  static func read(_ path: String, type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
     let bytes: [UInt8]?
     do { bytes = try FileSystem.contents(of: path) } catch { throw .system(error) }
     guard let bytes else { throw .system(SystemError(syscall: "open", path: path, code: SystemError.noSuchFile)) }
-    let name = String(path.split(separator: "/").last ?? "")
-    let value: JSONValue
-    do { value = try JSONParser.parse(bytes) } catch {
-      throw .damaged(file: name, line: error.line, reason: error.reason)
-    }
-    guard case .array(let entries) = value["contacts"] else {
-      throw .damaged(file: name, line: nil, reason: "contacts is missing")
-    }
-    var contacts: [Contact] = []
-    contacts.reserveCapacity(entries.count)
-    for (index, entry) in entries.enumerated() {
-      guard let contact = try? Contact(stored: entry, defaultType: type), contact.type == type else {
-        throw .damaged(file: name, line: nil, reason: "contact \(index) is unreadable")
-      }
-      contacts.append(contact)
-    }
-    return contacts
+    let reader = StoredContactsReader(bytes, file: String(path.split(separator: "/").last ?? ""))
+    return try reader.directoryFile(type: type, version: version)
+  }
+
+  /// The generation a directory file was imported at, from its name (`users-<g>.json`).
+  static func generation(ofFile name: String) -> UInt64 {
+    UInt64(name.split(separator: "-").last?.split(separator: ".").first ?? "") ?? 0
   }
 }

@@ -32,9 +32,9 @@ public struct StoreCheck: Sendable {
       if contacts[contact.id] != nil { damage.append("\(source): id '\(contact.id)' is used twice") }
       contacts[contact.id] = contact
     }
-    for contact in snapshot.custom { add(contact, from: StoreLayout.snapshotName) }
+    for entry in snapshot.custom { add(entry.contact, from: StoreLayout.snapshotName) }
     for (type, file) in snapshot.directoryFiles {
-      for contact in try DirectoryFile.read(layout.path(file), type: type) { add(contact, from: file) }
+      for entry in try DirectoryFile.read(layout.path(file), type: type, version: 0) { add(entry.contact, from: file) }
     }
     var generation = snapshot.generation
 
@@ -102,7 +102,7 @@ public struct StoreCheck: Sendable {
       case .directoryImport(let type, let file, let count):
         let imported: [Contact]
         do {
-          imported = try DirectoryFile.read(layout.path(file), type: type)
+          imported = try DirectoryFile.read(layout.path(file), type: type, version: 0).map(\.contact)
         } catch {
           damage.append("\(StoreLayout.journalName) line \(lineNumber): import file \(file): \(error)")
           continue

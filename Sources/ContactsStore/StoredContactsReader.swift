@@ -1,0 +1,226 @@
+import ContactsCore
+
+/// Reads the files this store writes (snapshot and directory files) straight from their bytes.
+///
+/// They hold up to hundreds of thousands of flat contact objects, and a worker must be serving
+/// within a fraction of a second of starting. The generic `JSONParser` builds a tree of values
+/// and then a contact from it; this reader goes from bytes to `IndexedContact` in one pass and
+/// keeps each object's bytes as the contact's JSON (the store wrote them with `Contact.json`),
+/// so nothing is encoded again. Anything unexpected is reported as damage with its offset.
+final class StoredContactsReader {
+  private let bytes: [UInt8]
+  private var index = 0
+  let file: String
+
+  init(_ bytes: [UInt8], file: String) {
+    self.bytes = bytes
+    self.file = file
+  }
+
+  /// `snapshot.json`: `{"format":1,"generation":G,"files":{…},"custom":[{"v":V,"c":{…}},…]}`.
+  func snapshot() throws(StoreError) -> (generation: UInt64, files: [ContactType: String], custom: [IndexedContact]) {
+    var generation: UInt64?
+    var files: [ContactType: String] = [:]
+    var custom: [IndexedContact] = []
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "format":
+        guard try integer() == 1 else { throw damaged("unknown format") }
+      case "generation":
+        generation = try integer()
+      case "files":
+        try objectMembers { (typeName) throws(StoreError) in
+          guard let type = ContactType(rawValue: typeName), type != .custom else { throw damaged("unknown file type") }
+          files[type] = try string()
+        }
+      case "custom":
+        try arrayElements { () throws(StoreError) in
+          var version: UInt64?
+          var entry: IndexedContact?
+          try objectMembers { (key) throws(StoreError) in
+            switch key {
+            case "v": version = try integer()
+            case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
+            default: throw damaged("unknown key \(key)")
+            }
+          }
+          guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
+          custom.append(entry)
+        }
+      default:
+        throw damaged("unknown key \(key)")
+      }
+    }
+    guard let generation else { throw damaged("no generation") }
+    return (generation, files, custom)
+  }
+
+  /// A directory file: `{"type":"User","contacts":[{…},…]}`, every contact at `version`.
+  func directoryFile(type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
+    var contacts: [IndexedContact] = []
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "type":
+        guard try string() == type.rawValue else { throw damaged("holds another type") }
+      case "contacts":
+        try arrayElements { () throws(StoreError) in
+          let entry = try contact(version: version, defaultType: type)
+          guard entry.contact.type == type else { throw damaged("a contact of another type") }
+          contacts.append(entry)
+        }
+      default:
+        throw damaged("unknown key \(key)")
+      }
+    }
+    return contacts
+  }
+
+  // MARK: Pieces
+
+  /// One flat contact object; its bytes become the contact's JSON. Keys are matched as bytes,
+  /// without making a `String` of each.
+  private func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
+    try expect(UInt8(ascii: "{"))
+    let start = index - 1
+    var values = [String?](repeating: nil, count: Self.attributeKeys.count)
+    skipWhitespace()
+    if peek() != UInt8(ascii: "}") {
+      while true {
+        try expect(UInt8(ascii: "\""))
+        let keyStart = index
+        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") { index += 1 }
+        let key = bytes[keyStart..<index]
+        index += 1
+        guard let slot = Self.attributeKeys.firstIndex(where: { $0.elementsEqual(key) }) else {
+          throw damaged("unknown contact field \(String(decoding: key, as: UTF8.self))")
+        }
+        try expect(UInt8(ascii: ":"))
+        values[slot] = try string()
+        skipWhitespace()
+        guard index < bytes.count else { throw damaged("cut off") }
+        let separator = bytes[index]
+        if separator == UInt8(ascii: "}") { break }
+        guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or '}'") }
+        index += 1
+      }
+    }
+    index += 1  // }
+    guard let id = values[0], let name = values[1] else { throw damaged("a contact without id or name") }
+    let type = values[2].flatMap(ContactType.init(rawValue:)) ?? defaultType
+    let contact = Contact(
+      id: id, type: type, name: name, phoneNumber: values[3], userName: values[4], firstName: values[5],
+      lastName: values[6], employeeId: values[7], version: version)
+    return IndexedContact(contact, json: values[2] == nil ? nil : Array(bytes[start..<index]))
+  }
+
+  /// The attribute names as UTF-8, in `ContactAttribute.allCases` order.
+  private static let attributeKeys: [[UInt8]] = ContactAttribute.allCases.map { Array($0.rawValue.utf8) }
+
+  private func objectMembers(_ member: (String) throws(StoreError) -> Void) throws(StoreError) {
+    try expect(UInt8(ascii: "{"))
+    skipWhitespace()
+    if peek() == UInt8(ascii: "}") {
+      index += 1
+      return
+    }
+    while true {
+      let key = try string()
+      try expect(UInt8(ascii: ":"))
+      try member(key)
+      skipWhitespace()
+      guard index < bytes.count else { throw damaged("cut off") }
+      let separator = bytes[index]
+      index += 1
+      if separator == UInt8(ascii: "}") { return }
+      guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or '}'") }
+    }
+  }
+
+  private func arrayElements(_ element: () throws(StoreError) -> Void) throws(StoreError) {
+    try expect(UInt8(ascii: "["))
+    skipWhitespace()
+    if peek() == UInt8(ascii: "]") {
+      index += 1
+      return
+    }
+    while true {
+      try element()
+      skipWhitespace()
+      guard index < bytes.count else { throw damaged("cut off") }
+      let separator = bytes[index]
+      index += 1
+      if separator == UInt8(ascii: "]") { return }
+      guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or ']'") }
+    }
+  }
+
+  private func string() throws(StoreError) -> String {
+    try expect(UInt8(ascii: "\""))
+    let start = index
+    while index < bytes.count {
+      switch bytes[index] {
+      case UInt8(ascii: "\""):
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        index += 1
+        return text
+      case UInt8(ascii: "\\"):
+        // Escapes are rare (a quote or a backslash in a name): let the full parser decode it.
+        index = start - 1
+        return try slowString()
+      default:
+        index += 1
+      }
+    }
+    throw damaged("a string is cut off")
+  }
+
+  private func slowString() throws(StoreError) -> String {
+    var end = index + 1
+    while end < bytes.count {
+      if bytes[end] == UInt8(ascii: "\\") {
+        end += 2
+        continue
+      }
+      if bytes[end] == UInt8(ascii: "\"") { break }
+      end += 1
+    }
+    guard end < bytes.count, let value = try? JSONParser.parse(Array(bytes[index...end])), let text = value.stringValue
+    else { throw damaged("an unreadable string") }
+    index = end + 1
+    return text
+  }
+
+  private func integer() throws(StoreError) -> UInt64 {
+    skipWhitespace()
+    var value: UInt64 = 0
+    let start = index
+    while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+      value = value &* 10 &+ UInt64(bytes[index] - UInt8(ascii: "0"))
+      index += 1
+    }
+    guard index > start else { throw damaged("expected a number") }
+    return value
+  }
+
+  private func expect(_ byte: UInt8) throws(StoreError) {
+    skipWhitespace()
+    guard index < bytes.count, bytes[index] == byte else {
+      throw damaged("expected '\(Character(Unicode.Scalar(byte)))'")
+    }
+    index += 1
+  }
+
+  private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+
+  private func skipWhitespace() {
+    while index < bytes.count,
+      bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
+    {
+      index += 1
+    }
+  }
+
+  private func damaged(_ reason: String) -> StoreError {
+    .damaged(file: file, line: nil, reason: "\(reason) at byte \(index)")
+  }
+}
