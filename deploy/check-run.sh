@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Scripted check of deploy/run.sh as a new user meets it: on a fresh data directory and free
-# ports it must serve the demo data through nginx, then stop everything on SIGTERM and exit 0.
+# ports it must serve the demo data through nginx (HTTP and HTTPS), answer every curl example of
+# the README as documented, then stop everything on SIGTERM and exit 0.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -15,7 +16,14 @@ CONTACTS_DATA_DIR=$work/data CONTACTS_HTTP_PORT=$http_port CONTACTS_HTTPS_PORT=$
   setsid "$CONTACTS_ROOT/deploy/run.sh" >"$work/run.log" 2>&1 &
 run_pid=$!
 
-fail() { log "check-run: $*"; cat "$work/run.log" >&2; kill -TERM "$run_pid" 2>/dev/null; exit 1; }
+fail() {
+  log "check-run: $*"
+  cat "$work/run.log" >&2
+  kill -TERM "$run_pid" 2>/dev/null
+  wait "$run_pid" 2>/dev/null
+  exit 1
+}
+
 deadline=$((SECONDS + 900))  # the first run builds in release mode
 until curl -sf -u agent:agent "http://127.0.0.1:$http_port/contacts?type=Queue" -o "$work/queues.json"; do
   kill -0 "$run_pid" 2>/dev/null || fail "deploy/run.sh exited before serving"
@@ -25,6 +33,18 @@ done
 grep -q '"type":"Queue"' "$work/queues.json" || fail "no demo queues in the listing"
 curl -sfk -u agent:agent "https://127.0.0.1:$https_port/contacts/user-joej" | grep -q '"userName":"joej"' \
   || fail "HTTPS port does not serve"
+
+# Every curl example of the README, run as written (only the port changed).
+sed -n '/<!-- curl-examples:start -->/,/<!-- curl-examples:end -->/p' "$CONTACTS_ROOT/README.md" \
+  | sed '/^<!--/d; /^```/d' | sed "s/127.0.0.1:8443/127.0.0.1:$https_port/g" >"$work/examples.sh"
+[ -s "$work/examples.sh" ] || fail "no curl examples found in README.md"
+bash -euo pipefail "$work/examples.sh" >"$work/examples.out" 2>&1 \
+  || fail "the README's curl examples failed: $(cat "$work/examples.out")"
+for expected in '"userName":"joej"' 'HTTP/2 201' 'location: /contacts/' '"phoneNumber":"+1 555 0199"' '304$' \
+  'a comma is missing between two members' 'HTTP/2 405' 'allow: GET, HEAD' '204$' 'x-total-count:'; do
+  grep -qi -- "$expected" "$work/examples.out" || fail "README examples: no '$expected' in: $(cat "$work/examples.out")"
+done
+log "check-run: the README's curl examples give the documented answers"
 
 kill -TERM "$run_pid"
 status=0

@@ -2,12 +2,14 @@
 # Every test: formatting, unit tests, and end-to-end tests through a real nginx, then a scripted
 # check that deploy/run.sh serves on a fresh data directory and stops cleanly on SIGTERM.
 # Installs what is missing (as root); the tests start and stop their own nginx and workers on
-# free 127.0.0.1 ports. Artifacts (logs, screenshots) go to test-output/.
+# free 127.0.0.1 ports. Artifacts (logs, dashboard screenshots) go to test-output/.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$CONTACTS_ROOT"
 
-ensure_packages "${STACK_PACKAGES[@]}" curl
+# Besides the stack: curl for the checks, spawn-fcgi and systemd's tools for the deployment tests
+# (socket handed over on descriptor 0, systemd-analyze verify of the units).
+ensure_packages "${STACK_PACKAGES[@]}" curl spawn-fcgi systemd
 mkdir -p test-output
 
 log "== format (swift format lint --strict)"
@@ -22,6 +24,10 @@ fi
 
 log "== swift test"
 swift test --skip-build 2>&1 | tee test-output/swift-test.log
+test "${PIPESTATUS[0]}" -eq 0
+
+log "== the agents' dashboard in headless Chromium"
+Tests/browser/run.sh 2>&1 | tee test-output/dashboard-test.log
 test "${PIPESTATUS[0]}" -eq 0
 
 log "== deploy/run.sh on a fresh data directory"

@@ -45,9 +45,12 @@ struct Serve: ParsableCommand {
       throw ExitCode.failure
     }
 
+    // A listening socket handed over on descriptor 0 (systemd socket activation, spawn-fcgi)
+    // wins over the configuration file's "socket"; only an explicit --socket creates one then.
     let listener: Int32
     var createdSocket: String?
-    if let path = configuration.socket {
+    let inherited = FastCGIListener.isListeningSocket()
+    if let path = configuration.socket, socket != nil || !inherited {
       do {
         listener = try FastCGIListener.listen(path: FileSystem.absolute(path), group: configuration.socketGroup)
         createdSocket = FileSystem.absolute(path)
@@ -55,7 +58,7 @@ struct Serve: ParsableCommand {
         Log.error("start_failed", "cannot listen on \(path): \(error)")
         throw ExitCode.failure
       }
-    } else if FastCGIListener.isListeningSocket() {
+    } else if inherited {
       listener = FastCGIListener.inheritedDescriptor
     } else {
       throw ValidationError("give --socket PATH, or start with a listening socket on descriptor 0")
@@ -71,7 +74,7 @@ struct Serve: ParsableCommand {
     }
     let supervisor = Supervisor(
       executable: Processes.currentExecutable(),
-      workerArguments: ["worker"] + ServiceOptions.arguments(for: configuration, configFile: options.config)
+      workerArguments: ["worker"] + options.workerArguments(dataDirectory: configuration.dataDirectory)
         + ["--pool-size", String(configuration.workers)],
       listener: listener, size: configuration.workers, requestTimeoutSeconds: configuration.requestTimeoutSeconds,
       scoreboard: scoreboard)

@@ -123,18 +123,20 @@ struct ServiceOptions: ParsableArguments {
     return configuration
   }
 
-  /// The same options as arguments, for the worker processes the supervisor starts.
-  static func arguments(for configuration: ServiceConfiguration, configFile: String?) -> [String] {
-    var arguments = [
-      "--data-dir", configuration.dataDirectory,
-      "--max-body-bytes", String(configuration.maxBodyBytes),
-      "--max-requests", String(configuration.maxRequests),
-      "--request-timeout", String(configuration.requestTimeoutSeconds),
-      "--slow-request-ms", String(configuration.slowRequestMilliseconds),
-      "--journal-compaction-bytes", String(configuration.journalCompactionBytes),
-    ]
-    if configuration.accessLog { arguments.append("--access-log") }
-    if let configFile { arguments += ["--config", FileSystem.absolute(configFile)] }
+  /// The options for the worker processes the supervisor starts: the configuration file and
+  /// the flags given on the command line, not resolved values, so that a worker started after
+  /// SIGHUP reads the configuration file as it is then (roles, limits, timeouts, logging).
+  func workerArguments(dataDirectory: String) -> [String] {
+    var arguments: [String] = []
+    if let config { arguments += ["--config", FileSystem.absolute(config)] }
+    // The data directory is fixed for the supervisor's lifetime: resolved once, passed absolute.
+    arguments += ["--data-dir", dataDirectory]
+    if let maxBodyBytes { arguments += ["--max-body-bytes", String(maxBodyBytes)] }
+    if let maxRequests { arguments += ["--max-requests", String(maxRequests)] }
+    if let requestTimeout { arguments += ["--request-timeout", String(requestTimeout)] }
+    if let slowRequestMs { arguments += ["--slow-request-ms", String(slowRequestMs)] }
+    if let journalCompactionBytes { arguments += ["--journal-compaction-bytes", String(journalCompactionBytes)] }
+    if accessLog { arguments.append("--access-log") }
     return arguments
   }
 }

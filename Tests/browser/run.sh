@@ -54,16 +54,6 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if [ -n "$stack_pid" ] && kill -0 "$stack_pid" 2>/dev/null; then
-    # deploy/run.sh stops nginx through the pid file in the checkout's shared .run/nginx/; if
-    # another stack started meanwhile, that file names the other stack's nginx (see
-    # nginx/dashboard/README.md, "Known problem"). Say so, and point it back at ours.
-    local ours pidfile=$root/.run/nginx/nginx.pid
-    ours=$(pgrep -P "$stack_pid" -x nginx | head -n 1 || true)
-    if [ -n "$ours" ] && [ -s "$pidfile" ] && [ "$(cat "$pidfile")" != "$ours" ]; then
-      log "WARNING: $pidfile names nginx $(cat "$pidfile"), not this test's nginx $ours;" \
-        "rewriting it so that stopping this stack does not stop another one"
-      echo "$ours" > "$pidfile"
-    fi
     log "stopping the stack (pid $stack_pid)"
     kill -TERM "$stack_pid" 2>/dev/null || true
     for _ in $(seq 150); do kill -0 "$stack_pid" 2>/dev/null || break; sleep 0.1; done
@@ -71,6 +61,10 @@ cleanup() {
       log "the stack did not stop within 15 s; killing its process group"
       kill -KILL -- "-$stack_pid" 2>/dev/null || true
     fi
+  fi
+  # deploy/run.sh keeps nginx's runtime folder per port; this port's is ours alone.
+  if [ -n "${http_port:-}" ] && [ ! -s "$root/.run/nginx-$http_port/nginx.pid" ]; then
+    rm -rf "$root/.run/nginx-$http_port"
   fi
   rm -rf "$tmp"
   log "total runtime $(( $(date +%s) - started_at )) s"
