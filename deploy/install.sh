@@ -273,11 +273,19 @@ for file in "$CONTACTS_ROOT"/deploy/nginx-site/*.map; do
   keep_or_seed "$file" "/etc/nginx/contacts/${file##*/}" 644
 done
 
+# Whether PATH is one of the files this run installed. (A loop, not printf | grep -q: under
+# pipefail, grep -q leaving early can fail the pipe with SIGPIPE and read as "not found".)
+in_manifest() {
+  local entry
+  for entry in "${manifest[@]}"; do [ "$entry" = "$1" ] && return 0; done
+  return 1
+}
+
 # Product files an earlier version installed that this one no longer ships.
 if [ -n "$old_manifest" ]; then
   while read -r path; do
     [ -n "$path" ] || continue
-    if ! printf '%s\n' "${manifest[@]}" | grep -qxF -- "$path" && [ -e "$root$path" ]; then
+    if ! in_manifest "$path" && [ -e "$root$path" ]; then
       rm -f "$root$path"
       report removed "$path (no longer shipped)"
       removed=$((removed + 1))
