@@ -10,9 +10,8 @@ extension ContactsAPI {
     } catch {
       throw APIError.invalidContact(error)
     }
-    var id = ""
+    var id = ContactID.random()  // before the lock: it holds no one up
     let state = try repository.commit(by: context.identity.user) { state in
-      id = ContactID.random()
       while state.contains(id: id) { id = ContactID.random() }
       return .create(Contact(id: id, type: .custom, name: draft.name, phoneNumber: draft.phoneNumber))
     }
@@ -100,7 +99,9 @@ extension ContactsAPI {
 enum ContactID {
   static func random() -> String {
     var generator = SystemRandomNumberGenerator()
-    var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    // Two 64-bit draws (two getrandom calls), not sixteen byte-sized ones.
+    let words = [generator.next(), generator.next()]
+    var bytes = words.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
     bytes[6] = (bytes[6] & 0x0F) | 0x40
     bytes[8] = (bytes[8] & 0x3F) | 0x80
     let hex = Array("0123456789abcdef".utf8)

@@ -146,6 +146,27 @@ public struct DirectoryState: Sendable {
     generation = max(generation, newGeneration)
   }
 
+  /// Applies many changes at once, in one linear pass: what a worker does when it loads a
+  /// journal, instead of a sorted insertion per record.
+  ///
+  /// - Parameters:
+  ///   - upserts: contacts to insert or replace, each already carrying its version.
+  ///   - removals: ids to remove (none of them is also in `upserts`).
+  public mutating func apply(upserts: [Contact], removals: Set<String>, generation newGeneration: UInt64) {
+    guard !upserts.isEmpty || !removals.isEmpty else {
+      generation = max(generation, newGeneration)
+      return
+    }
+    var touched = removals
+    for contact in upserts { touched.insert(contact.id) }
+    let added = upserts.map { IndexedContact($0) }.sorted(by: IndexedContact.precedes)
+    for id in touched { byID[id] = nil }
+    for entry in added { byID[entry.contact.id] = entry }
+    // Two sorted runs, which the adaptive sort merges in linear time.
+    entries = (entries.filter { !touched.contains($0.contact.id) } + added).sorted(by: IndexedContact.precedes)
+    generation = max(generation, newGeneration)
+  }
+
   /// Removes the contact `id`, if present.
   public mutating func remove(id: String, generation newGeneration: UInt64) {
     removeFromOrder(id: id)

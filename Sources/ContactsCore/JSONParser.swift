@@ -10,7 +10,7 @@ public struct JSONParser {
   /// Start offsets of the elements of the first array met at depth 1 or 2 (for import files,
   /// whose errors name the line of the offending element).
   private var elementStarts: [Int] = []
-  private var recording: RecordingState = .notYet
+  private var recording: RecordingState = .done
   private enum RecordingState { case notYet, active, done }
   /// Nesting deeper than this is refused, so no body can exhaust the stack.
   public static let maximumDepth = 64
@@ -20,17 +20,7 @@ public struct JSONParser {
   /// - Throws: `JSONSyntaxError` at the first problem.
   public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
     var parser = JSONParser(bytes: bytes)
-    parser.skipWhitespace()
-    if parser.index == bytes.count {
-      throw parser.error("expected a JSON value but the text is empty", at: parser.index)
-    }
-    let value = try parser.parseValue(context: "at the start")
-    parser.skipWhitespace()
-    if parser.index < bytes.count {
-      throw parser.error(
-        "expected the end of the text after the value, found \(parser.describeByte())", at: parser.index)
-    }
-    return value
+    return try parser.parseDocument()
   }
 
   /// Parses like `parse(_:)` and also returns the 1-based line on which each element of the
@@ -38,16 +28,7 @@ public struct JSONParser {
   public static func parseWithElementLines(_ bytes: [UInt8]) throws(JSONSyntaxError) -> (JSONValue, [Int]) {
     var parser = JSONParser(bytes: bytes)
     parser.recording = .notYet
-    parser.skipWhitespace()
-    if parser.index == bytes.count {
-      throw parser.error("expected a JSON value but the text is empty", at: parser.index)
-    }
-    let value = try parser.parseValue(context: "at the start")
-    parser.skipWhitespace()
-    if parser.index < bytes.count {
-      throw parser.error(
-        "expected the end of the text after the value, found \(parser.describeByte())", at: parser.index)
-    }
+    let value = try parser.parseDocument()
     var lines: [Int] = []
     var line = 1
     var position = 0
@@ -62,6 +43,18 @@ public struct JSONParser {
   }
 
   private init(bytes: [UInt8]) { self.bytes = bytes }
+
+  /// One value filling the text, white space around it allowed.
+  private mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
+    skipWhitespace()
+    if index == bytes.count { throw error("expected a JSON value but the text is empty", at: index) }
+    let value = try parseValue(context: "at the start")
+    skipWhitespace()
+    if index < bytes.count {
+      throw error("expected the end of the text after the value, found \(describeByte())", at: index)
+    }
+    return value
+  }
 
   private mutating func skipWhitespace() {
     while index < bytes.count {

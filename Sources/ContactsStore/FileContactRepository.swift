@@ -20,8 +20,9 @@ public final class FileContactRepository: ContactRepository {
   private var needsReload = false
   private let log: (String) -> Void
 
-  /// A journal larger than this (and than the snapshot) is compacted into a new snapshot.
-  public var compactionThresholdBytes: Int64 = 4 << 20
+  /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
+  /// snapshot.
+  public var compactionThresholdBytes: Int64 = 1 << 20
 
   /// Opens (creating it if needed) the data directory at `path` and loads it.
   ///
@@ -196,9 +197,14 @@ public final class FileContactRepository: ContactRepository {
   }
 
   /// Applies every complete line past the journal's offset.
+  ///
+  /// Changes are gathered and applied to the state in one pass (a linear merge), so a worker
+  /// loading a long journal does not pay a sorted insertion per record. An import in the
+  /// middle applies what was gathered before it, keeping the order of the records.
   private func applyJournalTail() throws(StoreError) {
     let bytes: [UInt8]
     do { bytes = try journal.file.readToEnd(from: journal.offset) } catch { throw .system(error) }
+    var pending = PendingChanges()
     var position = 0
     while let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) {
       let line = bytes[position..<newline]
@@ -207,13 +213,19 @@ public final class FileContactRepository: ContactRepository {
           throw .damaged(file: StoreLayout.journalName, line: 1, reason: "the first line is not a journal header")
         }
       } else if let record = JournalRecord(line: line) {
-        if record.sequence > state.generation {
-          guard record.sequence == state.generation + 1 else {
+        let generation = max(state.generation, pending.generation)
+        if record.sequence > generation {
+          guard record.sequence == generation + 1 else {
             throw .damaged(
               file: StoreLayout.journalName, line: nil,
-              reason: "record \(record.sequence) follows generation \(state.generation): records are missing")
+              reason: "record \(record.sequence) follows generation \(generation): records are missing")
           }
-          try apply(record, importing: nil)
+          if case .change(let change) = record.operation {
+            pending.add(change, sequence: record.sequence)
+          } else {
+            pending.apply(to: &state)
+            try apply(record, importing: nil)
+          }
         }
       } else if bytes[(newline + 1)...].contains(UInt8(ascii: "\n")) {
         throw .damaged(
@@ -224,6 +236,7 @@ public final class FileContactRepository: ContactRepository {
       }
       position = newline + 1
     }
+    pending.apply(to: &state)
     journal.offset += Int64(position)
   }
 
@@ -275,7 +288,9 @@ public final class FileContactRepository: ContactRepository {
   /// Rewrites snapshot and journal when the journal has grown past the threshold. The write
   /// that triggered it is already durable, so a failure here is logged, not reported.
   private func compactIfLarge() {
-    guard journal.offset > max(compactionThresholdBytes, journal.snapshotSize) else { return }
+    // A quarter of the snapshot keeps compaction amortized O(1) per write, and the journal a
+    // new worker must replay short.
+    guard journal.offset > max(compactionThresholdBytes, journal.snapshotSize / 4) else { return }
     do {
       try compact()
     } catch {
@@ -352,6 +367,38 @@ public final class FileContactRepository: ContactRepository {
     } catch {
       throw .damaged(file: "lock", line: nil, reason: "\(error)")
     }
+  }
+}
+
+/// Changes read from the journal, not yet applied: the last word on each contact.
+struct PendingChanges {
+  private var upserts: [String: Contact] = [:]
+  private var removals: Set<String> = []
+  private(set) var generation: UInt64 = 0
+
+  mutating func add(_ change: ContactChange, sequence: UInt64) {
+    switch change {
+    case .create(var contact), .update(var contact):
+      contact.version = sequence
+      upserts[contact.id] = contact
+      removals.remove(contact.id)
+    case .delete(let id):
+      upserts[id] = nil
+      removals.insert(id)
+    }
+    generation = sequence
+  }
+
+  mutating func apply(to state: inout DirectoryState) {
+    guard generation > 0 else { return }
+    if upserts.count + removals.count == 1, let contact = upserts.values.first {
+      state.upsert(contact, generation: generation)  // the common case: one new record
+    } else if upserts.isEmpty, removals.count == 1, let id = removals.first {
+      state.remove(id: id, generation: generation)
+    } else {
+      state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)
+    }
+    self = PendingChanges()
   }
 }
 

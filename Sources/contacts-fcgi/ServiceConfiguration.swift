@@ -18,7 +18,7 @@ struct ServiceConfiguration: Equatable {
   var maxRequests = 0
   var requestTimeoutSeconds = 30
   var slowRequestMilliseconds = 1000
-  var journalCompactionBytes = 4 << 20
+  var journalCompactionBytes = 1 << 20
   var accessLog = false
   var roles = RolePolicy.default
 
@@ -102,7 +102,9 @@ struct ServiceOptions: ParsableArguments {
   @Option(help: "Requests slower than this are logged as slow, in milliseconds. [1000]")
   var slowRequestMs: Int?
 
-  @Option(help: "Compact the journal into a new snapshot once it is larger than this (and the snapshot). [4194304]")
+  @Option(
+    help: "Compact the journal into a new snapshot once it is larger than this and a quarter of the snapshot. [1048576]"
+  )
   var journalCompactionBytes: Int?
 
   @Flag(help: "Log every request as a JSON line on stderr (nginx's access log usually suffices).")

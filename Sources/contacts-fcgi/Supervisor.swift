@@ -21,6 +21,8 @@ final class Supervisor {
   private var retiring: [Int32: Int] = [:]
   /// Workers still to be replaced by the SIGHUP in progress, one at a time.
   private var toReplace: [Int32] = []
+  /// The replacement started for the worker being replaced, until it is ready to serve.
+  private var replacement: (new: Int32, old: Int32)?
   private var timedOut: Set<Int32> = []
   private var recentStarts: [UInt64] = []
 
@@ -41,9 +43,10 @@ final class Supervisor {
     for _ in 0..<size { startWorker() }
     let watched = [Signals.child, Signals.terminate, Signals.interrupt, Signals.hangUp]
     while true {
-      let signal = Signals.wait(for: watched, timeoutMilliseconds: 250)
+      let signal = Signals.wait(for: watched, timeoutMilliseconds: replacement == nil ? 250 : 20)
       reapWorkers(stopping: false)
       killTimedOutWorkers()
+      retireReplacedWorkerOnceReady()
       switch signal {
       case Signals.terminate, Signals.interrupt:
         stopAll()
@@ -67,7 +70,8 @@ final class Supervisor {
     return (0..<scoreboard.slotCount).first { !used.contains($0) }
   }
 
-  private func startWorker() {
+  @discardableResult
+  private func startWorker() -> Int32? {
     // A worker that cannot start (bad data directory, say) must not spin the CPU.
     let now = Clock.monotonicNanoseconds()
     recentStarts = recentStarts.filter { now - $0 < 10_000_000_000 } + [now]
@@ -77,7 +81,7 @@ final class Supervisor {
     }
     guard let slot = freeSlot() else {
       Log.error("spawn_failed", "no free scoreboard slot")
-      return
+      return nil
     }
     do {
       let pid = try Processes.spawn(
@@ -85,8 +89,10 @@ final class Supervisor {
         inherited: [Scoreboard.workerDescriptor: scoreboard.descriptor])
       workers[pid] = slot
       Log.info("worker_started", "worker \(pid) started", ["worker": String(pid), "slot": String(slot)])
+      return pid
     } catch {
       Log.error("spawn_failed", "cannot start a worker: \(error)")
+      return nil
     }
   }
 
@@ -128,16 +134,32 @@ final class Supervisor {
     }
   }
 
-  /// SIGHUP, one step: start one new worker, then ask one old worker to finish and exit.
+  /// SIGHUP, one step: start one new worker; the old one is told to finish and exit once the
+  /// new one is ready (it has loaded the data and claimed its scoreboard slot), so the pool
+  /// never has fewer ready workers than it should.
   private func replaceNext() {
-    guard retiring.isEmpty else { return }
+    guard retiring.isEmpty, replacement == nil else { return }
     while let old = toReplace.popLast() {
-      guard let slot = workers.removeValue(forKey: old) else { continue }
-      startWorker()
-      retiring[old] = slot
-      Processes.send(Signals.terminate, to: old)
+      guard workers[old] != nil else { continue }
+      guard let new = startWorker() else { return }
+      replacement = (new, old)
       return
     }
+  }
+
+  private func retireReplacedWorkerOnceReady() {
+    guard let (new, old) = replacement else { return }
+    if let slot = workers[new] {
+      guard scoreboard.slot(slot).pid == new else { return }  // still loading
+    }
+    // Ready, or it died (and its own replacement is on the way): retire the old one either way.
+    replacement = nil
+    guard let slot = workers.removeValue(forKey: old) else {
+      replaceNext()
+      return
+    }
+    retiring[old] = slot
+    Processes.send(Signals.terminate, to: old)
   }
 
   /// Asks every worker to stop after its current request; waits for all of them.

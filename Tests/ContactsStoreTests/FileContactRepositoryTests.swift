@@ -35,6 +35,35 @@ struct FileContactRepositoryTests {
     #expect(reopened.generation == 22)
   }
 
+  /// A worker loading a long journal applies it in one pass; it must end where a worker that
+  /// followed every record one by one ended, imports in the middle included.
+  @Test func loadingTheJournalInOnePassEqualsFollowingItRecordByRecord() throws {
+    let directory = TemporaryDirectory()
+    let writer = try FileContactRepository(directory: directory.path)
+    let follower = try FileContactRepository(directory: directory.path)
+    var ids: [String] = []
+    for index in 0..<30 {
+      ids.append(try create(writer, "Before \(index)").id)
+      _ = try follower.currentState()
+    }
+    _ = try writer.importDirectory(.user, contacts: [Contact(id: "u1", type: .user, name: "Imported")], by: "import")
+    for index in 0..<10 {
+      _ = try writer.commit(by: "tester") { state in
+        var contact = try #require(state.contact(id: ids[index])).contact
+        contact.name = "Zed \(index)"
+        return .update(contact)
+      }
+      _ = try writer.commit(by: "tester") { _ in .delete(id: ids[29 - index]) }
+      _ = try follower.currentState()
+    }
+    let followed = try follower.currentState()
+    let loaded = try FileContactRepository(directory: directory.path).currentState()
+    #expect(loaded.generation == followed.generation)
+    #expect(loaded.entries.map(\.contact) == followed.entries.map(\.contact))
+    #expect(loaded.entries.map(\.json) == followed.entries.map(\.json))
+    #expect(loaded.count == 21)
+  }
+
   @Test func anotherWorkersWriteIsVisibleOnTheNextRead() throws {
     let directory = TemporaryDirectory()
     let workerA = try FileContactRepository(directory: directory.path)

@@ -1,0 +1,946 @@
+#!/usr/bin/env python3
+"""The end-to-end benchmark of issue 6; run it through deploy/bench.sh (which installs and builds).
+
+For each data size N it starts a stack of its own, on free loopback ports in a fresh temp folder:
+a copy of the release binary running `contacts-fcgi serve` (the workers, as deploy/run.sh starts
+them), deploy/bench/fixed-responder.c compiled and running on a second socket, and nginx rendered
+from nginx/local/nginx.conf.template by deploy/render-nginx.sh with extra server-level locations:
+
+    /bench/listing.json   the listing's exact bytes, as a static file (same server, same auth)
+    /bench/fixed          fastcgi_pass to the fixed 88-byte responder (same server, same auth)
+    /bench/nothing        204 from nginx, which the seeding script uses as a no-op
+
+It seeds N custom contacts over HTTP as admin (wrk with a Lua script), then measures with wrk
+(-t1 -c16 --latency, agent's basic auth): the static file and GET /contacts side by side, a
+one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed responder; then each
+worker's RSS, a worker's start-up (SIGHUP, from the responder's log), the disk's append+fdatasync
+rate and POST /contacts with 16 connections. Everything it starts is stopped in a `finally`.
+
+It prints a table per N and a summary of every target with PASS/MISS, and writes
+test-output/bench/bench-<date>.txt and test-output/bench/summary-<date>.json. It exits 0 unless
+something broke: a MISS is a figure, not a failure. Python standard library only.
+"""
+
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "Basic " + base64.b64encode(b"admin:admin").decode()
+AGENT = "Basic " + base64.b64encode(b"agent:agent").decode()
+FIXED_BODY_BYTES = 88
+
+# Scenario keys, in the order they run and are printed, with their labels.
+GET_SCENARIOS = ["static", "listing", "filter", "fixed", "by_id", "not_modified"]
+LABELS = {
+    "static": "static file, same bytes (nginx)",
+    "listing": "GET /contacts",
+    "filter": "GET /contacts?type=Custom&name=… (1)",
+    "fixed": "fixed 88-byte responder (floor)",
+    "by_id": "GET /contacts/{id}",
+    "not_modified": "GET /contacts If-None-Match (304)",
+    "post": "POST /contacts (16 connections)",
+}
+
+
+class BenchError(Exception):
+    """Something broke: the benchmark cannot go on (exit 1)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Output: everything printed also goes to the text file.
+
+class Report:
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, text=""):
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+say = Report()
+
+
+def note(text):
+    """Progress on stderr (not in the report)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http_request(port, method, path, headers=None, body=None, timeout=120):
+    """One request on a fresh connection: (status, {lower-case header: value}, body bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        connection.close()
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def parent_pid(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    raise BenchError(f"no parent for {pid}")
+
+
+def children_of(pid):
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(value) for value in children.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def rfc3339(value):
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def fmt_us(microseconds):
+    if microseconds is None:
+        return "-"
+    if microseconds >= 1000:
+        return f"{microseconds / 1000:.2f} ms"
+    return f"{microseconds:.0f} µs"
+
+
+def fmt_int(value):
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def stop_process(process, first_signal, name, grace=10.0):
+    """Signal one process we started; after the grace period, kill its process group (started
+    with start_new_session, so the group holds only what it started)."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.kill(process.pid, first_signal)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        note(f"{name} ({process.pid}) did not stop in {grace:.0f} s; killing its process group")
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk and its Lua scripts
+
+LUA_DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH_JSON {"requests":%.0f,"duration_us":%.0f,"bytes":%.0f,' ..
+    '"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,"max_us":%.0f,"mean_us":%.1f,' ..
+    '"errors":{"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f}',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+  local created, failed = 0, 0
+  for _, t in ipairs(threads) do
+    created = created + (t:get("created") or 0)
+    failed = failed + (t:get("failed") or 0)
+  end
+  io.write(string.format(',"created":%.0f,"failed":%.0f}\n', created, failed))
+  io.flush()
+end
+"""
+
+LUA_THREADS = r"""
+threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("slot", #threads)
+end
+"""
+
+
+def lua_string(value):
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal for ASCII text
+
+
+def get_script():
+    return LUA_THREADS + LUA_DONE
+
+
+def post_script(prefix):
+    """POST /contacts with a unique body per request (for the POST scenario)."""
+    return LUA_THREADS + f"""
+local auth = {lua_string(ADMIN)}
+local prefix = {lua_string(prefix)}
+counter = 0
+created = 0
+failed = 0
+function request()
+  counter = counter + 1
+  local body = string.format('{{"name":"%s %d %d","phoneNumber":"+1 555 %07d"}}', prefix, slot, counter, counter % 10000000)
+  return wrk.format("POST", "/contacts", {{["Host"] = wrk.headers["Host"], ["Authorization"] = auth,
+    ["Content-Type"] = "application/json"}}, body)
+end
+function response(status, headers, body)
+  if status == 201 then created = created + 1 else failed = failed + 1 end
+end
+""" + LUA_DONE
+
+
+def seed_script(ranges):
+    """POSTs contacts "Contact <i % 9973> <i>" for i in each thread's range, then stops the thread
+    and says so on stdout (wrk's main thread only notices at the end of -d, so bench.py sends it
+    SIGINT once every thread has said so). Once a thread has sent its share it keeps its
+    connections busy with /bench/nothing (204 from nginx) until the last answer arrives."""
+    starts = ", ".join(str(start) for start, _ in ranges)
+    counts = ", ".join(str(count) for _, count in ranges)
+    return LUA_THREADS + f"""
+local auth = {lua_string(ADMIN)}
+local starts = {{{starts}}}
+local counts = {{{counts}}}
+created = 0
+failed = 0
+function init(args)
+  first = starts[slot]
+  share = counts[slot]
+  sent = 0
+  answered = 0
+  finished = false
+  verifying = slot == 1
+  if share == 0 then finished = true; io.write("BENCH_THREAD_DONE\\n"); io.flush(); wrk.thread:stop() end
+end
+function request()
+  if verifying then
+    -- wrk 4 calls request() once in the first thread before sending anything, to check it.
+    verifying = false
+    return wrk.format("GET", "/bench/nothing", {{["Host"] = wrk.headers["Host"], ["Authorization"] = auth}})
+  end
+  if sent < share then
+    local index = first + sent
+    sent = sent + 1
+    local body = string.format('{{"name":"Contact %d %d","phoneNumber":"+1 555 %07d"}}', index % 9973, index, index)
+    return wrk.format("POST", "/contacts", {{["Host"] = wrk.headers["Host"], ["Authorization"] = auth,
+      ["Content-Type"] = "application/json"}}, body)
+  end
+  return wrk.format("GET", "/bench/nothing", {{["Host"] = wrk.headers["Host"], ["Authorization"] = auth}})
+end
+function response(status, headers, body)
+  if status == 204 then return end
+  answered = answered + 1
+  if status == 201 then created = created + 1 else failed = failed + 1 end
+  if answered >= share and not finished then
+    finished = true
+    io.write("BENCH_THREAD_DONE\\n")
+    io.flush()
+    wrk.thread:stop()
+  end
+end
+""" + LUA_DONE
+
+
+def parse_wrk(output, what):
+    for line in output.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result = json.loads(line[len("BENCH_JSON "):])
+            seconds = result["duration_us"] / 1e6
+            result["rps"] = result["requests"] / seconds if seconds > 0 else 0.0
+            result["errors_total"] = sum(result["errors"].values())
+            return result
+    raise BenchError(f"wrk printed no result for {what}:\n{output[-2000:]}")
+
+
+def run_wrk(url, script, duration, connections, headers=(), threads=1, timeout=None):
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+               "--timeout", "10s", "-s", str(script)]
+    for header in headers:
+        command += ["-H", header]
+    command.append(url)
+    finished = subprocess.run(command, capture_output=True, text=True,
+                              timeout=timeout or duration + 60)
+    if finished.returncode != 0:
+        raise BenchError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
+    return parse_wrk(finished.stdout, url), finished.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack for one size
+
+class Stack:
+    def __init__(self, base, binary, fixed_binary, workers):
+        self.base = base
+        self.binary = binary
+        self.fixed_binary = fixed_binary
+        self.workers = workers
+        self.data = base / "data"
+        self.socket = base / "contacts.sock"
+        self.fixed_socket = base / "fixed.sock"
+        self.runtime = base / "nginx"
+        self.listing_file = base / "listing.json"
+        self.responder_log = base / "responder.log"
+        self.http_port = free_port()
+        self.https_port = free_port()
+        self.serve = None
+        self.fixed = None
+        self.nginx = None
+        self._log_handles = []
+
+    def _nginx_user(self):
+        if os.geteuid() != 0:
+            return None
+        try:
+            import pwd
+            pwd.getpwnam("www-data")
+            return "www-data"
+        except KeyError:
+            return None
+
+    def start(self):
+        user = self._nginx_user()
+        log = open(self.responder_log, "ab")
+        self._log_handles.append(log)
+        command = [str(self.binary), "serve", "--socket", str(self.socket), "--workers", str(self.workers),
+                   "--data-dir", str(self.data)]
+        if user:
+            command += ["--socket-group", user]
+        self.serve = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=log, start_new_session=True)
+        for _ in range(200):
+            if self.socket.is_socket():
+                break
+            if self.serve.poll() is not None:
+                raise BenchError(f"contacts-fcgi serve exited ({self.serve.returncode}): see {self.responder_log}")
+            time.sleep(0.05)
+        else:
+            raise BenchError("contacts-fcgi serve did not create its socket")
+
+        fixed_log = open(self.base / "fixed-responder.log", "ab")
+        self._log_handles.append(fixed_log)
+        self.fixed = subprocess.Popen([str(self.fixed_binary), str(self.fixed_socket), str(self.workers)],
+                                      stdin=subprocess.DEVNULL, stdout=fixed_log, stderr=fixed_log,
+                                      start_new_session=True)
+        for _ in range(100):
+            if self.fixed_socket.is_socket():
+                break
+            if self.fixed.poll() is not None:
+                raise BenchError("the fixed responder exited at start")
+            time.sleep(0.05)
+        else:
+            raise BenchError("the fixed responder did not create its socket")
+
+        extra = self.base / "extra-locations.conf"
+        extra.write_text(
+            "# deploy/bench: the comparisons, behind the same server and the same basic auth\n"
+            "        location = /bench/listing.json {\n"
+            "            default_type \"application/json; charset=utf-8\";\n"
+            f"            alias {self.listing_file};\n"
+            "        }\n"
+            "        location = /bench/fixed {\n"
+            "            include snippets/contacts-params.conf;\n"
+            f"            fastcgi_pass unix:{self.fixed_socket};\n"
+            "        }\n"
+            "        location = /bench/nothing {\n"
+            "            return 204;\n"
+            "        }\n")
+        rendered = subprocess.run(
+            [str(ROOT / "deploy/render-nginx.sh"), str(self.runtime), str(self.socket), str(self.http_port),
+             str(self.https_port), str(extra)], capture_output=True, text=True)
+        if rendered.returncode != 0:
+            raise BenchError(f"render-nginx.sh failed: {rendered.stderr.strip()}")
+        self.conf = rendered.stdout.strip().splitlines()[-1]
+        self.nginx = subprocess.Popen(
+            ["nginx", "-p", str(self.runtime), "-c", self.conf, "-e", str(self.runtime / "error.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        status = None
+        for _ in range(200):
+            if self.nginx.poll() is not None:
+                raise BenchError(f"nginx exited: see {self.runtime / 'error.log'}")
+            try:
+                status, _, _ = http_request(self.http_port, "GET", "/contacts?limit=1",
+                                            {"Authorization": AGENT}, timeout=5)
+            except OSError:
+                status = None
+            if status == 200:
+                break
+            time.sleep(0.05)
+        else:
+            raise BenchError(f"the stack answers {status} instead of 200: see {self.runtime / 'error.log'}")
+
+    def stop(self):
+        stop_process(self.nginx, signal.SIGQUIT, "nginx")
+        stop_process(self.fixed, signal.SIGTERM, "fixed responder")
+        stop_process(self.serve, signal.SIGTERM, "contacts-fcgi serve", grace=20.0)
+        for handle in self._log_handles:
+            handle.close()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def worker_pids(self):
+        status, _, body = http_request(self.http_port, "GET", "/_contacts/status")
+        if status != 200:
+            raise BenchError(f"/_contacts/status answered {status}")
+        return [worker["pid"] for worker in json.loads(body)["perWorker"]]
+
+    def nginx_worker_pids(self):
+        return children_of(self.nginx.pid)
+
+    def fixed_pids(self):
+        return children_of(self.fixed.pid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+def seed(stack, count, scripts):
+    """Creates `count` custom contacts through the API as admin; returns seconds taken."""
+    started = time.monotonic()
+    threads = 2 if count >= 2 else 1
+    base, extra = divmod(count, threads)
+    ranges, start = [], 0
+    for index in range(threads):
+        share = base + (1 if index < extra else 0)
+        ranges.append((start, share))
+        start += share
+    script = scripts / f"seed-{count}.lua"
+    script.write_text(seed_script(ranges))
+    deadline = 60 + count / 300  # generous; the SIGINT below normally ends it much sooner
+    process = subprocess.Popen(
+        ["wrk", f"-t{threads}", "-c16", f"-d{int(deadline)}s", "--timeout", "10s", "-s", str(script),
+         stack.url("/contacts")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(deadline + 5, lambda: process.poll() is None and process.send_signal(signal.SIGINT))
+    timer.start()
+    output = []
+    done = 0
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("BENCH_THREAD_DONE"):
+                done += 1
+                if done == threads:
+                    process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    result = parse_wrk("".join(output), "seeding")
+    total = listing_total(stack)
+    if total < count:  # lost answers (a read error, a timeout): top up, one by one
+        note(f"seeding: {total} of {count} after wrk ({result['failed']} failed); topping up")
+        index = count
+        while total < count:
+            body = json.dumps({"name": f"Contact {index % 9973} {index}", "phoneNumber": f"+1 555 {index:07d}"})
+            status, _, _ = http_request(stack.http_port, "POST", "/contacts",
+                                        {"Authorization": ADMIN, "Content-Type": "application/json"}, body)
+            if status != 201:
+                raise BenchError(f"seeding: POST answered {status}")
+            total += 1
+            index += 1
+    if total != count:
+        raise BenchError(f"seeding: the listing holds {total} contacts, expected {count}")
+    return time.monotonic() - started, result
+
+
+def listing_total(stack):
+    status, headers, body = http_request(stack.http_port, "GET", "/contacts?limit=1", {"Authorization": AGENT})
+    if status != 200:
+        raise BenchError(f"GET /contacts?limit=1 answered {status}")
+    if "x-total-count" in headers:
+        return int(headers["x-total-count"])
+    status, _, body = http_request(stack.http_port, "GET", "/contacts", {"Authorization": AGENT})
+    return len(json.loads(body)["contacts"])
+
+
+def cpu_busy(seconds=1.0):
+    """The share of the machine's CPU time that was busy over `seconds` (from /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    total_before, idle_before = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    total = total_after - total_before
+    return 1 - (idle_after - idle_before) / total if total else 0.0
+
+
+def wait_for_quiet(what, limit=0.25, patience=90.0):
+    """Other work on the machine skews every figure: wait (up to `patience` seconds) until the
+    CPU is mostly idle before a measurement. Returns the busy share last seen."""
+    deadline = time.monotonic() + patience
+    busy = cpu_busy()
+    while busy > limit and time.monotonic() < deadline:
+        note(f"{what}: the machine is {busy:.0%} busy with other work; waiting")
+        busy = cpu_busy(2.0)
+    if busy > limit:
+        note(f"{what}: still {busy:.0%} busy after {patience:.0f} s; measuring anyway")
+    return busy
+
+
+def disk_rate(directory, seconds=2.0):
+    """write(200 bytes) + fdatasync in a loop on a file in `directory`: operations per second."""
+    path = Path(directory) / "bench-fdatasync.tmp"
+    record = (b'{"bench":"append+fdatasync","padding":"' + b"x" * 160 + b'"}\n')[:199] + b"\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+    try:
+        operations = 0
+        started = time.monotonic()
+        while True:
+            os.write(descriptor, record)
+            os.fdatasync(descriptor)
+            operations += 1
+            elapsed = time.monotonic() - started
+            if elapsed >= seconds:
+                return operations / elapsed
+    finally:
+        os.close(descriptor)
+        path.unlink()
+
+
+def startup(stack, workers, timeout=60.0):
+    """SIGHUP to the supervisor: it replaces each worker, starting the new one before retiring
+    the old. Each new worker's start-up is its "worker_ready" time minus the supervisor's
+    "worker_started" time for its pid (both RFC 3339 with milliseconds, in the responder's log)."""
+    supervisor = parent_pid(stack.worker_pids()[0])
+    offset = stack.responder_log.stat().st_size
+    os.kill(supervisor, signal.SIGHUP)
+    started, ready = {}, {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(stack.responder_log, "rb") as log:
+            log.seek(offset)
+            lines = log.read().decode(errors="replace").splitlines()
+        started.clear()
+        ready.clear()
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "worker_started" and event.get("pid") == supervisor:
+                started[int(event["worker"])] = rfc3339(event["time"])
+            elif event.get("event") == "worker_ready":
+                ready[int(event["pid"])] = rfc3339(event["time"])
+        measured = [pid for pid in started if pid in ready]
+        if len(measured) >= workers:
+            break
+        time.sleep(0.05)
+    else:
+        raise BenchError(f"SIGHUP: {len(ready)} of {workers} new workers ready after {timeout:.0f} s")
+    # The last old worker retires after its replacement is ready; let the pool settle.
+    for _ in range(100):
+        pids = stack.worker_pids()
+        if len(pids) == workers and all(pid in started for pid in pids):
+            break
+        time.sleep(0.05)
+    return {str(pid): (ready[pid] - started[pid]).total_seconds() * 1000 for pid in measured}
+
+
+def perf_profile(pids, seconds, output):
+    """perf record -g on these pids for `seconds` in the background; returns a finisher that
+    writes `perf report --no-children` to `output` and returns its path."""
+    if not shutil.which("perf") or not pids:
+        return None
+    data = output.with_suffix(".data")
+    process = subprocess.Popen(
+        ["perf", "record", "-g", "-o", str(data), "-p", ",".join(str(pid) for pid in pids), "--",
+         "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish():
+        try:
+            process.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+        by_process = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                                     "--sort", "comm,dso"], capture_output=True, text=True)
+        report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                                 "--percent-limit", "0.5"], capture_output=True, text=True)
+        output.write_text(by_process.stdout[:100_000] + "\n" + report.stdout[:400_000])
+        data.unlink(missing_ok=True)
+        return output
+    return finish
+
+
+def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
+    base = Path(tempfile.mkdtemp(prefix=f"contacts-bench-{count}-", dir="/tmp"))
+    os.chmod(base, 0o755)  # nginx's workers (www-data) must reach the sockets and the listing
+    scripts = base / "scripts"
+    scripts.mkdir()
+    os.chmod(scripts, 0o755)
+    copy = base / "contacts-fcgi"
+    shutil.copy2(binary, copy)  # others may rebuild .build/ meanwhile; SIGHUP re-executes this copy
+    stack = Stack(base, copy, fixed_binary, options.workers)
+    result = {"n": count, "scenarios": {}, "rounds": []}
+    perf_wanted = set(filter(None, (os.environ.get("BENCH_PERF") or "").split(",")))
+    try:
+        wait_for_quiet(f"N = {count:,} start")
+        note(f"N = {count:,}: starting the stack in {base}")
+        stack.start()
+        seconds, seeded = seed(stack, count, scripts)
+        result["seed_seconds"] = seconds
+        result["seed_rate"] = count / seconds if seconds > 0 else None
+        note(f"N = {count:,}: seeded in {seconds:.1f} s ({count / seconds:,.0f}/s)")
+
+        # The listing's bytes, its ETag, one contact and its name.
+        status, headers, listing = http_request(stack.http_port, "GET", "/contacts", {"Authorization": AGENT})
+        if status != 200:
+            raise BenchError(f"GET /contacts answered {status}")
+        contacts = json.loads(listing)["contacts"]
+        if len(contacts) != count:
+            raise BenchError(f"the listing holds {len(contacts)} contacts, expected {count}")
+        etag = headers.get("etag")
+        if not etag:
+            raise BenchError("the listing has no ETag")
+        stack.listing_file.write_bytes(listing)
+        os.chmod(stack.listing_file, 0o644)
+        result["listing_bytes"] = len(listing)
+        middle = contacts[len(contacts) // 2]
+        name_query = urllib.parse.urlencode({"type": "Custom", "name": middle["name"]}, quote_via=urllib.parse.quote)
+        paths = {
+            "static": "/bench/listing.json",
+            "listing": "/contacts",
+            "filter": "/contacts?" + name_query,
+            "fixed": "/bench/fixed",
+            "by_id": "/contacts/" + middle["id"],
+            "not_modified": "/contacts",
+        }
+        extra_headers = {"not_modified": [f"If-None-Match: {etag}"]}
+
+        # Check every scenario answers what it should before measuring it.
+        checks = {}
+        for key in GET_SCENARIOS:
+            headers_list = {"Authorization": AGENT}
+            for header in extra_headers.get(key, []):
+                name, value = header.split(": ", 1)
+                headers_list[name] = value
+            status, _, body = http_request(stack.http_port, "GET", paths[key], headers_list)
+            expected = 304 if key == "not_modified" else 200
+            problem = None
+            if status != expected:
+                problem = f"answered {status}, expected {expected}"
+            elif key == "static" and body != listing:
+                problem = "the static file's bytes differ from the listing's"
+            elif key == "filter" and len(json.loads(body)["contacts"]) != 1:
+                problem = f"matched {len(json.loads(body)['contacts'])} contacts, expected 1"
+            elif key == "fixed" and len(body) != FIXED_BODY_BYTES:
+                problem = f"answered {len(body)} bytes, expected {FIXED_BODY_BYTES}"
+            if problem:
+                raise BenchError(f"N = {count}: {LABELS[key]} {problem}")
+            checks[key] = {"status": status, "bytes": len(body)}
+        result["checks"] = checks
+
+        get_lua = scripts / "get.lua"
+        get_lua.write_text(get_script())
+        result["busy_before_round"] = []
+        for round_index in range(options.rounds):
+            round_results = {}
+            result["busy_before_round"].append(wait_for_quiet(f"N = {count:,} round {round_index + 1}"))
+            for key in GET_SCENARIOS:
+                finisher = None
+                if key in perf_wanted and round_index == 0:
+                    pids = stack.worker_pids() + stack.nginx_worker_pids()
+                    if key == "fixed":
+                        pids = stack.fixed_pids() + stack.nginx_worker_pids()
+                    if key == "static":
+                        pids = stack.nginx_worker_pids()
+                    finisher = perf_profile(pids, max(1, options.duration - 1),
+                                            out_dir / f"perf-{stamp}-{count}-{key}.txt")
+                note(f"N = {count:,} round {round_index + 1}: {LABELS[key]}")
+                figures, _ = run_wrk(stack.url(paths[key]), get_lua, options.duration, options.connections,
+                                     [f"Authorization: {AGENT}"] + extra_headers.get(key, []))
+                if finisher:
+                    figures["perf_report"] = str(finisher())
+                round_results[key] = figures
+            result["rounds"].append(round_results)
+        for key in GET_SCENARIOS:
+            result["scenarios"][key] = max((r[key] for r in result["rounds"]), key=lambda f: f["rps"])
+
+        # Memory after the GET scenarios (each worker has built and served the listing).
+        workers = stack.worker_pids()
+        result["rss_kib"] = {str(pid): rss_kib(pid) for pid in workers}
+
+        # Start-up: a SIGHUP replaces each worker; a new one reads the whole data directory.
+        note(f"N = {count:,}: start-up (SIGHUP)")
+        # What a new worker reads: the snapshot and the journal as the service left them.
+        result["data_files"] = {entry.name: entry.stat().st_size for entry in sorted(stack.data.iterdir())
+                                if entry.is_file()}
+        result["startup_ms"] = startup(stack, options.workers)
+        result["rss_kib_fresh"] = {str(pid): rss_kib(pid) for pid in stack.worker_pids()}
+
+        # Writes last, as they add contacts. The disk's rate is taken just before, in the same
+        # conditions as far as possible.
+        result["busy_before_post"] = wait_for_quiet(f"N = {count:,} POST")
+        result["disk_rate"] = disk_rate(base)
+        post_lua = scripts / "post.lua"
+        post_lua.write_text(post_script(f"Bench post {count} {stamp}"))
+        finisher = None
+        if "post" in perf_wanted:
+            finisher = perf_profile(stack.worker_pids() + stack.nginx_worker_pids(), max(1, options.duration - 1),
+                                    out_dir / f"perf-{stamp}-{count}-post.txt")
+        note(f"N = {count:,}: {LABELS['post']}")
+        figures, _ = run_wrk(stack.url("/contacts"), post_lua, options.duration, 16)
+        if finisher:
+            figures["perf_report"] = str(finisher())
+        result["scenarios"]["post"] = figures
+        total = listing_total(stack)
+        result["after_post_total"] = total
+        # Every POST that wrk saw answered 201 must be there (a few more may have been sent and
+        # not answered when wrk stopped).
+        if total < count + figures["created"]:
+            raise BenchError(f"after POST: {total} contacts, expected at least {count + figures['created']}")
+        return result
+    finally:
+        stack.stop()
+        if os.environ.get("BENCH_KEEP") == "1":
+            note(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables and targets
+
+def print_size(result, options):
+    count = result["n"]
+    scenarios = result["scenarios"]
+    say()
+    say(f"N = {count:,}   listing {result['listing_bytes']:,} bytes   seeded in {result['seed_seconds']:.1f} s "
+        f"({result['seed_rate']:,.0f}/s)   disk append+fdatasync {result['disk_rate']:,.0f}/s")
+    busy = ", ".join(f"{value:.0%}" for value in result.get("busy_before_round", []))
+    say(f"  CPU busy with other work before each round: {busy}; before POST: {result['busy_before_post']:.0%}")
+    say(f"  {'scenario':<38} {'req/s':>9} {'p50':>10} {'p99':>10} {'errors':>8}   {'rounds (req/s)'}")
+    for key in GET_SCENARIOS + ["post"]:
+        figures = scenarios[key]
+        rounds = ", ".join(f"{r[key]['rps']:,.0f}" for r in result["rounds"]) if key != "post" else ""
+        errors = figures["errors_total"]
+        detail = ",".join(f"{k} {v}" for k, v in figures["errors"].items() if v)
+        say(f"  {LABELS[key]:<38} {figures['rps']:>9,.0f} {fmt_us(figures['p50_us']):>10} "
+            f"{fmt_us(figures['p99_us']):>10} {errors:>8,}   {rounds}{'  (' + detail + ')' if detail else ''}")
+        if figures.get("perf_report"):
+            say(f"    perf report: {figures['perf_report']}")
+    rss = ", ".join(f"{pid}: {kib / 1024:.1f} MB" for pid, kib in result["rss_kib"].items() if kib)
+    fresh = ", ".join(f"{pid}: {kib / 1024:.1f} MB" for pid, kib in result["rss_kib_fresh"].items() if kib)
+    say(f"  worker RSS after the GET scenarios: {rss}")
+    say(f"  worker RSS just after a restart (SIGHUP, idle): {fresh}")
+    startups = ", ".join(f"{pid}: {ms:.0f} ms" for pid, ms in result["startup_ms"].items())
+    say(f"  worker start-up (SIGHUP, worker_started → worker_ready): {startups}")
+    files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in result["data_files"].items() if size)
+    say(f"    data directory at the time: {files}")
+    say(f"  after POST: {result['after_post_total']:,} contacts ({result['scenarios']['post']['created']:,} created, "
+        f"{result['scenarios']['post']['failed']:,} failed)")
+
+
+def evaluate(results):
+    """Every target of the issue, for the sizes measured; plus informational rows (no verdict)."""
+    by_n = {r["n"]: r for r in results}
+    rows = []
+
+    def rps(n, key):
+        return by_n[n]["scenarios"][key]["rps"] if n in by_n else None
+
+    def add(name, n, value, op, threshold, unit="×", info=False):
+        if value is None:
+            verdict = "n/a"
+        elif info:
+            verdict = "info"
+        else:
+            verdict = "PASS" if (value >= threshold if op == ">=" else value <= threshold) else "MISS"
+        rows.append({"target": name, "n": n, "value": value, "op": op, "threshold": threshold, "unit": unit,
+                     "verdict": verdict})
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    for n, threshold, info in [(1000, 0.6, False), (10000, 0.5, False), (100000, 0.5, True)]:
+        if n in by_n or not info:
+            add("GET /contacts ÷ static file of the same bytes", n, ratio(rps(n, "listing"), rps(n, "static")),
+                ">=", threshold, info=info)
+    for n, info in [(10000, False), (100000, True)]:
+        if n in by_n or not info:
+            add("GET /contacts?type=Custom&name=… (1 match) ÷ the same at N = 1,000", n,
+                ratio(rps(n, "filter"), rps(1000, "filter")), ">=", 0.8, info=info)
+    for n in sorted(by_n):
+        add("GET /contacts/{id} ÷ fixed-body responder", n, ratio(rps(n, "by_id"), rps(n, "fixed")), ">=", 0.8)
+    for n in sorted(by_n):
+        add("GET /contacts 304 (If-None-Match) ÷ fixed-body responder", n,
+            ratio(rps(n, "not_modified"), rps(n, "fixed")), ">=", 0.8)
+    for n in sorted(by_n):
+        add("POST /contacts (16 conns) ÷ disk append+fdatasync", n,
+            ratio(rps(n, "post"), by_n[n]["disk_rate"]), ">=", 0.3)
+    add("POST /contacts at N = 100,000 ÷ at N = 1,000", 100000, ratio(rps(100000, "post"), rps(1000, "post")),
+        ">=", 0.9)
+    for n, threshold, info in [(1000, 30, True), (10000, 30, False), (100000, 150, False)]:
+        if n in by_n or not info:
+            value = None
+            if n in by_n:
+                value = max(kib for kib in by_n[n]["rss_kib"].values() if kib) / 1024
+            add("one worker's RSS (largest), MB", n, value, "<=", threshold, unit="MB", info=info)
+    for n, info in [(1000, True), (10000, True), (100000, False)]:
+        if n in by_n or not info:
+            value = max(by_n[n]["startup_ms"].values()) if n in by_n else None
+            add("a worker ready to serve (slowest new worker), ms", n, value, "<=", 200, unit="ms", info=info)
+    return rows
+
+
+def print_summary(rows, stamp):
+    say()
+    say(f"Summary ({stamp})")
+    say(f"  {'target':<64} {'N':>8} {'measured':>10} {'target':>10}  verdict")
+    for row in rows:
+        value = row["value"]
+        if value is None:
+            shown = "-"
+        elif row["unit"] == "×":
+            shown = f"{value:.2f}×"
+        else:
+            shown = f"{value:.1f} {row['unit']}"
+        op = "≥" if row["op"] == ">=" else "≤"
+        target = f"{op} {row['threshold']}{'×' if row['unit'] == '×' else ' ' + row['unit']}"
+        say(f"  {row['target']:<64} {row['n']:>8,} {shown:>10} {target:>10}  {row['verdict']}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description="End-to-end benchmark (run through deploy/bench.sh).")
+    parser.add_argument("--binary", default=str(ROOT / ".build/release/contacts-fcgi"))
+    parser.add_argument("--quick", action="store_true", help="sizes 1000 10000, 3 s per run, one round")
+    arguments = parser.parse_args()
+
+    class Options:
+        pass
+    options = Options()
+    options.sizes = [int(size) for size in
+                     (os.environ.get("BENCH_SIZES") or ("1000 10000" if arguments.quick else "1000 10000 100000")).split()]
+    options.duration = int(os.environ.get("BENCH_DURATION") or (3 if arguments.quick else 5))
+    options.rounds = int(os.environ.get("BENCH_ROUNDS") or (1 if arguments.quick else 3))
+    options.connections = int(os.environ.get("BENCH_CONNECTIONS") or 16)
+    options.workers = int(os.environ.get("CONTACTS_WORKERS") or os.cpu_count() or 2)
+
+    binary = Path(arguments.binary)
+    if not binary.is_file():
+        raise BenchError(f"no binary at {binary}: build it (swift build -c release) or run deploy/bench.sh")
+    for tool in ("wrk", "nginx", "gcc"):
+        if not shutil.which(tool):
+            raise BenchError(f"{tool} is not installed (deploy/bench.sh installs what is missing)")
+
+    now = datetime.datetime.now()
+    stamp = now.strftime("%Y-%m-%d-%H%M%S")
+    out_dir = ROOT / "test-output/bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    build = Path(tempfile.mkdtemp(prefix="contacts-bench-fixed-", dir="/tmp"))
+    results = []
+    try:
+        fixed_binary = build / "fixed-responder"
+        compiled = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(fixed_binary),
+                                   str(ROOT / "deploy/bench/fixed-responder.c"), "-lfcgi"],
+                                  capture_output=True, text=True)
+        if compiled.returncode != 0:
+            raise BenchError(f"cannot compile fixed-responder.c:\n{compiled.stderr}")
+
+        def version(command):
+            try:
+                done = subprocess.run(command, capture_output=True, text=True)
+                return (done.stdout + done.stderr).strip().splitlines()[0]
+            except (OSError, IndexError):
+                return "?"
+        git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip() or "?"
+        environment = {
+            "date": now.isoformat(timespec="seconds"), "host": platform.node(), "cpus": os.cpu_count(),
+            "kernel": platform.release(), "load_before": os.getloadavg(), "nginx": version(["nginx", "-v"]),
+            "wrk": version(["wrk", "-v"]), "git": git, "sizes": options.sizes, "duration": options.duration,
+            "rounds": options.rounds, "connections": options.connections, "workers": options.workers,
+        }
+        say(f"Contacts API benchmark, {environment['date']} on {environment['host']} "
+            f"({environment['cpus']} CPUs, load average {environment['load_before'][0]:.2f}), git {git}")
+        say(f"  wrk -t1 -c{options.connections} -d{options.duration}s through nginx with basic auth (agent); "
+            f"{options.workers} responder workers; best of {options.rounds} round(s) for the GET scenarios; "
+            f"POST: wrk -t1 -c16 as admin")
+        busy = cpu_busy(2.0)
+        environment["busy_at_start"] = busy
+        if busy > 0.25:
+            say(f"  warning: the machine is {busy:.0%} busy with other work; figures will be noisy")
+
+        for count in options.sizes:
+            result = measure_size(count, options, binary, fixed_binary, out_dir, stamp)
+            results.append(result)
+            print_size(result, options)
+
+        rows = evaluate(results)
+        print_summary(rows, stamp)
+        environment["load_after"] = os.getloadavg()
+        misses = [row for row in rows if row["verdict"] == "MISS"]
+        say(f"\n{len(misses)} target(s) missed" if misses else "\nevery target measured passes")
+        summary = {"environment": environment, "targets": rows,
+                   "sizes": {str(r["n"]): {key: value for key, value in r.items() if key != "rounds"}
+                             for r in results},
+                   "rounds": {str(r["n"]): r["rounds"] for r in results}}
+        (out_dir / f"summary-{stamp}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        say(f"written: {out_dir / f'summary-{stamp}.json'} and {out_dir / f'bench-{stamp}.txt'}")
+    finally:
+        (out_dir / f"bench-{stamp}.txt").write_text(say.text())
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def on_signal(number, _frame):
+    raise KeyboardInterrupt(f"signal {number}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        main()
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)
