@@ -370,32 +370,44 @@ public final class FileContactRepository: ContactRepository {
   }
 }
 
-/// Changes read from the journal, not yet applied: the last word on each contact.
+/// Changes read from the journal, not yet applied.
+///
+/// A few are applied one by one (a sorted insertion each moves pointers, cheap); many, as
+/// when a worker loads a long journal, are applied in one linear merge with only the last
+/// word on each contact. A merge touches every contact, so it only pays beyond a few dozen.
 struct PendingChanges {
-  private var upserts: [String: Contact] = [:]
-  private var removals: Set<String> = []
+  private var changes: [(change: ContactChange, sequence: UInt64)] = []
   private(set) var generation: UInt64 = 0
+  static let mergeThreshold = 64
 
   mutating func add(_ change: ContactChange, sequence: UInt64) {
-    switch change {
-    case .create(var contact), .update(var contact):
-      contact.version = sequence
-      upserts[contact.id] = contact
-      removals.remove(contact.id)
-    case .delete(let id):
-      upserts[id] = nil
-      removals.insert(id)
-    }
+    changes.append((change, sequence))
     generation = sequence
   }
 
   mutating func apply(to state: inout DirectoryState) {
-    guard generation > 0 else { return }
-    if upserts.count + removals.count == 1, let contact = upserts.values.first {
-      state.upsert(contact, generation: generation)  // the common case: one new record
-    } else if upserts.isEmpty, removals.count == 1, let id = removals.first {
-      state.remove(id: id, generation: generation)
+    guard !changes.isEmpty else { return }
+    if changes.count < Self.mergeThreshold {
+      for (change, sequence) in changes {
+        switch change {
+        case .create(let contact), .update(let contact): state.upsert(contact, generation: sequence)
+        case .delete(let id): state.remove(id: id, generation: sequence)
+        }
+      }
     } else {
+      var upserts: [String: Contact] = [:]
+      var removals: Set<String> = []
+      for (change, sequence) in changes {
+        switch change {
+        case .create(var contact), .update(var contact):
+          contact.version = sequence
+          upserts[contact.id] = contact
+          removals.remove(contact.id)
+        case .delete(let id):
+          upserts[id] = nil
+          removals.insert(id)
+        }
+      }
       state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)
     }
     self = PendingChanges()
