@@ -79,6 +79,6 @@ extension ContactsAPI {
     let etag = EntityTag.forContact(version: entry.contact.version)
     if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
     return APIResponse(
-      status: 200, headers: readHeaders(etag: etag, permissions: context.permissions), body: entry.json)
+      status: 200, headers: readHeaders(etag: etag, permissions: context.permissions), body: Array(entry.json))
   }
 }

@@ -23,7 +23,7 @@ extension ContactsAPI {
         .init("Location", "/contacts/\(id)"),
         .init("ETag", EntityTag.forContact(version: entry.contact.version)),
       ],
-      body: entry.json)
+      body: Array(entry.json))
   }
 
   /// `PUT /contacts/{id}`: merges name and/or phone number into a custom contact.
@@ -45,7 +45,7 @@ extension ContactsAPI {
     return APIResponse(
       status: 200,
       headers: [Self.jsonContentType, .init("ETag", EntityTag.forContact(version: entry.contact.version))],
-      body: entry.json)
+      body: Array(entry.json))
   }
 
   /// `DELETE /contacts/{id}`.

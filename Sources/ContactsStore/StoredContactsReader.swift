@@ -82,7 +82,14 @@ final class StoredContactsReader {
   private func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
     try expect(UInt8(ascii: "{"))
     let start = index - 1
-    var values = [String?](repeating: nil, count: Self.attributeKeys.count)
+    var id: String?
+    var name: String?
+    var typeName: String?
+    var phoneNumber: String?
+    var userName: String?
+    var firstName: String?
+    var lastName: String?
+    var employeeId: String?
     skipWhitespace()
     if peek() != UInt8(ascii: "}") {
       while true {
@@ -95,7 +102,17 @@ final class StoredContactsReader {
           throw damaged("unknown contact field \(String(decoding: key, as: UTF8.self))")
         }
         try expect(UInt8(ascii: ":"))
-        values[slot] = try string()
+        let value = try string()
+        switch slot {
+        case 0: id = value
+        case 1: name = value
+        case 2: typeName = value
+        case 3: phoneNumber = value
+        case 4: userName = value
+        case 5: firstName = value
+        case 6: lastName = value
+        default: employeeId = value
+        }
         skipWhitespace()
         guard index < bytes.count else { throw damaged("cut off") }
         let separator = bytes[index]
@@ -105,12 +122,12 @@ final class StoredContactsReader {
       }
     }
     index += 1  // }
-    guard let id = values[0], let name = values[1] else { throw damaged("a contact without id or name") }
-    let type = values[2].flatMap(ContactType.init(rawValue:)) ?? defaultType
+    guard let id, let name else { throw damaged("a contact without id or name") }
+    let type = typeName.flatMap(ContactType.init(rawValue:)) ?? defaultType
     let contact = Contact(
-      id: id, type: type, name: name, phoneNumber: values[3], userName: values[4], firstName: values[5],
-      lastName: values[6], employeeId: values[7], version: version)
-    return IndexedContact(contact, json: values[2] == nil ? nil : Array(bytes[start..<index]))
+      id: id, type: type, name: name, phoneNumber: phoneNumber, userName: userName, firstName: firstName,
+      lastName: lastName, employeeId: employeeId, version: version)
+    return IndexedContact(contact, json: typeName == nil ? nil : bytes[start..<index])
   }
 
   /// The attribute names as UTF-8, in `ContactAttribute.allCases` order.

@@ -1,5 +1,4 @@
 internal import CFastCGI
-import Platform
 
 #if canImport(Glibc)
   internal import Glibc
@@ -9,8 +8,9 @@ import Platform
 public enum FastCGIAcceptResult: Sendable {
   /// A request, with its params copied and its body read (or found to be over the limit).
   case request(FastCGIRequest)
-  /// `accept(2)` was interrupted by a signal; the caller decides whether to stop.
-  case interrupted
+  /// No request came within the wait (see `FastCGIListener.setAcceptWait`); the caller checks
+  /// whether it should stop, then waits again.
+  case idle
   /// libfcgi failed to accept or to read the request's records.
   case failed(code: Int32)
 }
@@ -21,7 +21,6 @@ public enum FastCGIAcceptResult: Sendable {
 public final class FastCGIConnection {
   private let request: UnsafeMutablePointer<FCGX_Request>
   private let maximumBodyBytes: Int
-  private let interruptingSignals: [Int32]
   private var isOpen = false
   /// The request's input was read to its end: nothing more will arrive from nginx.
   private var inputFullyRead = false
@@ -29,24 +28,23 @@ public final class FastCGIConnection {
   /// Prepares libfcgi to accept on `listeningDescriptor`.
   ///
   /// Install signal handlers *before* this: `FCGX_Init` puts its own on `SIGTERM`, `SIGUSR1`
-  /// and `SIGPIPE` where the disposition is still the default. The request is made with
-  /// `FCGI_FAIL_ACCEPT_ON_INTR`, so a signal ends a blocking accept.
+  /// and `SIGPIPE` where the disposition is still the default.
+  ///
+  /// No signal is meant to reach libfcgi: inside `FCGX_Accept_r`, after `accept(2)`, it waits
+  /// for and reads the request's first records, and an interrupted read there drops the
+  /// connection (nginx answers 502). So workers keep their stop signals blocked and take them
+  /// between requests; the wait for a connection ends every so often by the listening socket's
+  /// receive timeout instead of by a signal.
   ///
   /// - Parameters:
   ///   - listeningDescriptor: the listening socket (0 when inherited).
   ///   - maximumBodyBytes: bodies longer than this are not read at all.
-  ///   - interruptingSignals: signals that may interrupt the wait for a request but are held
-  ///     back (blocked) from the moment one is accepted until it is answered, so that no read or
-  ///     write of a request is cut short; one that arrives meanwhile is delivered at the next
-  ///     `accept()`.
-  public init(listeningDescriptor: Int32, maximumBodyBytes: Int, interruptingSignals: [Int32] = []) {
+  public init(listeningDescriptor: Int32, maximumBodyBytes: Int) {
     FCGX_Init()
     request = .allocate(capacity: 1)
     request.initialize(to: FCGX_Request())
-    FCGX_InitRequest(request, listeningDescriptor, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+    FCGX_InitRequest(request, listeningDescriptor, 0)
     self.maximumBodyBytes = maximumBodyBytes
-    self.interruptingSignals = interruptingSignals
-    Signals.block(interruptingSignals)
   }
 
   deinit {
@@ -61,17 +59,10 @@ public final class FastCGIConnection {
   ///   so that the time spent receiving the body counts as time spent on the request.
   public func accept(accepted: () -> Void = {}) -> FastCGIAcceptResult {
     isOpen = false
-    Signals.unblock(interruptingSignals)
-    // One that was held back during the last request has just been delivered: do not wait.
-    if interruptingSignals.contains(where: Signals.isPending) {
-      Signals.block(interruptingSignals)
-      return .interrupted
-    }
     let result = FCGX_Accept_r(request)
-    let code = errno
-    Signals.block(interruptingSignals)
     if result < 0 {
-      return code == EINTR ? .interrupted : .failed(code: -result)
+      let code = -result
+      return code == EAGAIN || code == EWOULDBLOCK || code == EINTR ? .idle : .failed(code: code)
     }
     isOpen = true
     inputFullyRead = false

@@ -18,6 +18,19 @@ public enum FastCGIListener {
     return accepting != 0
   }
 
+  /// Makes a blocking `accept(2)` on `descriptor` give up after `milliseconds` (`SO_RCVTIMEO`
+  /// on the listening socket): how an idle worker gets to check, a few times a second, whether
+  /// it was asked to stop, without a signal ever interrupting libfcgi. Accepted unix sockets
+  /// are new sockets and do not inherit it.
+  ///
+  /// - Throws: `SystemError` from `setsockopt(2)`.
+  public static func setAcceptWait(_ descriptor: Int32 = inheritedDescriptor, milliseconds: Int) throws(SystemError) {
+    var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+    try Syscall.call("setsockopt") {
+      setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+  }
+
   /// Creates a unix stream socket at `path` and listens on it.
   ///
   /// A stale socket file left by a dead server is replaced; a socket something still answers on

@@ -48,9 +48,18 @@ struct WorkerLoop {
   let poolSize: Int
 
   func run() -> Int32 {
-    // Before FCGX_Init, which would otherwise install libfcgi's own handlers.
+    // Handlers before FCGX_Init, which would otherwise install libfcgi's own. The stop signals
+    // stay blocked for the worker's whole life and are taken between requests (see
+    // FastCGIConnection): no read of a request, and no wait inside libfcgi, is ever cut short.
     Signals.ignore([Signals.pipe])
-    Signals.installFlagHandlers(for: [Signals.terminate, Signals.interrupt, Signals.user1])
+    Signals.installInertHandlers(for: stopSignals + [Signals.user1])
+    Signals.block(stopSignals + [Signals.user1])
+    do {
+      try FastCGIListener.setAcceptWait(milliseconds: 200)
+    } catch {
+      Log.error("worker_start_failed", "cannot set the accept wait: \(error)")
+      return 1
+    }
 
     let repository: FileContactRepository
     do {
@@ -71,8 +80,7 @@ struct WorkerLoop {
       scoreboard: scoreboard, slot: slot, poolSize: poolSize, configuration: configuration)
     if let scoreboard, let slot { scoreboard.claim(slot, pid: Processes.currentID) }
     let connection = FastCGIConnection(
-      listeningDescriptor: FastCGIListener.inheritedDescriptor, maximumBodyBytes: configuration.maxBodyBytes,
-      interruptingSignals: [Signals.terminate, Signals.interrupt])
+      listeningDescriptor: FastCGIListener.inheritedDescriptor, maximumBodyBytes: configuration.maxBodyBytes)
     Log.info("worker_ready", "worker serving", ["generation": String(repository.generation)])
 
     var served = 0
@@ -84,7 +92,7 @@ struct WorkerLoop {
         if let scoreboard, let slot { scoreboard.beginRequest(slot) }
       }
       switch accepted {
-      case .interrupted:
+      case .idle:
         continue
       case .failed(let code):
         consecutiveFailures += 1
@@ -124,8 +132,11 @@ struct WorkerLoop {
     return 0
   }
 
+  private let stopSignals = [Signals.terminate, Signals.interrupt]
+
+  /// Whether SIGTERM or SIGINT is pending (blocked, so it waits here for the worker to ask).
   private func shouldStop() -> Bool {
-    Signals.isPending(Signals.terminate) || Signals.isPending(Signals.interrupt)
+    Signals.wait(for: stopSignals, timeoutMilliseconds: 0) != nil
   }
 }
 
