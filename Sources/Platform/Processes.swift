@@ -39,8 +39,7 @@ public enum Processes {
   /// - Throws: `SystemError` naming `posix_spawn`.
   ///   - inherited: more descriptors to hand over, as target descriptor → source descriptor.
   public static func spawn(
-    _ executable: String, arguments: [String], standardInput: Int32, inherited: [Int32: Int32] = [:],
-    environment: [String: String]? = nil
+    _ executable: String, arguments: [String], standardInput: Int32, inherited: [Int32: Int32] = [:]
   ) throws(SystemError) -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -61,22 +60,9 @@ public enum Processes {
 
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
-    let environmentStrings: [UnsafeMutablePointer<CChar>?]
-    if let environment {
-      environmentStrings = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    } else {
-      var inherited: [UnsafeMutablePointer<CChar>?] = []
-      var cursor = environ
-      while let entry = cursor.pointee {
-        inherited.append(strdup(entry))
-        cursor += 1
-      }
-      environmentStrings = inherited + [nil]
-    }
-    defer { for pointer in environmentStrings { free(pointer) } }
-
+    // The worker inherits this process's environment as it is.
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environmentStrings)
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
     guard result == 0 else { throw SystemError(syscall: "posix_spawn", path: executable, code: result) }
     return pid
   }
@@ -94,24 +80,12 @@ public enum Processes {
     return (pid, exit(from: status))
   }
 
-  /// `waitpid(2)` for one child, blocking.
-  public static func waitFor(_ pid: Int32) throws(SystemError) -> ProcessExit {
-    var status: Int32 = 0
-    try Syscall.call("waitpid") { waitpid(pid, &status, 0) }
-    return exit(from: status)
-  }
-
   private static func exit(from status: Int32) -> ProcessExit {
     // WIFEXITED / WTERMSIG are macros Swift cannot import.
     let signal = status & 0x7f
     return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
   }
 
-  /// Ends this process at once with `code`, without running `atexit` handlers: what a worker
-  /// does after a signal, so no library tears anything down under a request.
-  public static func exitImmediately(_ code: Int32) -> Never {
-    _exit(code)
-  }
 }
 
 /// The process environment.

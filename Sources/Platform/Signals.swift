@@ -15,7 +15,6 @@ public enum Signals {
   public static let kill = SIGKILL
   public static let pipe = SIGPIPE
   public static let user1 = SIGUSR1
-  public static let user2 = SIGUSR2
 
   /// Installs a handler that does nothing for each of `signals`. A worker does this before
   /// `FCGX_Init`, which would otherwise install libfcgi's own handlers (they make every later
