@@ -791,19 +791,9 @@ private struct CurlResponse: CustomStringConvertible {
 private func curl(_ arguments: [String]) throws -> CurlResponse {
   let result = try runCommand("/usr/bin/curl", ["-sS", "-i", "--max-time", "10"] + arguments)
   guard result.status == 0 else { throw HTTPClientError(description: "curl \(arguments): \(result.errors)") }
-  guard let end = result.output.range(of: "\r\n\r\n") else {
-    throw HTTPClientError(description: "curl \(arguments): no response head in \(result.output)")
-  }
-  let head = result.output[..<end.lowerBound].components(separatedBy: "\r\n")
-  let statusLine = head[0].split(separator: " ")
-  guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
-    throw HTTPClientError(description: "curl \(arguments): bad status line \(head[0])")
-  }
-  let headers = head.dropFirst().compactMap { line -> (name: String, value: String)? in
-    guard let colon = line.firstIndex(of: ":") else { return nil }
-    return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-  }
+  // curl has already decoded any chunking; the head is parsed as the raw client does.
+  let response = try HTTPClient.parse(Array(result.output.utf8), method: "GET")
+  let version = result.output.prefix { $0 != " " }.dropFirst("HTTP/".count)
   return CurlResponse(
-    status: status, httpVersion: String(statusLine[0].dropFirst("HTTP/".count)), headers: headers,
-    text: String(result.output[end.upperBound...]))
+    status: response.status, httpVersion: String(version), headers: response.headers, text: response.text)
 }

@@ -112,6 +112,25 @@ struct ServeTests {
     #expect(stack.log().contains("CONTACTS_ROLES"))
   }
 
+  /// Trusted params sent twice (a location that includes the snippet and sets them again):
+  /// the responder cannot tell which is meant and refuses, whatever the values.
+  @Test(arguments: ["REMOTE_USER", "CONTACTS_ROLES"])
+  func trustedParamSentTwiceFailsClosed(param: String) throws {
+    let stack = try LocalStack(workers: 1)
+    let client = try FastCGIClient(socketPath: stack.socketPath)
+    client.send(FastCGIClient.beginRequest)
+    client.send(
+      FastCGIClient.params([
+        ("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/contacts"), ("REMOTE_USER", "agent"),
+        ("CONTACTS_ROLES", "Agent"), (param, param == "REMOTE_USER" ? "admin" : "Contact Center Admin"),
+      ]))
+    client.send(FastCGIClient.params([]))
+    client.send(FastCGIClient.record(type: 5, content: []))
+    let answer = client.readStdout()
+    #expect(answer.hasPrefix("Status: 500"), "\(answer)")
+    #expect(answer.contains("server_misconfigured"))
+  }
+
   @Test func killedWorkerIsReplacedWithinASecondAndServiceContinues() throws {
     let stack = try LocalStack(workers: 3)
     let before = stack.workerPIDs()

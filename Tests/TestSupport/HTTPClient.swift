@@ -106,7 +106,8 @@ public struct HTTPClient: Sendable {
     return response
   }
 
-  static func parse(_ raw: [UInt8], method: String) throws -> HTTPResponse {
+  /// Parses a raw HTTP/1.x response (head, then a plain or chunked body).
+  public static func parse(_ raw: [UInt8], method: String) throws -> HTTPResponse {
     guard let end = raw.firstRange(of: Array("\r\n\r\n".utf8)) else {
       throw HTTPClientError(description: "no complete response: \(String(decoding: raw, as: UTF8.self))")
     }
