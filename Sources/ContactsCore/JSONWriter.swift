@@ -35,6 +35,25 @@ public struct JSONWriter {
     bytes.append(contentsOf: String(value).utf8)
   }
 
+  /// Appends `,"key":` (or `"key":` when `first`), then the value: the members of objects
+  /// built field by field (log lines, journal records, the status page).
+  public mutating func append(key: StaticString, integer value: some BinaryInteger, first: Bool = false) {
+    appendKey(key, first: first)
+    append(integer: value)
+  }
+
+  public mutating func append(key: StaticString, string value: String, first: Bool = false) {
+    appendKey(key, first: first)
+    append(string: value)
+  }
+
+  private mutating func appendKey(_ key: StaticString, first: Bool) {
+    if !first { bytes.append(UInt8(ascii: ",")) }
+    bytes.append(UInt8(ascii: "\""))
+    append(raw: key)
+    bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+  }
+
   /// Appends an object of string members in the given order, skipping `nil` values (absent
   /// values are omitted, never `null`).
   public mutating func appendObject(_ members: KeyValuePairs<StaticString, String?>) {
@@ -42,12 +61,8 @@ public struct JSONWriter {
     var first = true
     for (key, value) in members {
       guard let value else { continue }
-      if !first { bytes.append(UInt8(ascii: ",")) }
+      append(key: key, string: value, first: first)
       first = false
-      bytes.append(UInt8(ascii: "\""))
-      append(raw: key)
-      bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-      append(string: value)
     }
     bytes.append(UInt8(ascii: "}"))
   }

@@ -17,12 +17,10 @@ struct JournalRecord: Equatable {
   /// The line as written: JSON and a final `\n` (whose presence marks the line complete).
   var line: [UInt8] {
     var writer = JSONWriter(reservingCapacity: 256)
-    writer.append(raw: "{\"seq\":")
-    writer.append(integer: sequence)
-    writer.append(raw: ",\"at\":")
-    writer.append(string: timestamp)
-    writer.append(raw: ",\"by\":")
-    writer.append(string: user)
+    writer.append(raw: "{")
+    writer.append(key: "seq", integer: sequence, first: true)
+    writer.append(key: "at", string: timestamp)
+    writer.append(key: "by", string: user)
     switch operation {
     case .change(.create(let contact)):
       writer.append(raw: ",\"op\":\"create\",\"contact\":")
@@ -31,15 +29,13 @@ struct JournalRecord: Equatable {
       writer.append(raw: ",\"op\":\"update\",\"contact\":")
       writer.append(raw: contact.json)
     case .change(.delete(let id)):
-      writer.append(raw: ",\"op\":\"delete\",\"id\":")
-      writer.append(string: id)
+      writer.append(key: "op", string: "delete")
+      writer.append(key: "id", string: id)
     case .directoryImport(let type, let file, let count):
-      writer.append(raw: ",\"op\":\"import\",\"type\":")
-      writer.append(string: type.rawValue)
-      writer.append(raw: ",\"file\":")
-      writer.append(string: file)
-      writer.append(raw: ",\"count\":")
-      writer.append(integer: count)
+      writer.append(key: "op", string: "import")
+      writer.append(key: "type", string: type.rawValue)
+      writer.append(key: "file", string: file)
+      writer.append(key: "count", integer: count)
     }
     writer.append(raw: "}\n")
     return writer.bytes

@@ -84,13 +84,7 @@ public final class FastCGIConnection {
   @discardableResult
   public func respond(_ response: FastCGIResponse) -> Bool {
     guard isOpen else { return false }
-    let bytes = response.serialized()
-    let written = bytes.withUnsafeBufferPointer { buffer in
-      buffer.withMemoryRebound(to: CChar.self) { chars in
-        FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
-      }
-    }
-    let delivered = written == bytes.count && FCGX_FFlush(request.pointee.out) == 0
+    let delivered = put(response.head()) && put(response.body) && FCGX_FFlush(request.pointee.out) == 0
     // libfcgi closes a connection by shutting down its side and waiting for nginx to close
     // the other, so that unread input cannot turn into a reset. When the input was read to its
     // end there is nothing to wait for, and the worker is free for the next request at once
@@ -100,6 +94,17 @@ public final class FastCGIConnection {
     FCGX_Finish_r(request)
     isOpen = false
     return delivered
+  }
+
+  /// Writes `bytes` to the request's stdout stream; `false` if libfcgi could not.
+  private func put(_ bytes: [UInt8]) -> Bool {
+    guard !bytes.isEmpty else { return true }
+    let written = bytes.withUnsafeBufferPointer { buffer in
+      buffer.withMemoryRebound(to: CChar.self) { chars in
+        FCGX_PutStr(chars.baseAddress, Int32(chars.count), request.pointee.out)
+      }
+    }
+    return written == bytes.count
   }
 
   /// Copies every `NAME=value` string now: libfcgi frees them at the next accept.

@@ -36,15 +36,13 @@ public struct FastCGIResponse: Sendable {
     self.body = body
   }
 
-  /// The bytes libfcgi sends on the stdout stream: `Status:` line, headers, blank line, body.
-  func serialized() -> [UInt8] {
+  /// The head libfcgi sends on the stdout stream before the body: `Status:` line, headers,
+  /// blank line. (The body goes out as it is: a cached listing is not copied per request.)
+  func head() -> [UInt8] {
     var head = "Status: \(status) \(Self.reasonPhrase(status))\r\n"
     for header in headers { head += "\(header.name): \(header.value)\r\n" }
     head += "\r\n"
-    var bytes = Array(head.utf8)
-    bytes.reserveCapacity(bytes.count + body.count)
-    bytes.append(contentsOf: body)
-    return bytes
+    return Array(head.utf8)
   }
 
   static func reasonPhrase(_ status: Int) -> String {

@@ -10,22 +10,15 @@ enum Log {
     _ level: Level, _ event: String, _ message: String, _ fields: KeyValuePairs<StaticString, String?> = [:]
   ) {
     var writer = JSONWriter(reservingCapacity: 256)
-    writer.append(raw: "{\"time\":")
-    writer.append(string: Clock.timestamp())
-    writer.append(raw: ",\"level\":")
-    writer.append(string: level.rawValue)
-    writer.append(raw: ",\"pid\":")
-    writer.append(integer: Processes.currentID)
-    writer.append(raw: ",\"event\":")
-    writer.append(string: event)
-    writer.append(raw: ",\"message\":")
-    writer.append(string: message)
+    writer.append(raw: "{")
+    writer.append(key: "time", string: Clock.timestamp(), first: true)
+    writer.append(key: "level", string: level.rawValue)
+    writer.append(key: "pid", integer: Processes.currentID)
+    writer.append(key: "event", string: event)
+    writer.append(key: "message", string: message)
     for (key, value) in fields {
       guard let value else { continue }
-      writer.append(raw: ",\"")
-      writer.append(raw: key)
-      writer.append(raw: "\":")
-      writer.append(string: value)
+      writer.append(key: key, string: value)
     }
     writer.append(raw: "}\n")
     StandardError.write(writer.bytes)
