@@ -14,7 +14,6 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
   name: "contacts-fcgi",
-  platforms: [.macOS(.v13)],
   products: [
     .executable(name: "contacts-fcgi", targets: ["contacts-fcgi"])
   ],
@@ -53,11 +52,18 @@ let package = Package(
       exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
+    // The server: FastCGI params → API requests (the trust boundary), the worker loop, the
+    // supervisor, operations pages, configuration.
+    .target(
+      name: "ContactsServer",
+      dependencies: ["FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI"],
+      swiftSettings: swiftSettings
+    ),
     // The command line: serve (supervisor + workers), import, check.
     .executableTarget(
       name: "contacts-fcgi",
       dependencies: [
-        "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
+        "ContactsServer", "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings
@@ -75,15 +81,21 @@ let package = Package(
       path: "Tests/TestSupport",
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "ContactsCoreTests", dependencies: ["ContactsCore"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "ContactsCoreTests", dependencies: ["ContactsCore", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
       name: "ContactsAPITests",
-      dependencies: ["ContactsAPI", "ContactsCore"],
+      dependencies: ["ContactsAPI", "ContactsCore", "TestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "ContactsStoreTests",
       dependencies: ["ContactsStore", "ContactsCore", "Platform", "TestSupport"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ContactsServerTests",
+      dependencies: ["ContactsServer", "ContactsAPI", "ContactsCore", "FastCGI", "TestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -96,6 +96,12 @@ public struct APIError: Error, Equatable, Sendable {
       fields: [FieldError(field: error.parameter, message: error.message)])
   }
 
+  static func invalidPath(_ path: String, _ problem: RequestTarget.Problem) -> APIError {
+    APIError(
+      status: 400, code: "invalid_path",
+      message: "The request path is refused: \(problem). Send the path without '.', '..', '//' or encoded slashes.")
+  }
+
   static let internalError = APIError(
     status: 500, code: "internal_error",
     message: "The server failed to handle the request; the failure has been logged.")

@@ -17,6 +17,9 @@ public struct APIRequest: Sendable {
   public var path: String
   /// The query, still percent-encoded, without the `?`.
   public var query: String
+  /// The path nginx matched its location on (`DOCUMENT_URI`: decoded, normalized), when it
+  /// sent one. The API refuses a `path` that does not decode to it (see `RequestTarget`).
+  public var matchedPath: String?
   public var caller: CallerIdentity
   public var contentType: String?
   public var ifMatch: String?
@@ -26,10 +29,11 @@ public struct APIRequest: Sendable {
   public var bodyExceededLimit: Bool
 
   public init(
-    method: String, target: String, caller: CallerIdentity, contentType: String? = nil, ifMatch: String? = nil,
-    ifNoneMatch: String? = nil, body: [UInt8] = [], bodyExceededLimit: Bool = false
+    method: String, target: String, matchedPath: String? = nil, caller: CallerIdentity, contentType: String? = nil,
+    ifMatch: String? = nil, ifNoneMatch: String? = nil, body: [UInt8] = [], bodyExceededLimit: Bool = false
   ) {
     self.method = method
+    self.matchedPath = matchedPath
     if let question = target.firstIndex(of: "?") {
       path = String(target[..<question])
       query = String(target[target.index(after: question)...])
@@ -74,4 +78,11 @@ public struct APIResponse: Sendable, Equatable {
 
   /// The body as text, for tests and logs.
   public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+extension APIRequest {
+  /// What is wrong with the path, if routing on it could disagree with the location nginx chose.
+  public var targetProblem: RequestTarget.Problem? {
+    RequestTarget.problem(rawPath: path, matchedPath: matchedPath)
+  }
 }

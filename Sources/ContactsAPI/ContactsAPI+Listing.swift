@@ -2,34 +2,55 @@ public import ContactsCore
 
 /// Listing bodies are built once per data generation and query, then reused: dashboards poll
 /// the same few URLs, and the data changes far less often than it is read.
+///
+/// Bounded by bytes, not entries: one listing of a 200,000-user directory is 25 MB, one filtered
+/// page a few hundred bytes. When a new page would pass the bound, the least recently used pages
+/// go first; a page larger than the whole bound is answered but not kept.
 struct ListingCache {
   struct Page {
     var body: [UInt8]
     var total: Int
   }
 
+  /// The most bytes of bodies and keys kept.
+  let capacityBytes: Int
+  private(set) var storedBytes = 0
   private var generation: UInt64?
-  private var pages: [String: Page] = [:]
-  /// Distinct queries kept per generation; beyond this the cache starts over.
-  static let capacity = 64
+  private var entries = LeastRecentlyUsed<String, Page>()
+
+  init(capacityBytes: Int) {
+    self.capacityBytes = capacityBytes
+  }
+
+  /// How many pages are kept now.
+  var count: Int { entries.count }
 
   mutating func page(for rawQuery: String, query: ContactQuery, in state: DirectoryState) -> Page {
     if generation != state.generation {
       generation = state.generation
-      pages.removeAll(keepingCapacity: true)
+      entries.removeAll()
+      storedBytes = 0
     }
-    if let page = pages[rawQuery] { return page }
+    if let page = entries.use(rawQuery) { return page }
     let page = Self.render(query, in: state)
-    if pages.count >= Self.capacity { pages.removeAll(keepingCapacity: true) }
-    pages[rawQuery] = page
+    let size = Self.size(of: page, key: rawQuery)
+    guard size <= capacityBytes else { return page }
+    while storedBytes + size > capacityBytes, let (key, evicted) = entries.removeLeastRecentlyUsed() {
+      storedBytes -= Self.size(of: evicted, key: key)
+    }
+    entries.insert(page, for: rawQuery)
+    storedBytes += size
     return page
+  }
+
+  /// What a page costs: its body and its key, plus a little for the bookkeeping.
+  static func size(of page: Page, key: String) -> Int {
+    page.body.count + key.utf8.count + 64
   }
 
   static func render(_ query: ContactQuery, in state: DirectoryState) -> Page {
     let matches = query.isUnfiltered ? state.entries : state.entries.filter(query.matches)
-    let start = min(query.offset, matches.count)
-    let end = query.limit.map { min(start + $0, matches.count) } ?? matches.count
-    let page = matches[start..<end]
+    let page = matches[query.pageRange(of: matches.count)]
     var body: [UInt8] = []
     body.reserveCapacity(16 + page.reduce(0) { $0 + $1.json.count + 1 })
     body.append(contentsOf: #"{"contacts":["#.utf8)

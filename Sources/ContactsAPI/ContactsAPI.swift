@@ -14,17 +14,25 @@ public final class ContactsAPI {
     public var policy: RolePolicy
     /// Bodies longer than this answer 413.
     public var maximumBodyBytes: Int
+    /// The most bytes of serialized listings a worker keeps (least recently used go first).
+    public var listingCacheBytes: Int
 
-    public init(policy: RolePolicy = .default, maximumBodyBytes: Int = 65536) {
+    public static let defaultListingCacheBytes = 64 << 20
+
+    public init(
+      policy: RolePolicy = .default, maximumBodyBytes: Int = 65536,
+      listingCacheBytes: Int = Configuration.defaultListingCacheBytes
+    ) {
       self.policy = policy
       self.maximumBodyBytes = maximumBodyBytes
+      self.listingCacheBytes = listingCacheBytes
     }
   }
 
   let repository: any ContactRepository
   let configuration: Configuration
   let logError: (String) -> Void
-  var listings = ListingCache()
+  var listings: ListingCache
 
   /// - Parameters:
   ///   - repository: where contacts are read and written.
@@ -37,7 +45,11 @@ public final class ContactsAPI {
     self.repository = repository
     self.configuration = configuration
     self.logError = logError
+    self.listings = ListingCache(capacityBytes: configuration.listingCacheBytes)
   }
+
+  /// Bytes and pages of serialized listings this worker keeps now.
+  public var listingCacheUsage: (bytes: Int, pages: Int) { (listings.storedBytes, listings.count) }
 
   /// Answers `request`. Never throws: an `APIError` becomes its error body, anything else a
   /// logged 500.
@@ -66,6 +78,12 @@ public final class ContactsAPI {
   static let readMethods: Set<String> = ["GET", "HEAD"]
 
   private func route(_ request: APIRequest) throws -> APIResponse {
+    if let problem = request.targetProblem {
+      if case .differsFromMatchedPath(let matched) = problem {
+        logError("refused \(request.method) \(request.path): nginx matched \(matched)")
+      }
+      throw APIError.invalidPath(request.path, problem)
+    }
     let identity = try authenticate(request.caller)
     let granted = configuration.policy.permissions(for: identity.roles)
     let needed: Permissions = Self.readMethods.contains(request.method) ? .read : .write

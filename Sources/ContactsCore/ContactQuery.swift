@@ -12,6 +12,9 @@ public struct ContactQuery: Equatable, Sendable {
   public var parameters: [QueryParameter] = []
 
   public static let maximumLimit = 1000
+  /// The largest `offset` accepted (2³¹ − 1): far beyond any directory, and small enough that
+  /// `offset + limit` can never overflow, whatever the platform's `Int`.
+  public static let maximumOffset = Int(Int32.max)
   static let reservedNames = ["q", "limit", "offset"]
   /// Every parameter name accepted, in the order error messages list them.
   public static let allowedNames = ContactAttribute.allCases.map(\.rawValue) + reservedNames
@@ -28,6 +31,11 @@ public struct ContactQuery: Equatable, Sendable {
       let parameter = try QueryParameter(encoded: piece)
       query.parameters.append(parameter)
       let (name, value) = (parameter.name, parameter.value)
+      if let control = TextRules.firstControlCharacter(in: value) {
+        throw QueryError(
+          parameter: name,
+          message: "'\(name)' contains the control character \(control); query values must be printable text")
+      }
       if reservedNames.contains(name) {
         guard seenReserved.insert(name).inserted else {
           throw QueryError(parameter: name, message: "'\(name)' may be given only once")
@@ -44,8 +52,9 @@ public struct ContactQuery: Equatable, Sendable {
         }
         query.limit = limit
       case "offset":
-        guard let offset = Int(value), offset >= 0 else {
-          throw QueryError(parameter: name, message: "'offset' must be a whole number of 0 or more, not '\(value)'")
+        guard let offset = Int(value), (0...maximumOffset).contains(offset) else {
+          throw QueryError(
+            parameter: name, message: "'offset' must be a whole number from 0 to \(maximumOffset), not '\(value)'")
         }
         query.offset = offset
       default:
@@ -94,9 +103,25 @@ public struct ContactQuery: Equatable, Sendable {
 
   /// The query string of the page after this one, or `nil` when this page is the last.
   public func nextPageQuery(total: Int) -> String? {
-    guard let limit, offset + limit < total else { return nil }
+    guard let end = pageEnd, end < total else { return nil }
     let kept = parameters.filter { $0.name != "offset" }.map(\.encoded)
-    return (kept + ["offset=\(offset + limit)"]).joined(separator: "&")
+    return (kept + ["offset=\(end)"]).joined(separator: "&")
+  }
+
+  /// The page of `count` matches this query selects: `offset` and `limit` clamped to it.
+  /// Never traps, whatever the values (they are client-controlled).
+  public func pageRange(of count: Int) -> Range<Int> {
+    let start = min(max(offset, 0), count)
+    guard let limit else { return start..<count }
+    let (end, overflow) = start.addingReportingOverflow(max(limit, 0))
+    return start..<(overflow ? count : min(end, count))
+  }
+
+  /// `offset + limit`, or `nil` without a limit; saturates rather than overflowing.
+  private var pageEnd: Int? {
+    guard let limit else { return nil }
+    let (end, overflow) = offset.addingReportingOverflow(limit)
+    return overflow ? Int.max : end
   }
 }
 

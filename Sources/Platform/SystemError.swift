@@ -31,6 +31,7 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
   public static let interrupted = EINTR
   public static let wouldBlock = EAGAIN
   public static let brokenPipe = EPIPE
+  public static let addressInUse = EADDRINUSE
 }
 
 /// The one way syscalls are made here.

@@ -54,6 +54,12 @@ struct Serve: ParsableCommand {
       do {
         listener = try FastCGIListener.listen(path: FileSystem.absolute(path), group: configuration.socketGroup)
         createdSocket = FileSystem.absolute(path)
+      } catch  where error.code == SystemError.addressInUse {
+        Log.error(
+          "start_failed",
+          "\(path) belongs to a running server (it accepts connections); stop that server first, or give another --socket"
+        )
+        throw ExitCode.failure
       } catch {
         Log.error("start_failed", "cannot listen on \(path): \(error)")
         throw ExitCode.failure
@@ -72,12 +78,19 @@ struct Serve: ParsableCommand {
       Log.error("start_failed", "cannot create the scoreboard: \(error)")
       throw ExitCode.failure
     }
+    let lifeline: Lifeline
+    do {
+      lifeline = try Lifeline()
+    } catch {
+      Log.error("start_failed", "cannot create the workers' lifeline pipe: \(error)")
+      throw ExitCode.failure
+    }
     let supervisor = Supervisor(
       executable: Processes.currentExecutable(),
       workerArguments: ["worker"] + options.workerArguments(dataDirectory: configuration.dataDirectory)
         + ["--pool-size", String(configuration.workers)],
       listener: listener, size: configuration.workers, requestTimeoutSeconds: configuration.requestTimeoutSeconds,
-      scoreboard: scoreboard)
+      scoreboard: scoreboard, lifeline: lifeline)
     Log.info(
       "supervisor_started", "serving with \(configuration.workers) workers",
       ["socket": createdSocket ?? "descriptor 0", "dataDirectory": configuration.dataDirectory])

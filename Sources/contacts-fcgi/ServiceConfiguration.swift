@@ -19,12 +19,13 @@ struct ServiceConfiguration: Equatable {
   var requestTimeoutSeconds = 30
   var slowRequestMilliseconds = 1000
   var journalCompactionBytes = 1 << 20
+  var listingCacheBytes = 64 << 20
   var accessLog = false
   var roles = RolePolicy.default
 
   static let keys = [
     "dataDirectory", "socket", "socketGroup", "workers", "maxBodyBytes", "maxRequests", "requestTimeoutSeconds",
-    "slowRequestMilliseconds", "journalCompactionBytes", "accessLog", "roles",
+    "slowRequestMilliseconds", "journalCompactionBytes", "listingCacheBytes", "accessLog", "roles",
   ]
 
   /// Reads a configuration file; every key is optional, an unknown key is an error.
@@ -65,6 +66,7 @@ struct ServiceConfiguration: Equatable {
       case "requestTimeoutSeconds": configuration.requestTimeoutSeconds = try integer(1...3600)
       case "slowRequestMilliseconds": configuration.slowRequestMilliseconds = try integer(1...3_600_000)
       case "journalCompactionBytes": configuration.journalCompactionBytes = try integer(1024...(1 << 30))
+      case "listingCacheBytes": configuration.listingCacheBytes = try integer(0...(1 << 40))
       case "accessLog":
         guard case .bool(let enabled) = member.value else {
           throw ConfigurationError("\(path): \"accessLog\" must be true or false")
@@ -107,6 +109,9 @@ struct ServiceOptions: ParsableArguments {
   )
   var journalCompactionBytes: Int?
 
+  @Option(help: "Most bytes of serialized listings each worker keeps; least recently used go first. [67108864]")
+  var listingCacheBytes: Int?
+
   @Flag(help: "Log every request as a JSON line on stderr (nginx's access log usually suffices).")
   var accessLog = false
 
@@ -120,6 +125,12 @@ struct ServiceOptions: ParsableArguments {
     if let requestTimeout { configuration.requestTimeoutSeconds = requestTimeout }
     if let slowRequestMs { configuration.slowRequestMilliseconds = slowRequestMs }
     if let journalCompactionBytes { configuration.journalCompactionBytes = journalCompactionBytes }
+    if let listingCacheBytes {
+      guard (0...(1 << 40)).contains(listingCacheBytes) else {
+        throw ValidationError("--listing-cache-bytes must be from 0 to \(1 << 40)")
+      }
+      configuration.listingCacheBytes = listingCacheBytes
+    }
     if accessLog { configuration.accessLog = true }
     configuration.dataDirectory = FileSystem.absolute(configuration.dataDirectory)
     return configuration
@@ -138,6 +149,7 @@ struct ServiceOptions: ParsableArguments {
     if let requestTimeout { arguments += ["--request-timeout", String(requestTimeout)] }
     if let slowRequestMs { arguments += ["--slow-request-ms", String(slowRequestMs)] }
     if let journalCompactionBytes { arguments += ["--journal-compaction-bytes", String(journalCompactionBytes)] }
+    if let listingCacheBytes { arguments += ["--listing-cache-bytes", String(listingCacheBytes)] }
     if accessLog { arguments.append("--access-log") }
     return arguments
   }

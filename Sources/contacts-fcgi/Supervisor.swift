@@ -14,6 +14,8 @@ final class Supervisor {
   let size: Int
   let requestTimeoutNanoseconds: UInt64
   let scoreboard: Scoreboard
+  /// Its read end goes to every worker, which exits once this process is gone (even by SIGKILL).
+  let lifeline: Lifeline
 
   /// Running workers that count toward the pool, and their scoreboard slots.
   private var workers: [Int32: Int] = [:]
@@ -28,8 +30,9 @@ final class Supervisor {
 
   init(
     executable: String, workerArguments: [String], listener: Int32, size: Int, requestTimeoutSeconds: Int,
-    scoreboard: Scoreboard
+    scoreboard: Scoreboard, lifeline: consuming Lifeline
   ) {
+    self.lifeline = lifeline
     self.executable = executable
     self.workerArguments = workerArguments
     self.listener = listener
@@ -85,8 +88,11 @@ final class Supervisor {
     }
     do {
       let pid = try Processes.spawn(
-        executable, arguments: workerArguments + ["--scoreboard-slot", String(slot)], standardInput: listener,
-        inherited: [Scoreboard.workerDescriptor: scoreboard.descriptor])
+        executable, arguments: workerArguments + ["--scoreboard-slot", String(slot), "--supervised"],
+        standardInput: listener,
+        inherited: [
+          Scoreboard.workerDescriptor: scoreboard.descriptor, Lifeline.childDescriptor: lifeline.childEndDescriptor,
+        ])
       workers[pid] = slot
       Log.info("worker_started", "worker \(pid) started", ["worker": String(pid), "slot": String(slot)])
       return pid

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ContactsAPI
 import ContactsCore
+import ContactsServer
 import ContactsStore
 import FastCGI
 import Platform
@@ -20,6 +21,10 @@ struct Worker: ParsableCommand {
   @Option(help: .hidden)
   var poolSize: Int = 1
 
+  /// Set by the supervisor: descriptor 4 is its end of the supervisor's lifeline.
+  @Flag(help: .hidden)
+  var supervised = false
+
   func run() throws {
     let configuration = try options.resolved()
     guard FastCGIListener.isListeningSocket() else {
@@ -33,9 +38,12 @@ struct Worker: ParsableCommand {
         Log.warning("scoreboard", "no scoreboard on descriptor 3 (\(error)); status shows this worker only")
       }
     }
+    if supervised && !Lifeline.isLifeline() {
+      throw ValidationError("--supervised, but descriptor \(Lifeline.childDescriptor) is not the supervisor's lifeline")
+    }
     let loop = WorkerLoop(
       configuration: configuration, scoreboard: scoreboard, slot: scoreboard == nil ? nil : scoreboardSlot,
-      poolSize: poolSize)
+      poolSize: poolSize, supervised: supervised)
     throw ExitCode(loop.run())
   }
 }
@@ -46,6 +54,8 @@ struct WorkerLoop {
   let scoreboard: Scoreboard?
   let slot: Int?
   let poolSize: Int
+  /// Whether a supervisor started this worker: then it exits as soon as the supervisor is gone.
+  let supervised: Bool
 
   func run() -> Int32 {
     // Handlers before FCGX_Init, which would otherwise install libfcgi's own. The stop signals
@@ -74,7 +84,9 @@ struct WorkerLoop {
     let current = CurrentRequest()
     let api = ContactsAPI(
       repository: repository,
-      configuration: .init(policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes),
+      configuration: .init(
+        policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes,
+        listingCacheBytes: configuration.listingCacheBytes),
       logError: { Log.error("request_failed", $0, ["user": current.user, "request_id": current.requestID]) })
     let operations = OperationsEndpoints(
       scoreboard: scoreboard, slot: slot, poolSize: poolSize, configuration: configuration)
@@ -87,6 +99,10 @@ struct WorkerLoop {
     var consecutiveFailures = 0
     var started: UInt64 = 0
     while !shouldStop() {
+      if supervised && Lifeline.parentIsGone() {
+        Log.warning("supervisor_gone", "the supervisor is gone; exiting so that no orphan keeps the socket")
+        return 0
+      }
       let accepted = connection.accept {
         started = Clock.monotonicNanoseconds()
         if let scoreboard, let slot { scoreboard.beginRequest(slot) }
@@ -103,9 +119,12 @@ struct WorkerLoop {
         let apiRequest = APIRequest(request)
         current.user = request.param("REMOTE_USER")
         current.requestID = request.param("REQUEST_ID")
-        let response =
-          operations.respond(to: apiRequest.path, generation: repository.generation)
-          ?? FastCGIResponse(api.respond(to: apiRequest))
+        // The operations pages only for a path nginx matched as it is; any other goes to the API,
+        // which refuses it (400) before anything else.
+        let operationsResponse =
+          apiRequest.targetProblem == nil
+          ? operations.respond(to: apiRequest.path, generation: repository.generation) : nil
+        let response = operationsResponse ?? FastCGIResponse(api.respond(to: apiRequest))
         let delivered = connection.respond(response)
         let milliseconds = Int((Clock.monotonicNanoseconds() - started) / 1_000_000)
         let slow = milliseconds >= configuration.slowRequestMilliseconds
@@ -144,44 +163,4 @@ struct WorkerLoop {
 final class CurrentRequest {
   var user: String?
   var requestID: String?
-}
-
-extension APIRequest {
-  /// The API's view of a FastCGI request. Identity comes only from the params nginx sets
-  /// itself, `REMOTE_USER` and `CONTACTS_ROLES`; no `HTTP_*` param (a client header) is read
-  /// for it. Either one sent twice means a misconfigured nginx, and fails closed.
-  init(_ request: FastCGIRequest) {
-    let users = request.values(of: "REMOTE_USER")
-    let roles = request.values(of: "CONTACTS_ROLES")
-    let caller: CallerIdentity
-    if users.count > 1 || roles.count > 1 {
-      caller = .misconfigured("nginx sent REMOTE_USER or CONTACTS_ROLES more than once")
-    } else if let user = users.first, !user.isEmpty {
-      if let roles = roles.first {
-        caller = .authenticated(Identity(user: user, roles: RolePolicy.roles(fromHeader: roles)))
-      } else {
-        caller = .misconfigured("nginx did not pass CONTACTS_ROLES; include contacts-params.conf in the location")
-      }
-    } else {
-      caller = .anonymous
-    }
-    func header(_ name: String) -> String? {
-      request.param(name).flatMap { $0.isEmpty ? nil : $0 }
-    }
-    self.init(
-      method: request.param("REQUEST_METHOD") ?? "GET",
-      target: request.param("REQUEST_URI") ?? request.param("DOCUMENT_URI") ?? "/",
-      caller: caller,
-      contentType: header("CONTENT_TYPE"),
-      ifMatch: header("HTTP_IF_MATCH"),
-      ifNoneMatch: header("HTTP_IF_NONE_MATCH"),
-      body: request.body,
-      bodyExceededLimit: request.bodyExceededLimit)
-  }
-}
-
-extension FastCGIResponse {
-  init(_ response: APIResponse) {
-    self.init(status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: response.body)
-  }
 }

@@ -1,28 +1,17 @@
 import ContactsAPI
 import ContactsCore
 import Foundation
+import TestSupport
 import Testing
 
 /// Random (but seeded, so repeatable) queries and bodies against the API, checked against a
 /// reference written independently here: no 5xx, every 4xx has the error shape, every listing
 /// is what the reference filter says, every body is accepted exactly when the reference says so.
 struct PropertyTests {
-  /// SplitMix64: small, seeded, good enough to draw test cases.
-  struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   static let names = ["Ann Lee", "ann lee", "Bob", "Zoë Ortiz", "sales", "Sales", "Support Desk", "Émile", "x"]
   static let phones = ["555-123-4567", "(555) 123 4567", "+1 800 555 0100", "0100", "12", nil]
 
-  static func directory(_ random: inout SeededGenerator) -> [Contact] {
+  static func directory(_ random: inout SeededRandom) -> [Contact] {
     (0..<40).map { index in
       let type = [ContactType.custom, .queue, .user].randomElement(using: &random)!
       let name = names.randomElement(using: &random)!
@@ -111,7 +100,7 @@ struct PropertyTests {
     return (page.map(\.id), matching.count)
   }
 
-  static func randomQuery(_ random: inout SeededGenerator, _ contacts: [Contact]) -> String {
+  static func randomQuery(_ random: inout SeededRandom, _ contacts: [Contact]) -> String {
     let names = [
       "id", "name", "type", "phoneNumber", "userName", "firstName", "lastName", "employeeId", "q", "limit", "offset",
       "Name", "colour",
@@ -136,7 +125,7 @@ struct PropertyTests {
   }
 
   @Test func randomQueriesMatchTheReferenceFilter() throws {
-    var random = SeededGenerator(state: 20_261_129)
+    var random = SeededRandom(seed: 20_261_129)
     var answered = 0
     var refused = 0
     var nonEmpty = 0
@@ -167,7 +156,7 @@ struct PropertyTests {
 
   // MARK: Bodies
 
-  static func randomBody(_ random: inout SeededGenerator) -> String {
+  static func randomBody(_ random: inout SeededRandom) -> String {
     let names = [
       "\"Ann\"", "\"  Padded  \"", "\"\"", "\"   \"", "5", "null", "\"\(String(repeating: "n", count: 201))\"",
       "\"Zoë\"",
@@ -209,7 +198,7 @@ struct PropertyTests {
   }
 
   @Test func randomBodiesAreAcceptedExactlyWhenTheReferenceSaysSo() throws {
-    var random = SeededGenerator(state: 42)
+    var random = SeededRandom(seed: 42)
     let (api, repository) = makeAPI()
     var outcomes: [Bool?: Int] = [:]
     for _ in 0..<600 {

@@ -249,4 +249,49 @@ struct ServeTests {
     #expect(try stack.client.request("GET", "/contacts", user: "agent").status == 200)
     #expect(stack.workerPIDs() == pid)
   }
+
+  /// SIGKILL of the supervisor: its workers notice (their lifeline closes) and exit instead of
+  /// holding the socket as orphans; a second `serve` is refused while the pool lives, and after
+  /// the kill a new `serve` replaces the stale socket and nginx serves through it at once.
+  @Test func workersExitWithTheirSupervisorAndANewServeTakesOverTheSocket() throws {
+    let stack = try LocalStack(workers: 2)
+    let supervisor = try #require(stack.supervisor)
+    let workers = stack.workerPIDs()
+    #expect(workers.count == 2)
+
+    var serveAgain = ["serve", "--socket", stack.socketPath, "--workers", "1", "--data-dir", stack.dataDirectory]
+    if getuid() == 0, getpwnam("www-data") != nil { serveAgain += ["--socket-group", "www-data"] }
+    let refused = try runCommand(serviceBinary, serveAgain)
+    #expect(refused.status != 0)
+    #expect(refused.errors.contains("belongs to a running server"), "\(refused.errors)")
+    #expect(try stack.client.request("GET", "/contacts", user: "agent").status == 200)
+
+    kill(supervisor.processIdentifier, SIGKILL)
+    supervisor.waitUntilExit()
+    let gone = eventually(within: 3) { workers.allSatisfy { !isRunningProcess($0) } }
+    #expect(gone, "workers still running after their supervisor died: \(workers.filter(isRunningProcess))")
+
+    let replacement = Process()
+    replacement.executableURL = URL(fileURLWithPath: serviceBinary)
+    replacement.arguments = serveAgain
+    replacement.standardInput = FileHandle.nullDevice
+    replacement.standardError = FileHandle.nullDevice
+    try replacement.run()
+    defer {
+      replacement.terminate()
+      replacement.waitUntilExit()
+    }
+    let serving = eventually(within: 10) {
+      (try? stack.client.request("GET", "/contacts", user: "agent"))?.status == 200
+    }
+    #expect(serving, "the new pool did not take over the stale socket")
+  }
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+private func isRunningProcess(_ pid: Int32) -> Bool {
+  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    let close = stat.lastIndex(of: ")")
+  else { return false }
+  return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
 }
