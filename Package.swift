@@ -18,7 +18,8 @@ let package = Package(
     .executable(name: "contacts-fcgi", targets: ["contacts-fcgi"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // libfcgi as a system library: the module map and one shim header, nothing else.
@@ -48,7 +49,7 @@ let package = Package(
     // Request → response as a pure function over a `ContactRepository`.
     .target(
       name: "ContactsAPI",
-      dependencies: ["ContactsCore"],
+      dependencies: ["ContactsCore", .product(name: "Logging", package: "swift-log")],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
@@ -56,15 +57,19 @@ let package = Package(
     // supervisor, operations pages, configuration.
     .target(
       name: "ContactsServer",
-      dependencies: ["FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI"],
+      dependencies: [
+        "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
     // The command line: serve (supervisor + workers), import, check.
     .executableTarget(
       name: "contacts-fcgi",
       dependencies: [
-        "ContactsServer", "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
+        "ContactsServer", "Platform", "ContactsCore", "ContactsStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -85,7 +90,7 @@ let package = Package(
       name: "ContactsCoreTests", dependencies: ["ContactsCore", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
       name: "ContactsAPITests",
-      dependencies: ["ContactsAPI", "ContactsCore", "TestSupport"],
+      dependencies: ["ContactsAPI", "ContactsCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
     .testTarget(
@@ -95,7 +100,10 @@ let package = Package(
     ),
     .testTarget(
       name: "ContactsServerTests",
-      dependencies: ["ContactsServer", "ContactsAPI", "ContactsCore", "FastCGI", "TestSupport"],
+      dependencies: [
+        "ContactsServer", "ContactsAPI", "ContactsCore", "FastCGI", "Platform", "TestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -1,4 +1,5 @@
 public import ContactsCore
+public import Logging
 
 /// The contacts API: one `APIRequest` in, one `APIResponse` out.
 ///
@@ -31,20 +32,21 @@ public final class ContactsAPI {
 
   let repository: any ContactRepository
   let configuration: Configuration
-  let logError: (String) -> Void
+  let logger: Logger
   var listings: ListingCache
 
   /// - Parameters:
   ///   - repository: where contacts are read and written.
   ///   - configuration: roles and limits.
-  ///   - logError: receives one line for every unexpected failure (answered with a 500).
+  ///   - logger: where unexpected failures (answered with a 500) and refusals are logged, unless
+  ///     `respond(to:logger:)` is given a logger of the request's own.
   public init(
     repository: any ContactRepository, configuration: Configuration = .init(),
-    logError: @escaping (String) -> Void = { _ in }
+    logger: Logger = Logger(label: "contacts.api", factory: { _ in SwiftLogNoOpLogHandler() })
   ) {
     self.repository = repository
     self.configuration = configuration
-    self.logError = logError
+    self.logger = logger
     self.listings = ListingCache(capacityBytes: configuration.listingCacheBytes)
   }
 
@@ -53,14 +55,19 @@ public final class ContactsAPI {
 
   /// Answers `request`. Never throws: an `APIError` becomes its error body, anything else a
   /// logged 500.
-  public func respond(to request: APIRequest) -> APIResponse {
+  ///
+  /// - Parameter logger: the request's logger (with its user and request id as metadata);
+  ///   the API's own when `nil`.
+  public func respond(to request: APIRequest, logger: Logger? = nil) -> APIResponse {
+    let logger = logger ?? self.logger
     var response: APIResponse
     do {
-      response = try route(request)
+      response = try route(request, logger: logger)
     } catch let error as APIError {
       response = Self.errorResponse(error)
     } catch {
-      logError("\(request.method) \(request.path): \(error)")
+      logger.error(
+        "\(request.method) \(request.path): \(error)", metadata: ["event": "request_failed"])
       response = Self.errorResponse(.internalError)
     }
     if response.status != 204 && response.status != 304 {
@@ -77,14 +84,15 @@ public final class ContactsAPI {
   static let jsonContentType = APIResponse.Header("Content-Type", "application/json; charset=utf-8")
   static let readMethods: Set<String> = ["GET", "HEAD"]
 
-  private func route(_ request: APIRequest) throws -> APIResponse {
+  private func route(_ request: APIRequest, logger: Logger) throws -> APIResponse {
     if let problem = request.targetProblem {
       if case .differsFromMatchedPath(let matched) = problem {
-        logError("refused \(request.method) \(request.path): nginx matched \(matched)")
+        logger.warning(
+          "refused \(request.method) \(request.path): nginx matched \(matched)", metadata: ["event": "path_refused"])
       }
       throw APIError.invalidPath(request.path, problem)
     }
-    let identity = try authenticate(request.caller)
+    let identity = try authenticate(request.caller, logger: logger)
     let granted = configuration.policy.permissions(for: identity.roles)
     let needed: Permissions = Self.readMethods.contains(request.method) ? .read : .write
     guard granted.contains(needed) else { throw APIError.forbidden(identity.user, needs: needed) }
@@ -115,11 +123,11 @@ public final class ContactsAPI {
     }
   }
 
-  private func authenticate(_ caller: CallerIdentity) throws(APIError) -> Identity {
+  private func authenticate(_ caller: CallerIdentity, logger: Logger) throws(APIError) -> Identity {
     switch caller {
     case .anonymous: throw APIError.unauthenticated
     case .misconfigured(let detail):
-      logError("refused a request: \(detail)")
+      logger.error("refused a request: \(detail)", metadata: ["event": "server_misconfigured"])
       throw APIError.misconfigured(detail)
     case .authenticated(let identity): return identity
     }

@@ -47,6 +47,14 @@ public struct JSONWriter {
     append(string: value)
   }
 
+  /// As `append(key:string:first:)`, for a key known only at run time (escaped like a value).
+  public mutating func append(dynamicKey key: String, string value: String) {
+    bytes.append(UInt8(ascii: ","))
+    append(string: key)
+    bytes.append(UInt8(ascii: ":"))
+    append(string: value)
+  }
+
   private mutating func appendKey(_ key: StaticString, first: Bool) {
     if !first { bytes.append(UInt8(ascii: ",")) }
     bytes.append(UInt8(ascii: "\""))

@@ -34,8 +34,13 @@ public struct Identity: Equatable, Sendable {
 
 /// Maps role names to permissions. Names are compared case-insensitively with surrounding
 /// spaces ignored; a role the policy does not name grants nothing.
-public struct RolePolicy: Equatable, Sendable {
+public struct RolePolicy: Equatable, Sendable, CustomStringConvertible {
   private var permissionsByRole: [String: Permissions]
+
+  /// `role (read, write); role (read)`, sorted by role: for `config check`.
+  public var description: String {
+    permissionsByRole.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
+  }
 
   /// API.md's defaults: `Contact Center Admin` reads and writes, `Agent` reads.
   public static let `default` = RolePolicy(roles: [

@@ -8,7 +8,7 @@ internal import CFastCGI
 public enum FastCGIAcceptResult: Sendable {
   /// A request, with its params copied and its body read (or found to be over the limit).
   case request(FastCGIRequest)
-  /// No request came within the wait (see `FastCGIListener.setAcceptWait`); the caller checks
+  /// No request came within the wait (see `UnixSocket.setAcceptWait`); the caller checks
   /// whether it should stop, then waits again.
   case idle
   /// libfcgi failed to accept or to read the request's records.

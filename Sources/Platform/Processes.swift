@@ -44,8 +44,17 @@ public enum Processes {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, standardInput, 0)
-    for (target, source) in inherited { posix_spawn_file_actions_adddup2(&actions, source, target) }
+    // Two steps, through descriptors far above any in use: a source that is also another
+    // entry's target (the scoreboard on 4 going to 3 while the lifeline goes to 4, say) would
+    // otherwise be overwritten before it is copied.
+    let handOver = [(target: Int32(0), source: standardInput)] + inherited.map { (target: $0.key, source: $0.value) }
+    for (index, entry) in handOver.enumerated() {
+      posix_spawn_file_actions_adddup2(&actions, entry.source, Self.stagingDescriptor + Int32(index))
+    }
+    for (index, entry) in handOver.enumerated() {
+      posix_spawn_file_actions_adddup2(&actions, Self.stagingDescriptor + Int32(index), entry.target)
+      posix_spawn_file_actions_addclose(&actions, Self.stagingDescriptor + Int32(index))
+    }
 
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
@@ -66,6 +75,9 @@ public enum Processes {
     guard result == 0 else { throw SystemError(syscall: "posix_spawn", path: executable, code: result) }
     return pid
   }
+
+  /// Where `spawn` parks descriptors while it hands them over.
+  static let stagingDescriptor: Int32 = 900
 
   /// `kill(2)`; a process that is already gone is not an error.
   public static func send(_ signal: Int32, to pid: Int32) {

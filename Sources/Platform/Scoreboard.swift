@@ -27,6 +27,19 @@ public final class Scoreboard {
     public var requestStarted: UInt64
     public var generation: UInt64
     public var startedAt: Int
+
+    public init(
+      pid: Int32, state: WorkerState, requests: Int64 = 0, slowRequests: Int64 = 0, requestStarted: UInt64 = 0,
+      generation: UInt64 = 0, startedAt: Int = 0
+    ) {
+      self.pid = pid
+      self.state = state
+      self.requests = requests
+      self.slowRequests = slowRequests
+      self.requestStarted = requestStarted
+      self.generation = generation
+      self.startedAt = startedAt
+    }
   }
 
   public let descriptor: Int32

@@ -41,7 +41,8 @@ struct Import: ParsableCommand {
     do {
       guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
       let contacts = try ImportFile.parse(bytes, type: kind.type, format: format)
-      let repository = try FileContactRepository(directory: dataDir, log: { Log.warning("store", $0) })
+      let repository = try FileContactRepository(
+        directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
       let user = by ?? Environment.value("USER") ?? "import"
       let summary = try repository.importDirectory(kind.type, contacts: contacts, by: user, dryRun: dryRun)
       StandardOutput.write(

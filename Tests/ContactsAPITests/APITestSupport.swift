@@ -1,5 +1,7 @@
 import ContactsAPI
 import ContactsCore
+import Foundation
+import Logging
 
 /// A fresh API over an in-memory repository holding one queue, one user and one custom contact.
 func makeAPI(contacts: [Contact] = fixtureContacts) -> (ContactsAPI, InMemoryContactRepository) {
@@ -51,5 +53,36 @@ extension APIResponse {
   var contactIDs: [String] {
     guard case .array(let contacts) = json?["contacts"] else { return [] }
     return contacts.compactMap { $0["id"]?.stringValue }
+  }
+}
+
+/// A logger whose lines a test can read back: level and event of each.
+final class CapturedLog: @unchecked Sendable {
+  // @unchecked: tests log from one thread; the lock keeps even a stray second one safe.
+  struct Entry: Equatable {
+    var level: Logger.Level
+    var event: String
+  }
+  private let lock = NSLock()
+  private var entries: [Entry] = []
+
+  var events: [Entry] { lock.withLock { entries } }
+
+  var logger: Logger {
+    Logger(label: "test") { _ in Handler(log: self) }
+  }
+
+  private struct Handler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+      get { metadata[key] }
+      set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+      let name = event.metadata?["event"]?.description ?? metadata["event"]?.description ?? ""
+      log.lock.withLock { log.entries.append(Entry(level: event.level, event: name)) }
+    }
   }
 }

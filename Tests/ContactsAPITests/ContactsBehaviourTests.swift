@@ -1,5 +1,6 @@
 import ContactsAPI
 import ContactsCore
+import Logging
 import Testing
 
 struct ContactsBehaviourTests {
@@ -196,11 +197,11 @@ struct ContactsBehaviourTests {
         throw Failure()
       }
     }
-    var logged: [String] = []
-    let api = ContactsAPI(repository: Broken(), logError: { logged.append($0) })
+    let logged = CapturedLog()
+    let api = ContactsAPI(repository: Broken(), logger: logged.logger)
     let response = api.send("GET", "/contacts")
     #expect(response.status == 500)
     #expect(response.errorCode == "internal_error")
-    #expect(logged.count == 1)
+    #expect(logged.events == [.init(level: .error, event: "request_failed")])
   }
 }

@@ -1,21 +1,21 @@
-public import Platform
-
 #if canImport(Glibc)
   internal import Glibc
 #endif
 
-/// The listening unix socket that every worker accepts on.
-public enum FastCGIListener {
+/// Unix stream sockets: the listening socket every worker accepts on, and probes of it.
+public enum UnixSocket {
   /// Descriptor 0, where a FastCGI parent (the supervisor, spawn-fcgi, systemd) puts the socket.
   public static let inheritedDescriptor: Int32 = 0
 
   /// Whether `descriptor` is a listening socket (`SO_ACCEPTCONN`), as it is when a FastCGI
   /// parent hands one over.
-  public static func isListeningSocket(_ descriptor: Int32 = inheritedDescriptor) -> Bool {
+  public static func isListening(_ descriptor: Int32) -> Bool {
     var accepting: Int32 = 0
     var length = socklen_t(MemoryLayout<Int32>.size)
-    guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 else { return false }
-    return accepting != 0
+    let result = try? Syscall.call("getsockopt") {
+      getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length)
+    }
+    return result != nil && accepting != 0
   }
 
   /// Makes a blocking `accept(2)` on `descriptor` give up after `milliseconds` (`SO_RCVTIMEO`
@@ -24,7 +24,7 @@ public enum FastCGIListener {
   /// are new sockets and do not inherit it.
   ///
   /// - Throws: `SystemError` from `setsockopt(2)`.
-  public static func setAcceptWait(_ descriptor: Int32 = inheritedDescriptor, milliseconds: Int) throws(SystemError) {
+  public static func setAcceptWait(_ descriptor: Int32, milliseconds: Int) throws(SystemError) {
     var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
     try Syscall.call("setsockopt") {
       setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -79,18 +79,25 @@ public enum FastCGIListener {
       }
       try Syscall.call("listen", path: path) { Glibc.listen(descriptor, backlog) }
     } catch {
-      close(descriptor)
+      _ = close(descriptor)
       throw error
     }
     return descriptor
   }
 
+  /// Whether something accepts connections at `address` (`connect(2)` succeeds): a live server,
+  /// as opposed to a stale socket file whose server is gone (`ECONNREFUSED`).
   private static func isAnswering(_ address: inout sockaddr_un, _ length: socklen_t) -> Bool {
-    let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard probe >= 0 else { return false }
-    defer { close(probe) }
-    return withUnsafePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) == 0 }
+    guard
+      let probe = try? Syscall.call(
+        "socket", { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
+    else { return false }
+    defer { _ = close(probe) }
+    let connected = try? Syscall.call("connect") {
+      withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) }
+      }
     }
+    return connected != nil
   }
 }
