@@ -47,6 +47,9 @@ public final class ContactsAPI {
       response = try route(request)
     } catch let error as APIError {
       response = Self.errorResponse(error)
+    } catch let error as ContactStoreUnavailable {
+      logError("\(request.method) \(request.path): \(error)")
+      response = Self.errorResponse(.storeUnavailable(error))
     } catch {
       logError("\(request.method) \(request.path): \(error)")
       response = Self.errorResponse(.internalError)
@@ -140,7 +143,7 @@ public final class ContactsAPI {
       guard let etag, EntityTag.matches(ifMatch, current: etag) else { throw APIError.preconditionFailed }
     }
     if let ifNoneMatch = request.ifNoneMatch, let etag, !EntityTag.noneMatch(ifNoneMatch, current: etag) {
-      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailed }
+      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailedNoneMatch }
       var headers = readHeaders(etag: etag, permissions: context.permissions)
       headers.removeFirst()  // a 304 has no body, so no Content-Type
       return APIResponse(status: 304, headers: headers)
