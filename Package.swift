@@ -95,7 +95,7 @@ let package = Package(
     ),
     .testTarget(
       name: "ContactsStoreTests",
-      dependencies: ["ContactsStore", "ContactsCore", "Platform", "TestSupport"],
+      dependencies: ["ContactsStore", "ContactsCore", "ContactsAPI", "Platform", "TestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -70,6 +70,23 @@ public struct APIError: Error, Equatable, Sendable {
     status: 412, code: "precondition_failed",
     message: "The contact has changed since you read it (If-Match does not match its ETag); read it again and retry.")
 
+  /// `If-None-Match` on a write (PUT, DELETE) that matches: RFC 9110 answers 412 there, not 304.
+  static let preconditionFailedNoneMatch = APIError(
+    status: 412, code: "precondition_failed",
+    message:
+      "If-None-Match matches the contact's current ETag, so the change was not made; a write takes If-Match (or no precondition)."
+  )
+
+  /// The store could not be read or written right now; it recovers by itself.
+  static func storeUnavailable(_ error: ContactStoreUnavailable) -> APIError {
+    APIError(
+      status: 503, code: "store_unavailable",
+      message: error.duringWrite
+        ? "The contacts store could not save the change, so it was not acknowledged; retry in a moment."
+        : "The contacts store cannot be read right now; retry in a moment.",
+      headers: [.init("Retry-After", String(error.retryAfterSeconds))])
+  }
+
   static func unsupportedMediaType(_ contentType: String?) -> APIError {
     let sent = contentType.map { "'\($0)'" } ?? "no Content-Type"
     return APIError(

@@ -65,6 +65,9 @@ public final class ContactsAPI {
       response = try route(request, logger: logger)
     } catch let error as APIError {
       response = Self.errorResponse(error)
+    } catch let error as ContactStoreUnavailable {
+      logError("\(request.method) \(request.path): \(error)")
+      response = Self.errorResponse(.storeUnavailable(error))
     } catch {
       logger.error(
         "\(request.method) \(request.path): \(error)", metadata: ["event": "request_failed"])
@@ -166,7 +169,7 @@ public final class ContactsAPI {
       guard let etag, EntityTag.matches(ifMatch, current: etag) else { throw APIError.preconditionFailed }
     }
     if let ifNoneMatch = request.ifNoneMatch, let etag, !EntityTag.noneMatch(ifNoneMatch, current: etag) {
-      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailed }
+      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailedNoneMatch }
       var headers = readHeaders(etag: etag, permissions: context.permissions)
       headers.removeFirst()  // a 304 has no body, so no Content-Type
       return APIResponse(status: 304, headers: headers)

@@ -13,13 +13,35 @@ public enum ContactChange: Equatable, Sendable {
   }
 }
 
+/// The store cannot be read or written right now: a disk that is full or failing, a file that
+/// is missing or damaged, a database that does not answer. The API answers 503
+/// `store_unavailable` with `Retry-After` (never a bare 500), and the repository has already
+/// dropped whatever it cached, so the first call after the cause is gone works again: no
+/// restart needed.
+public struct ContactStoreUnavailable: Error, CustomStringConvertible, Sendable {
+  /// What failed, for the log (clients get a fixed sentence).
+  public var reason: String
+  /// Whether a change was being written: it was not acknowledged.
+  public var duringWrite: Bool
+  /// What `Retry-After` advises.
+  public var retryAfterSeconds: Int
+
+  public init(reason: String, duringWrite: Bool, retryAfterSeconds: Int = 1) {
+    self.reason = reason
+    self.duringWrite = duringWrite
+    self.retryAfterSeconds = retryAfterSeconds
+  }
+
+  public var description: String { "store unavailable\(duringWrite ? " (write)" : ""): \(reason)" }
+}
+
 /// Where contacts live. The API is written against this protocol; the data directory
 /// (`ContactsStore.FileContactRepository`) is the real one, `InMemoryContactRepository` serves
 /// unit tests, and a database-backed one can follow without touching the API.
 public protocol ContactRepository: AnyObject {
   /// The state as of now: it reflects every write acknowledged (anywhere) before this call.
   ///
-  /// - Throws: when the data cannot be read; the request fails with a 5xx.
+  /// - Throws: `ContactStoreUnavailable` when the data cannot be read (503).
   func currentState() throws -> DirectoryState
 
   /// Makes one change atomically: under the exclusive write lock, `decide` sees the freshest
@@ -30,6 +52,8 @@ public protocol ContactRepository: AnyObject {
   ///   - user: who acts, recorded with the change.
   ///   - decide: checks and builds the change; what it throws is rethrown, nothing written.
   /// - Returns: the state after the change.
+  /// - Throws: what `decide` threw, or `ContactStoreUnavailable` when the change could not be
+  ///   made durable (nothing acknowledged; 503).
   func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState
 }
 

@@ -20,9 +20,13 @@ public final class IndexedContact: Sendable {
   private let foldedEmployeeId: String?
   /// The digits of the phone number, as UTF-8.
   let phoneDigits: [UInt8]
-  /// Folded name, userName, firstName, lastName and employeeId, NUL-separated: what `q`
-  /// searches, as one byte string so that a search is a plain byte scan.
+  /// Folded name, userName, firstName, lastName and employeeId, separated by
+  /// `searchSeparator`: what `q` searches, as one byte string so that a search is a plain byte scan.
   let searchableText: [UInt8]
+  /// 0xFF never occurs in UTF-8, and a `q` is always UTF-8 (a `String`), so no query can match
+  /// on the separator or across two fields. (NUL, the separator before, let `q=%00` match every
+  /// user that has a userName.)
+  static let searchSeparator: UInt8 = 0xFF
 
   /// - Parameters:
   ///   - contact: the contact.
@@ -45,7 +49,7 @@ public final class IndexedContact: Sendable {
     var text = Array(name.utf8)
     for value in [foldedUserName, foldedFirstName, foldedLastName, foldedEmployeeId] {
       guard let value else { continue }
-      text.append(0)
+      text.append(Self.searchSeparator)
       text.append(contentsOf: value.utf8)
     }
     searchableText = text

@@ -1,5 +1,5 @@
 public import ContactsCore
-import Platform
+public import Platform
 
 /// The data directory, shared by every worker process (see README.md beside this file).
 ///
@@ -23,6 +23,22 @@ public final class FileContactRepository: ContactRepository {
   /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
   /// snapshot.
   public var compactionThresholdBytes: Int64 = 1 << 20
+
+  /// The journal syscalls a test can make fail (`faultInjection`).
+  public enum JournalOperation: Sendable {
+    /// Reading the journal's new lines (a refresh or a reload).
+    case read
+    /// Appending a record.
+    case append
+    /// `fdatasync` after an append.
+    case sync
+  }
+
+  /// Test seam: called just before each of those journal syscalls; an error it throws is
+  /// handled exactly as if the syscall had failed with it (the hook may first write a partial
+  /// line itself, as a short write would). Root ignores file modes, so tests cannot make the
+  /// disk fail otherwise. Always `nil` outside tests.
+  public var faultInjection: ((JournalOperation) throws(SystemError) -> Void)?
 
   /// Opens (creating it if needed) the data directory at `path` and loads it.
   ///
@@ -48,20 +64,43 @@ public final class FileContactRepository: ContactRepository {
 
   // MARK: ContactRepository
 
+  /// - Throws: `ContactStoreUnavailable` when the files cannot be read (the next call reloads).
   public func currentState() throws -> DirectoryState {
-    try refresh()
+    try available(writing: false) { () throws(StoreError) in try refresh() }
     return state
   }
 
+  /// - Throws: what `decide` threw, or `ContactStoreUnavailable` when the store could not be
+  ///   read or the record not made durable (nothing acknowledged; the next call reloads).
   public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
-    try Self.locked(lock) { () throws -> DirectoryState in
-      try refreshForWriting()
-      let change = try decide(state)
-      try append(
-        JournalRecord(
-          sequence: state.generation + 1, timestamp: Clock.timestamp(), user: user, operation: .change(change)))
-      compactIfLarge()
-      return state
+    do {
+      return try Self.locked(lock) { () throws -> DirectoryState in
+        try available(writing: true) { () throws(StoreError) in try refreshForWriting() }
+        let change = try decide(state)
+        let record = JournalRecord(
+          sequence: state.generation + 1, timestamp: Clock.timestamp(), user: user, operation: .change(change))
+        try available(writing: true) { () throws(StoreError) in try append(record) }
+        compactIfLarge()
+        return state
+      }
+    } catch let error as StoreError {
+      // Only taking or releasing the lock itself throws a StoreError here.
+      needsReload = true
+      throw ContactStoreUnavailable(reason: "\(error)", duringWrite: true)
+    }
+  }
+
+  /// Runs a read or write of the files; on failure drops the cached state, so that the next
+  /// call starts from the files again (the fault may be gone by then: a disk that had filled,
+  /// a file restored), and reports the store as unavailable (503) rather than as a bug (500).
+  private func available<Result>(writing: Bool, _ body: () throws(StoreError) -> Result)
+    throws(ContactStoreUnavailable) -> Result
+  {
+    do {
+      return try body()
+    } catch {
+      needsReload = true
+      throw ContactStoreUnavailable(reason: "\(error)", duringWrite: writing)
     }
   }
 
@@ -78,10 +117,14 @@ public final class FileContactRepository: ContactRepository {
 
   /// Replaces every contact of `type` (Queue or User) with `contacts`, atomically.
   ///
+  /// - Parameter allowEmpty: whether an import may remove every existing contact of `type`
+  ///   (an empty file). Without it that is refused: a header-only CSV export or an empty array
+  ///   is far more often a broken export than an intent to delete the whole directory.
   /// - Throws: `StoreError.invalidImport` when an id is repeated or already belongs to a
-  ///   contact of another type; nothing is changed then.
+  ///   contact of another type, `StoreError.importRemovesAll` for an empty import that
+  ///   `allowEmpty` does not allow (also on a dry run); nothing is changed then.
   public func importDirectory(
-    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false
+    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false, allowEmpty: Bool = false
   ) throws -> ImportSummary {
     precondition(type != .custom, "custom contacts are not imported")
     return try Self.locked(lock) { () throws -> ImportSummary in
@@ -106,6 +149,9 @@ public final class FileContactRepository: ContactRepository {
       }
       summary.removed = state.entries.filter { $0.contact.type == type && !seen.contains($0.contact.id) }.map(
         \.contact.id)
+      if contacts.isEmpty && !summary.removed.isEmpty && !allowEmpty {
+        throw StoreError.importRemovesAll(type: type, existing: summary.removed.count)
+      }
       let sequence = state.generation + 1
       summary.generation = sequence
       if dryRun { return summary }
@@ -141,6 +187,9 @@ public final class FileContactRepository: ContactRepository {
     }
     if current.isSameFile(as: journal.identity) {
       if current.size > journal.offset { try applyJournalTail() }
+      // Smaller than what was applied: a writer cut off a record whose fdatasync failed after
+      // this worker had read it. That record was never acknowledged; forget it.
+      if current.size < journal.offset { try reload() }
       return
     }
     // A compaction replaced the journal: finish the old one, then go on in the new one if it
@@ -203,7 +252,12 @@ public final class FileContactRepository: ContactRepository {
   /// middle applies what was gathered before it, keeping the order of the records.
   private func applyJournalTail() throws(StoreError) {
     let bytes: [UInt8]
-    do { bytes = try journal.file.readToEnd(from: journal.offset) } catch { throw .system(error) }
+    do {
+      try faultInjection?(.read)
+      bytes = try journal.file.readToEnd(from: journal.offset)
+    } catch {
+      throw .system(error)
+    }
     var pending = PendingChanges()
     var position = 0
     while let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -273,11 +327,19 @@ public final class FileContactRepository: ContactRepository {
   private func append(_ record: JournalRecord, importing contacts: [Contact]? = nil) throws(StoreError) {
     let line = record.line
     do {
+      try faultInjection?(.append)
       try journal.file.writeAll(line)
+      try faultInjection?(.sync)
       try journal.file.syncData()
     } catch {
       log("journal: write of record \(record.sequence) failed, not acknowledged: \(error)")
-      try? journal.file.truncate(to: journal.offset)
+      do {
+        try journal.file.truncate(to: journal.offset)
+      } catch let truncation {
+        // The next writer cuts it off under the lock (a torn line), or, if the line is whole,
+        // it stays: a change answered with 503 may then be there after all.
+        log("journal: could not cut off the failed record \(record.sequence): \(truncation)")
+      }
       needsReload = true
       throw .system(error)
     }

@@ -1,3 +1,4 @@
+public import ContactsCore
 public import Platform
 
 /// Why the data directory could not be read or written.
@@ -8,6 +9,9 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
   case damaged(file: String, line: Int?, reason: String)
   /// An import file is not acceptable; nothing was changed.
   case invalidImport(String)
+  /// An import holds no contacts and would remove all `existing` ones of `type`, which was
+  /// not explicitly allowed; nothing was changed.
+  case importRemovesAll(type: ContactType, existing: Int)
 
   public var description: String {
     switch self {
@@ -15,6 +19,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case .damaged(let file, let line, let reason):
       "data directory damaged: \(file)\(line.map { " line \($0)" } ?? ""): \(reason)"
     case .invalidImport(let reason): reason
+    case .importRemovesAll(let type, let existing):
+      "the file holds no \(type.rawValue) contacts: importing it would remove all \(existing) existing ones"
     }
   }
 }

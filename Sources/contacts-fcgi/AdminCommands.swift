@@ -36,6 +36,13 @@ struct Import: ParsableCommand {
   @Flag(help: "Validate and print what would change, without changing anything.")
   var dryRun = false
 
+  @Flag(
+    help: """
+      Allow a file with no users (or queues) to remove every existing one. Without it such an \
+      import is refused: an empty export is more often a mistake than an intent.
+      """)
+  var allowEmpty = false
+
   func run() throws {
     let format = self.format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
     do {
@@ -44,7 +51,8 @@ struct Import: ParsableCommand {
       let repository = try FileContactRepository(
         directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
       let user = by ?? Environment.value("USER") ?? "import"
-      let summary = try repository.importDirectory(kind.type, contacts: contacts, by: user, dryRun: dryRun)
+      let summary = try repository.importDirectory(
+        kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
       StandardOutput.write(
         """
         \(dryRun ? "dry run: would import" : "imported") \(contacts.count) \(kind.rawValue) from \(file)\(dryRun ? "" : " (generation \(summary.generation))")
@@ -56,6 +64,16 @@ struct Import: ParsableCommand {
         for id in summary.changed { StandardOutput.write("  ~ \(id)\n") }
         for id in summary.removed { StandardOutput.write("  - \(id)\n") }
       }
+    } catch StoreError.importRemovesAll(_, let existing) {
+      StandardError.write(
+        Array(
+          """
+          contacts-fcgi import: \(file): the file holds no \(kind.rawValue); importing it would remove all \
+          \(existing) existing \(kind.rawValue). Pass --allow-empty to do that on purpose.
+          nothing was changed
+
+          """.utf8))
+      throw ExitCode.failure
     } catch let error as StoreError {
       StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
       throw ExitCode.failure

@@ -54,6 +54,29 @@ struct ContactQueryTests {
         })
   }
 
+  /// The search text joins fields with a byte no UTF-8 query holds: `q` never matches on the
+  /// separator, nor across two fields. (With NUL as the separator, `q=%00` matched every user.)
+  @Test(arguments: [[0], Array("johnson\u{0}joej".utf8), Array("joej\u{0}joe".utf8)])
+  func searchNeverMatchesOnOrAcrossTheFieldSeparator(needle: [UInt8]) {
+    var query = ContactQuery()
+    query.text = needle
+    #expect(Self.state.entries.filter(query.matches).isEmpty)
+  }
+
+  /// However `q=%00` is answered (refused, or searched), it does not list every user.
+  @Test func aNULQueryDoesNotMatchEveryUser() {
+    guard let query = try? ContactQuery.parse("q=%00") else { return }
+    #expect(Self.state.entries.filter(query.matches).isEmpty)
+  }
+
+  /// What the separator relies on: a parsed `q` is UTF-8, so never holds the byte 0xFF.
+  @Test(arguments: ["q=%FF", "q=a%FFb", "q=%C3%BF", "q=%EF%BF%BF"])
+  func aParsedQueryNeverHoldsTheSeparatorByte(raw: String) {
+    guard let query = try? ContactQuery.parse(raw) else { return }
+    #expect(query.text?.contains(0xFF) != true)
+    #expect(Self.state.entries.filter(query.matches).isEmpty)
+  }
+
   @Test(arguments: [
     ("firstname=Joe", "firstname"),
     ("color=red", "color"),

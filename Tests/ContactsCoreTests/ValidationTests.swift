@@ -4,6 +4,13 @@ import Testing
 struct ValidationTests {
   func body(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
 
+  /// `text` as a JSON string literal, control characters escaped.
+  func quoted(_ text: String) -> String {
+    var writer = JSONWriter()
+    writer.append(string: text)
+    return String(decoding: writer.bytes, as: UTF8.self)
+  }
+
   func failure(_ text: String) throws -> ValidationFailure? {
     do {
       _ = try CustomContactValidation.validateNew(body(text))
@@ -45,6 +52,38 @@ struct ValidationTests {
     let failure = try #require(try failure(text))
     #expect(Set(failure.fields.map(\.field)) == Set(fields), "\(text): \(failure)")
     #expect(!failure.message.isEmpty)
+  }
+
+  /// Control characters, bidi embeddings/overrides/isolates and line/paragraph separators are
+  /// refused in every text field, even where trimming would have removed them.
+  @Test(arguments: [
+    "\u{0}", "\n", "\r", "\t", "\u{1B}", "\u{7F}", "\u{80}", "\u{85}", "\u{9F}", "\u{202A}", "\u{202E}",
+    "\u{2066}", "\u{2069}", "\u{2028}", "\u{2029}",
+  ])
+  func controlAndBidiOverrideCharactersAreRejected(character: String) throws {
+    let escaped = quoted("Ann\(character)Lee")
+    for text in [
+      #"{"name":\#(escaped),"phoneNumber":"1"}"#, #"{"name":\#(quoted("Ann\(character)")),"phoneNumber":"1"}"#,
+    ] {
+      let failure = try #require(try failure(text), "\(text) was accepted")
+      #expect(failure.fields.map(\.field) == ["name"])
+      #expect(failure.fields.first?.message.contains("U+") == true, "\(failure)")
+    }
+    let phone = try #require(try failure(#"{"name":"A","phoneNumber":\#(quoted("1\(character)"))}"#))
+    #expect(phone.fields.map(\.field) == ["phoneNumber"])
+    let existing = Contact(id: "abc", type: .custom, name: "Old", phoneNumber: "1")
+    #expect(throws: ValidationFailure.self) {
+      try CustomContactValidation.validateChanges(body(#"{"name":\#(escaped)}"#), to: existing)
+    }
+  }
+
+  /// Joiners and single direction marks are part of how real names are written.
+  @Test(arguments: ["\u{200C}", "\u{200D}", "\u{200E}", "\u{200F}", "\u{061C}"])
+  func joinersAndDirectionMarksAreAllowed(character: String) throws {
+    let name = "Ann\(character)Lee"
+    let draft = try CustomContactValidation.validateNew(
+      body(#"{"name":\#(quoted(name)),"phoneNumber":"1"}"#))
+    #expect(draft.name == name)
   }
 
   @Test func nameAndPhoneNumberLengthsAreBounded() throws {

@@ -197,7 +197,7 @@ struct FileContactRepositoryTests {
     #expect(throws: StoreError.self) {
       try importer.importDirectory(.queue, contacts: [Contact(id: "u2", type: .queue, name: "Clash")], by: "x")
     }
-    let dryRun = try importer.importDirectory(.user, contacts: [], by: "x", dryRun: true)
+    let dryRun = try importer.importDirectory(.user, contacts: [], by: "x", dryRun: true, allowEmpty: true)
     #expect(dryRun.removed == ["u2", "u3"])
     #expect(try worker.currentState().generation == before)
     #expect(try FileContactRepository(directory: directory.path).currentState().contacts(ofType: .user).count == 2)

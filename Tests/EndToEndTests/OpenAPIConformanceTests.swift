@@ -125,6 +125,23 @@ struct OpenAPIConformanceTests {
     record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin"))
     record("GET", "/contacts/openapi.json", try client.request("GET", "/contacts/openapi.json"))
 
+    // With the journal gone (moved away, then back), the workers answer 503 store_unavailable
+    // with Retry-After, and serve again as soon as it is back: no restart.
+    let journal = "\(stack.dataDirectory)/journal.jsonl"
+    try FileManager.default.moveItem(atPath: journal, toPath: journal + ".away")
+    for (method, template, path) in [
+      ("GET", "/contacts", "/contacts"), ("HEAD", "/contacts", "/contacts"), ("POST", "/contacts", "/contacts"),
+      ("GET", "/contacts/{id}", "/contacts/user-joej"), ("HEAD", "/contacts/{id}", "/contacts/user-joej"),
+      ("PUT", "/contacts/{id}", "/contacts/x"), ("DELETE", "/contacts/{id}", "/contacts/x"),
+    ] {
+      let body: [UInt8]? = ["POST", "PUT"].contains(method) ? Array(#"{"name":"N","phoneNumber":"1"}"#.utf8) : nil
+      let response = try client.request(method, path, user: "admin", body: body)
+      record(method, template, response)
+      #expect(response.status == 503 && response.header("Retry-After") == "1", "\(method) \(path): \(response)")
+    }
+    try FileManager.default.moveItem(atPath: journal + ".away", toPath: journal)
+    #expect(try client.request("GET", "/contacts/user-joej", user: "agent").status == 200)
+
     // With the pool stopped, nginx answers 502 itself, with the same error body.
     stack.supervisor?.terminate()
     stack.supervisor?.waitUntilExit()

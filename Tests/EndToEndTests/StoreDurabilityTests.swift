@@ -165,6 +165,46 @@ struct StoreDurabilityTests {
   }
 }
 
+extension StoreDurabilityTests {
+  /// `contacts-fcgi import` refuses a file that would remove every user (a header-only CSV, an
+  /// empty array) unless `--allow-empty` is passed, and a file with control characters; in
+  /// both cases it exits non-zero, says why, and changes nothing.
+  @Test func importRefusesEmptyingATypeWithoutAllowEmptyAndControlCharacters() throws {
+    let directory = TemporaryDirectory()
+    let data = directory.file("data")
+    let demo = packageRoot.appendingPathComponent("deploy/demo/users.json").path
+    let seeded = try runCommand(serviceBinary, ["import", "users", demo, "--data-dir", data])
+    #expect(seeded.status == 0, "\(seeded.errors)")
+    let check = { try runCommand(serviceBinary, ["check", "--data-dir", data]).output }
+    let before = try check()
+
+    let headerOnly = directory.file("users.csv")
+    try "id,name,phoneNumber\n".write(toFile: headerOnly, atomically: true, encoding: .utf8)
+    let emptyArray = directory.file("users.json")
+    try "[]".write(toFile: emptyArray, atomically: true, encoding: .utf8)
+    for file in [headerOnly, emptyArray] {
+      for extra in [[], ["--dry-run"]] {
+        let refused = try runCommand(serviceBinary, ["import", "users", file, "--data-dir", data] + extra)
+        #expect(refused.status != 0)
+        #expect(refused.errors.contains("--allow-empty"), "\(refused.errors)")
+        #expect(refused.errors.contains("nothing was changed"), "\(refused.errors)")
+      }
+    }
+    let control = directory.file("control.csv")
+    try "id,name\nu-1,Ann\u{0}Lee\n".write(toFile: control, atomically: true, encoding: .utf8)
+    let refused = try runCommand(serviceBinary, ["import", "users", control, "--data-dir", data])
+    #expect(refused.status != 0)
+    #expect(refused.errors.contains("line 2, field name"), "\(refused.errors)")
+    #expect(try check() == before)
+
+    let allowed = try runCommand(
+      serviceBinary, ["import", "users", headerOnly, "--data-dir", data, "--allow-empty"])
+    #expect(allowed.status == 0, "\(allowed.errors)")
+    let after = try check()
+    #expect(after.contains(" 0 User,"), "\(after)")
+  }
+}
+
 /// A flag one task sets and others poll.
 final class StopFlag: @unchecked Sendable {
   // @unchecked: the one Bool is only touched under `lock`.
