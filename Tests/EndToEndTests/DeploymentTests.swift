@@ -642,7 +642,8 @@ struct TestPKI {
 /// An nginx with a configuration of the test's own: a minimal nginx.conf with pid, logs and
 /// temp paths in the test's folder, the repository's snippets linked under its conf folder's
 /// snippets/ (as under /etc/nginx), the site files under contacts/, and a server block that
-/// includes one authentication variant and snippets/contacts-locations.conf.
+/// includes one authentication variant, snippets/contacts-server.conf and
+/// snippets/contacts-locations.conf.
 final class OwnNginx {
   enum Variant {
     case basic
@@ -721,6 +722,7 @@ final class OwnNginx {
           \(listen)
           \(serverLevel)
           \(extraServerConfig)
+          include snippets/contacts-server.conf;
           set $contacts_static \(nginxFolder);
           include snippets/contacts-locations.conf;
       }
