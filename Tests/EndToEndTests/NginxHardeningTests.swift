@@ -19,7 +19,7 @@ struct NginxHardeningTests {
     let count = 2_500
     try raiseDescriptorLimit(to: rlim_t(count + 512))
     var idle: [Int32] = []
-    defer { idle.forEach { close($0) } }
+    defer { for fd in idle { close(fd) } }
     // Each starts a request and never finishes its headers (slowloris): nginx cannot reclaim
     // such a connection for others as it does one that has sent nothing yet, and limit_conn
     // does not count it (it counts requests whose headers have arrived).
@@ -45,6 +45,65 @@ struct NginxHardeningTests {
     // nginx drops connections that send no (complete) request within client_header_timeout (10 s).
     let closedByServer = eventually(within: 15) { isClosedByPeer(idle[0]) && isClosedByPeer(idle[count - 1]) }
     #expect(closedByServer, "idle connections were not closed by nginx within 15 s")
+    withExtendedLifetime(stack) {}
+  }
+
+  /// What nginx rejects itself, much of it before it picks a location, comes back as the API's
+  /// JSON error body with the JSON content type, never as nginx's HTML page.
+  @Test func errorsNginxAnswersItselfAreJSON() throws {
+    let stack = try LocalStack()
+    let host = "Host: 127.0.0.1\r\nConnection: close\r\n"
+    let agent = "Authorization: Basic YWdlbnQ6YWdlbnQ=\r\n"
+    let cases: [(request: String, status: Int, code: String?)] = [
+      ("TRACE /contacts HTTP/1.1\r\n\(host)\r\n", 405, "method_not_allowed"),
+      ("TRACE /contacts HTTP/1.1\r\n\(host)\(agent)\r\n", 405, "method_not_allowed"),
+      ("GET /contacts/..%2f..%2fetc HTTP/1.1\r\n\(host)\r\n", 400, "bad_request"),
+      ("GET /contacts/../../etc/passwd HTTP/1.1\r\n\(host)\(agent)\r\n", 400, "bad_request"),
+      ("GET /contacts?q=\(String(repeating: "a", count: 20_000)) HTTP/1.1\r\n\(host)\(agent)\r\n", 414, "uri_too_long"),
+      (
+        "POST /contacts HTTP/1.1\r\n\(host)\(agent)Content-Type: application/json\r\nContent-Length: 2\r\n"
+          + "Content-Length: 2\r\n\r\n{}", 400, "bad_request"
+      ),
+      ("GARBAGE\r\n\r\n", 400, "bad_request"),
+      ("GET /contacts HTTP/1.1 trailing-garbage\r\n\(host)\r\n", 400, "bad_request"),
+      ("G@T /contacts HTTP/1.1\r\n\(host)\r\n", 400, "bad_request"),
+      (
+        "GET /contacts HTTP/1.1\r\n\(host)X-Big: \(String(repeating: "b", count: 40_000))\r\n\r\n", 400,
+        "request_header_too_large"
+      ),
+      ("GET /contacts HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "bad_request"),
+      ("GET /contacts HTTP/1.1\r\n\(host)\(agent)Host: evil.example\r\n\r\n", 400, "bad_request"),
+      ("GET /contacts HTTP/7.1\r\n\(host)\r\n", 505, "http_version_not_supported"),
+      ("POST /contacts HTTP/1.1\r\n\(host)\(agent)Transfer-Encoding: gzip\r\n\r\n{}", 501, "not_implemented"),
+      ("GET /dashboard/no-such-file.js HTTP/1.1\r\n\(host)\(agent)\r\n", 404, "not_found"),
+      ("GET /_contacts/errors/400 HTTP/1.1\r\n\(host)\(agent)\r\n", 404, "not_found"),
+      ("DELETE /dashboard/index.html HTTP/1.1\r\n\(host)\(agent)\r\n", 405, "method_not_allowed"),
+    ]
+    var problems: [String] = []
+    for (request, status, code) in cases {
+      let raw = rawExchange(port: stack.httpPort, Array(request.utf8))
+      let summary = "\(request.prefix(60).debugDescription) → \(String(decoding: raw.prefix(400), as: UTF8.self))"
+      guard let response = try? HTTPClient.parse(raw, method: "GET") else {
+        problems.append("no HTTP answer: \(summary)")
+        continue
+      }
+      if response.status != status { problems.append("status \(response.status), not \(status): \(summary)") }
+      if response.header("Content-Type") != "application/json; charset=utf-8" {
+        problems.append("content type \(response.header("Content-Type") ?? "none"): \(summary)")
+      }
+      let error = response.json?["error"] as? [String: Any]
+      let message = error?["message"] as? String ?? ""
+      if response.errorCode == nil || message.isEmpty || (code != nil && response.errorCode != code) {
+        problems.append("not the JSON error body\(code.map { " with \($0)" } ?? ""): \(summary)")
+      }
+    }
+    // Plain HTTP to the HTTPS port.
+    let plain = try? HTTPClient.parse(
+      rawExchange(port: stack.httpsPort, Array("GET /contacts HTTP/1.1\r\n\(host)\r\n".utf8)), method: "GET")
+    if plain?.status != 400 || plain?.errorCode != "https_required" {
+      problems.append("plain HTTP to the HTTPS port: \(plain.map(String.init(describing:)) ?? "no answer")")
+    }
+    #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     withExtendedLifetime(stack) {}
   }
 }
