@@ -48,6 +48,52 @@ struct NginxHardeningTests {
     withExtendedLifetime(stack) {}
   }
 
+  /// limit_conn: a client address (here made remote with the real-IP module, as behind a proxy)
+  /// gets at most 100 requests in progress at once; the 101st is a JSON 429 saying so, and
+  /// another address, or the machine itself, is not affected.
+  @Test func requestsInProgressPerClientAddressAreLimited() throws {
+    let directory = TemporaryDirectory("contacts-limits")
+    let pool = try ResponderPool(in: directory)
+    let nginx = try OwnNginx(
+      in: directory, socket: pool.socketPath, variant: .basic,
+      extraServerConfig: """
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+        """)
+    func upload(from address: String) -> [UInt8] {
+      // Headers complete, body never sent: the request stays in progress (limit_conn counts it).
+      Array(
+        ("POST /contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\n"
+          + "X-Forwarded-For: \(address)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n").utf8)
+    }
+    var held: [Int32] = []
+    defer { for fd in held { close(fd) } }
+    for _ in 0..<100 {
+      guard let fd = connectToLoopback(port: nginx.port, timeoutSeconds: 2) else { break }
+      held.append(fd)
+      let bytes = upload(from: "203.0.113.7")
+      _ = send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    }
+    #expect(held.count == 100)
+    usleep(200_000)  // nginx has read every one of them
+    let list =
+      "GET /contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic YWdlbnQ6YWdlbnQ=\r\nConnection: close\r\n"
+    let refused = try HTTPClient.parse(
+      rawExchange(port: nginx.port, Array("\(list)X-Forwarded-For: 203.0.113.7\r\n\r\n".utf8)), method: "GET")
+    #expect(refused.status == 429 && refused.errorCode == "too_many_requests", "\(refused)")
+    #expect((refused.json?["error"] as? [String: Any])?["message"] as? String == Self.connectionLimitMessage)
+    #expect(refused.header("Content-Type") == "application/json; charset=utf-8")
+    let other = try HTTPClient.parse(
+      rawExchange(port: nginx.port, Array("\(list)X-Forwarded-For: 203.0.113.8\r\n\r\n".utf8)), method: "GET")
+    #expect(other.status == 200, "\(other)")
+    let local = try HTTPClient.parse(rawExchange(port: nginx.port, Array("\(list)\r\n".utf8)), method: "GET")
+    #expect(local.status == 200, "\(local)")
+    withExtendedLifetime((directory, pool, nginx)) {}
+  }
+
+  static let connectionLimitMessage =
+    "Too many requests from this address at once; wait for some to finish and retry."
+
   /// What nginx rejects itself, much of it before it picks a location, comes back as the API's
   /// JSON error body with the JSON content type, never as nginx's HTML page.
   @Test func errorsNginxAnswersItselfAreJSON() throws {
