@@ -141,8 +141,8 @@ product_files() {
   for unit in contacts.service contacts.socket contacts-activated.service; do
     echo "deploy/systemd/$unit /etc/systemd/system/$unit 644"
   done
-  for snippet in contacts-http.conf contacts-params.conf contacts-locations.conf; do
-    echo "nginx/$snippet /etc/nginx/snippets/$snippet 644"
+  for snippet in "$CONTACTS_ROOT"/nginx/contacts-*.conf; do
+    echo "nginx/${snippet##*/} /etc/nginx/snippets/${snippet##*/} 644"
   done
   for file in "$CONTACTS_ROOT"/nginx/auth/*.conf; do
     echo "nginx/auth/${file##*/} /etc/nginx/snippets/contacts-auth/${file##*/} 644"

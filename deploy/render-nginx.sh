@@ -11,8 +11,9 @@ source "$(dirname "$0")/lib.sh"
 
 runtime=$1 socket=$2 http_port=$3 https_port=$4 extra_file=${5:-} extra_http_file=${6:-}
 mkdir -p "$runtime/tmp" "$runtime/tls" "$runtime/snippets"
-for snippet in contacts-http.conf contacts-params.conf contacts-locations.conf; do
-  ln -sf "$CONTACTS_ROOT/nginx/$snippet" "$runtime/snippets/$snippet"
+# Every nginx/contacts-*.conf, as install.sh installs them under /etc/nginx/snippets/.
+for snippet in "$CONTACTS_ROOT"/nginx/contacts-*.conf; do
+  ln -sf "$snippet" "$runtime/snippets/${snippet##*/}"
 done
 
 if [ ! -s "$runtime/tls/cert.pem" ]; then

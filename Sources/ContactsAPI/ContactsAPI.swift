@@ -66,7 +66,8 @@ public final class ContactsAPI {
     } catch let error as APIError {
       response = Self.errorResponse(error)
     } catch let error as ContactStoreUnavailable {
-      logError("\(request.method) \(request.path): \(error)")
+      logger.error(
+        "\(request.method) \(request.path): \(error)", metadata: ["event": "store_unavailable"])
       response = Self.errorResponse(.storeUnavailable(error))
     } catch {
       logger.error(

@@ -48,43 +48,6 @@ public struct CustomContactChanges: Equatable, Sendable {
   }
 }
 
-/// Characters no contact text may hold: custom contacts (POST, PUT) and imported users and
-/// queues alike.
-///
-/// Decision (see README, "Where this differs"):
-/// - Rejected: every control character, C0 U+0000–U+001F (NUL, tab, line breaks…), DEL U+007F
-///   and C1 U+0080–U+009F (NEL U+0085…). A name is one line of text; a control character in it
-///   breaks CSV exports, log lines and terminals, and NUL truncates it in C consumers.
-/// - Rejected: the explicit bidirectional embeddings, overrides and isolates U+202A–U+202E and
-///   U+2066–U+2069. They reorder how the *rest* of a line is displayed, so a name can make an
-///   agent's screen show something other than the bytes stored (Trojan-Source-style spoofing,
-///   CVE-2021-42574); no real name needs them.
-/// - Rejected: LINE SEPARATOR U+2028 and PARAGRAPH SEPARATOR U+2029, line breaks by another name.
-/// - Allowed: ZWNJ/ZWJ U+200C/U+200D (emoji sequences, and Persian, Hindi and other scripts
-///   need them to spell names correctly) and the single direction marks LRM U+200E, RLM U+200F
-///   and ALM U+061C, which affect only the neutral characters beside them and are how a
-///   mixed-direction name (Hebrew or Arabic with Latin digits) is written correctly.
-public enum ContactText {
-  /// Whether `scalar` may not appear in any contact text.
-  public static func isDisallowed(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.value {
-    case 0x00...0x1F, 0x7F...0x9F: true  // C0, DEL, C1
-    case 0x202A...0x202E, 0x2066...0x2069: true  // bidi embeddings, overrides, isolates
-    case 0x2028, 0x2029: true  // line and paragraph separators
-    default: false
-    }
-  }
-
-  /// Why `text` is not acceptable, naming its first forbidden character; `nil` when it is fine.
-  public static func problem(in text: String) -> String? {
-    guard let scalar = text.unicodeScalars.first(where: isDisallowed) else { return nil }
-    let code = String(scalar.value, radix: 16, uppercase: true)
-    let kind =
-      scalar.value >= 0x2000 ? "line separators and bidirectional overrides/isolates" : "control characters"
-    return "must not contain \(kind) (found U+\(String(repeating: "0", count: max(0, 4 - code.count)))\(code))"
-  }
-}
-
 /// The rules for what admins may send about custom contacts (API.md, "Contacts").
 public enum CustomContactValidation {
   public static let maximumNameLength = 200
@@ -188,7 +151,7 @@ public enum CustomContactValidation {
       return nil
     }
     // Checked before trimming: a trailing line break is refused, not silently dropped.
-    if let problem = ContactText.problem(in: text) {
+    if let problem = TextRules.contactTextProblem(in: text) {
       errors.append(FieldError(field: name, message: problem))
       return nil
     }

@@ -38,10 +38,12 @@ public enum ImportFile {
     var contacts: [Contact] = []
     var lineOfID: [String: Int] = [:]
     for row in rows {
-      // The same characters custom contacts refuse (see `ContactText`), named by line and field.
+      // The same characters custom contacts refuse (see `TextRules`), named by line and field.
       if case .object(let members) = row.value {
         for member in members {
-          guard case .string(let text) = member.value, let problem = ContactText.problem(in: text) else { continue }
+          guard case .string(let text) = member.value, let problem = TextRules.contactTextProblem(in: text) else {
+            continue
+          }
           throw .invalidImport("line \(row.line), field \(member.key): \(problem)")
         }
       }

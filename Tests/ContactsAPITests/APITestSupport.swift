@@ -65,8 +65,10 @@ final class CapturedLog: @unchecked Sendable {
   }
   private let lock = NSLock()
   private var entries: [Entry] = []
+  private var texts: [String] = []
 
   var events: [Entry] { lock.withLock { entries } }
+  var messages: [String] { lock.withLock { texts } }
 
   var logger: Logger {
     Logger(label: "test") { _ in Handler(log: self) }
@@ -82,7 +84,10 @@ final class CapturedLog: @unchecked Sendable {
     }
     func log(event: LogEvent) {
       let name = event.metadata?["event"]?.description ?? metadata["event"]?.description ?? ""
-      log.lock.withLock { log.entries.append(Entry(level: event.level, event: name)) }
+      log.lock.withLock {
+        log.entries.append(Entry(level: event.level, event: name))
+        log.texts.append(event.message.description)
+      }
     }
   }
 }

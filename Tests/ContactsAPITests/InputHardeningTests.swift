@@ -48,8 +48,8 @@ struct InputHardeningTests {
   /// recovery is tested in ContactsStoreTests.)
   @Test func anUnavailableStoreIs503WithRetryAfterAndServiceResumes() throws {
     let repository = FlakyRepository(contacts: fixtureContacts)
-    var logged: [String] = []
-    let api = ContactsAPI(repository: repository, logError: { logged.append($0) })
+    let logged = CapturedLog()
+    let api = ContactsAPI(repository: repository, logger: logged.logger)
     repository.failing = true
     for response in [
       api.send("GET", "/contacts", as: .agent),
@@ -63,7 +63,7 @@ struct InputHardeningTests {
       #expect(response.header("Retry-After") == "1")
       #expect(response.header("Content-Type") == "application/json; charset=utf-8")
     }
-    #expect(logged.count == 5 && logged.allSatisfy { $0.contains("disk on fire") })
+    #expect(logged.events.count == 5 && logged.messages.allSatisfy { $0.contains("disk on fire") })
     repository.failing = false
     #expect(api.send("POST", "/contacts", json: #"{"name":"New","phoneNumber":"1"}"#).status == 201)
     #expect(api.send("GET", "/contacts", as: .agent).contactIDs.count == 4)

@@ -367,7 +367,8 @@ struct DeploymentTests {
       "usr/local/bin/contacts-fcgi", "etc/systemd/system/contacts.service", "etc/systemd/system/contacts.socket",
       "etc/systemd/system/contacts-activated.service", "etc/contacts/contacts.json",
       "etc/nginx/snippets/contacts-http.conf", "etc/nginx/snippets/contacts-params.conf",
-      "etc/nginx/snippets/contacts-locations.conf", "etc/nginx/snippets/contacts-auth/basic.conf",
+      "etc/nginx/snippets/contacts-locations.conf", "etc/nginx/snippets/contacts-ops-params.conf",
+      "etc/nginx/snippets/contacts-common-params.conf", "etc/nginx/snippets/contacts-auth/basic.conf",
       "etc/nginx/snippets/contacts-auth/auth-request.conf", "etc/nginx/snippets/contacts-auth/client-certificate.conf",
       "etc/nginx/contacts/cors-origins.map", "usr/share/contacts/openapi.json",
       "usr/share/contacts/dashboard/index.html",
@@ -430,9 +431,9 @@ struct DeploymentTests {
 // MARK: - Fixtures
 
 /// nginx's workers' group when the tests run as root: the socket is given to it.
-private let nginxGroup: String? = getuid() == 0 && getgrnam("www-data") != nil ? "www-data" : nil
+let nginxGroup: String? = getuid() == 0 && getgrnam("www-data") != nil ? "www-data" : nil
 
-private func importDemoData(into dataDirectory: String) throws {
+func importDemoData(into dataDirectory: String) throws {
   for kind in ["users", "queues"] {
     let demo = packageRoot.appendingPathComponent("deploy/demo/\(kind).json").path
     let result = try runCommand(serviceBinary, ["import", kind, demo, "--data-dir", dataDirectory])
@@ -442,7 +443,7 @@ private func importDemoData(into dataDirectory: String) throws {
 
 /// The path of a tool the test needs, installed with apt-get (as root) when missing, as
 /// deploy/lib.sh's ensure_packages does.
-private func requireTool(_ path: String, package: String) throws -> String {
+func requireTool(_ path: String, package: String) throws -> String {
   if FileManager.default.isExecutableFile(atPath: path) { return path }
   if getuid() == 0 {
     let install = try runCommand(
@@ -473,7 +474,7 @@ private func listing(_ root: String) throws -> String {
 
 /// A process running in the background with its stderr and stdout in a log file; stopped with
 /// SIGTERM (then SIGKILL) when released.
-private final class BackgroundProcess: @unchecked Sendable {
+final class BackgroundProcess: @unchecked Sendable {
   // @unchecked: used from one test at a time; `process` is only touched through these methods.
   private let process = Process()
   private let logPath: String
@@ -509,7 +510,7 @@ private final class BackgroundProcess: @unchecked Sendable {
 }
 
 /// `contacts-fcgi serve` on its own socket with the demo directory imported.
-private final class ResponderPool {
+final class ResponderPool {
   let socketPath: String
   private let process: BackgroundProcess
 
@@ -534,7 +535,7 @@ private final class ResponderPool {
 /// A stand-in identity service for `auth_request`: maps a bearer token to X-Contacts-User and
 /// X-Contacts-Roles, answers 401 without a known token and 403 for a blocked one. Deliberately
 /// naive: it trusts X-Contacts-* request headers, so only nginx's stripping keeps clients out.
-private final class StubIdentityService {
+final class StubIdentityService {
   let port = freePort()
   private let process: BackgroundProcess
   private let seenPath: String
@@ -594,13 +595,15 @@ private final class StubIdentityService {
 }
 
 /// A CA, a server certificate for 127.0.0.1, and client certificates: "agent" (mapped to the
-/// Agent role), "visitor" (valid, no role) and "rogue" (the agent's subject, self-signed).
-private struct TestPKI {
+/// Agent role), "admin" (Contact Center Admin), "visitor" (valid, no role) and "rogue" (the
+/// agent's subject, self-signed).
+struct TestPKI {
   let folder: String
   var caCertificate: String { "\(folder)/ca.pem" }
   var serverCertificate: String { "\(folder)/server.pem" }
   var serverKey: String { "\(folder)/server.key" }
   static let agentSubject = "CN=agent,OU=Agents,O=Contacts Test"
+  static let adminSubject = "CN=admin,OU=Admins,O=Contacts Test"
 
   init(in directory: TemporaryDirectory) throws {
     folder = directory.file("pki")
@@ -610,6 +613,7 @@ private struct TestPKI {
     try issue("server", subject: "/CN=localhost", extensions: "subjectAltName=DNS:localhost,IP:127.0.0.1")
     try issue("agent", subject: "/O=Contacts Test/OU=Agents/CN=agent", extensions: "extendedKeyUsage=clientAuth")
     try issue("visitor", subject: "/O=Contacts Test/CN=visitor", extensions: "extendedKeyUsage=clientAuth")
+    try issue("admin", subject: "/O=Contacts Test/OU=Admins/CN=admin", extensions: "extendedKeyUsage=clientAuth")
     try openssl(
       ["req", "-x509"] + key + ["-keyout", "rogue.key", "-subj", "/O=Contacts Test/OU=Agents/CN=agent", "-days", "2"],
       output: "rogue.pem")
@@ -638,8 +642,9 @@ private struct TestPKI {
 /// An nginx with a configuration of the test's own: a minimal nginx.conf with pid, logs and
 /// temp paths in the test's folder, the repository's snippets linked under its conf folder's
 /// snippets/ (as under /etc/nginx), the site files under contacts/, and a server block that
-/// includes one authentication variant and snippets/contacts-locations.conf.
-private final class OwnNginx {
+/// includes one authentication variant, snippets/contacts-server.conf and
+/// snippets/contacts-locations.conf.
+final class OwnNginx {
   enum Variant {
     case basic
     case authRequest(port: UInt16)
@@ -668,7 +673,9 @@ private final class OwnNginx {
       try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
     let nginxFolder = packageRoot.appendingPathComponent("nginx").path
-    for snippet in ["contacts-http.conf", "contacts-params.conf", "contacts-locations.conf"] {
+    // Every nginx/contacts-*.conf, as install.sh installs them.
+    for snippet in try files.contentsOfDirectory(atPath: nginxFolder)
+    where snippet.hasPrefix("contacts-") && snippet.hasSuffix(".conf") {
       try files.createSymbolicLink(
         atPath: "\(conf)/snippets/\(snippet)", withDestinationPath: "\(nginxFolder)/\(snippet)")
     }
@@ -698,7 +705,7 @@ private final class OwnNginx {
         """
     case .clientCertificate(let pki):
       try files.copyItem(atPath: pki.caCertificate, toPath: "\(conf)/contacts/client-ca.pem")
-      try "\"\(TestPKI.agentSubject)\" \"Agent\";\n"
+      try "\"\(TestPKI.agentSubject)\" \"Agent\";\n\"\(TestPKI.adminSubject)\" \"Contact Center Admin\";\n"
         .write(toFile: "\(conf)/contacts/client-certificate-roles.map", atomically: true, encoding: .utf8)
       httpLevel = "include snippets/contacts-auth/client-certificate-roles.conf;"
       serverLevel = """
@@ -715,6 +722,7 @@ private final class OwnNginx {
           \(listen)
           \(serverLevel)
           \(extraServerConfig)
+          include snippets/contacts-server.conf;
           set $contacts_static \(nginxFolder);
           include snippets/contacts-locations.conf;
       }
@@ -760,7 +768,7 @@ private final class OwnNginx {
 }
 
 /// Whether something accepts connections on 127.0.0.1:`port`.
-private func isListening(port: UInt16) -> Bool {
+func isListening(port: UInt16) -> Bool {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard fd >= 0 else { return false }
   defer { close(fd) }
@@ -776,7 +784,7 @@ private func isListening(port: UInt16) -> Bool {
 }
 
 /// A response fetched with curl (for TLS: client certificates, HTTP/2, protocol versions).
-private struct CurlResponse: CustomStringConvertible {
+struct CurlResponse: CustomStringConvertible {
   var status: Int
   var httpVersion: String
   var headers: [(name: String, value: String)]
@@ -788,7 +796,7 @@ private struct CurlResponse: CustomStringConvertible {
   var description: String { "\(status) \(headers.map { "\($0.name): \($0.value)" }) \(text.prefix(300))" }
 }
 
-private func curl(_ arguments: [String]) throws -> CurlResponse {
+func curl(_ arguments: [String]) throws -> CurlResponse {
   let result = try runCommand("/usr/bin/curl", ["-sS", "-i", "--max-time", "10"] + arguments)
   guard result.status == 0 else { throw HTTPClientError(description: "curl \(arguments): \(result.errors)") }
   // curl has already decoded any chunking; the head is parsed as the raw client does.
