@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// Time as this service needs it: a monotonic clock for durations, UTC timestamps for records.
 public enum Clock {

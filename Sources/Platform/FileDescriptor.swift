@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// The identity and size of a file as `stat(2)` sees it: enough to tell that a file was
 /// replaced (device and inode) or grew (size) without reading it.
@@ -68,7 +64,7 @@ public struct FileDescriptor: ~Copyable {
     }
   }
 
-  deinit { _ = Glibc.close(rawValue) }
+  deinit { Syscall.bestEffort("close") { Glibc.close(rawValue) } }
 
   /// `fstat(2)`.
   public func identity() throws(SystemError) -> FileIdentity {
@@ -129,10 +125,12 @@ public enum FileSystem {
   /// `stat(2)` of `path`, or `nil` when it does not exist.
   public static func identity(of path: String) throws(SystemError) -> FileIdentity? {
     var status = stat()
-    if fstatat(AT_FDCWD, path, &status, 0) == 0 { return FileIdentity(status) }
-    let code = errno
-    if code == ENOENT { return nil }
-    throw SystemError(syscall: "stat", path: path, code: code)
+    do {
+      try Syscall.call("stat", path: path) { fstatat(AT_FDCWD, path, &status, 0) }
+      return FileIdentity(status)
+    } catch  where error.code == ENOENT {
+      return nil
+    }
   }
 
   /// Reads a whole file, or `nil` when it does not exist.
@@ -153,7 +151,7 @@ public enum FileSystem {
       try file.writeAll(bytes)
       try file.sync()
     } catch {
-      _ = unlink(temporary)
+      Syscall.bestEffort("unlink") { unlink(temporary) }
       throw error
     }
     try rename(temporary, to: path)
@@ -167,10 +165,11 @@ public enum FileSystem {
 
   /// `unlink(2)`; a missing file is not an error.
   public static func removeIfPresent(_ path: String) throws(SystemError) {
-    if Glibc.unlink(path) == 0 { return }
-    let code = errno
-    if code == ENOENT { return }
-    throw SystemError(syscall: "unlink", path: path, code: code)
+    do {
+      try Syscall.call("unlink", path: path) { Glibc.unlink(path) }
+    } catch  where error.code == ENOENT {
+      return
+    }
   }
 
   /// `fsync(2)` of the directory holding `path`, so a rename or create in it is durable.
@@ -185,8 +184,10 @@ public enum FileSystem {
     if try identity(of: path) != nil { return }
     let parent = parentDirectory(of: path)
     if parent != path, parent != "/", parent != "." { try createDirectory(parent, mode: mode) }
-    if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST {
-      throw SystemError(syscall: "mkdir", path: path, code: errno)
+    do {
+      try Syscall.call("mkdir", path: path) { mkdir(path, mode_t(mode)) }
+    } catch  where error.code == EEXIST {
+      return
     }
   }
 

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// An exclusive `flock(2)` on a dedicated lock file.
 ///
@@ -25,7 +21,7 @@ public struct FileLock: ~Copyable {
     _ body: () throws(Failure) -> Result
   ) throws -> Result {
     try Syscall.call("flock", path: file.path) { flock(file.rawValue, LOCK_EX) }
-    defer { _ = flock(file.rawValue, LOCK_UN) }
+    defer { Syscall.bestEffort("flock") { flock(file.rawValue, LOCK_UN) } }
     return try body()
   }
 }

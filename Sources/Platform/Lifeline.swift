@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#endif
+internal import Glibc
 
 /// A connected socket pair that tells a child when its parent is gone, however the parent died.
 ///
@@ -38,8 +36,7 @@ public struct Lifeline: ~Copyable {
   /// - Returns: `false` when the parent is alive, or when `descriptor` is not open.
   public static func parentIsGone(descriptor: Int32 = childDescriptor) -> Bool {
     var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-    let ready = poll(&entry, 1, 0)
-    guard ready > 0 else { return false }
+    guard let ready = try? Syscall.call("poll", { poll(&entry, 1, 0) }), ready > 0 else { return false }
     return entry.revents & Int16(POLLHUP | POLLIN | POLLERR) != 0
   }
 
@@ -47,7 +44,7 @@ public struct Lifeline: ~Copyable {
   /// by spawn-fcgi or systemd, does not mistake something else for its lifeline).
   public static func isLifeline(_ descriptor: Int32 = childDescriptor) -> Bool {
     var status = stat()
-    guard fstat(descriptor, &status) == 0 else { return false }
+    guard (try? Syscall.call("fstat", { fstat(descriptor, &status) })) != nil else { return false }
     return status.st_mode & S_IFMT == S_IFSOCK
   }
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// How a child process ended, from `waitpid(2)`'s status.
 public enum ProcessExit: Equatable, Sendable, CustomStringConvertible {
@@ -26,8 +22,9 @@ public enum Processes {
   /// supervisor even if the file on disk has since been replaced.
   public static func currentExecutable() -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { return CommandLine.arguments[0] }
+    let capacity = buffer.count - 1
+    guard let count = try? Syscall.call("readlink", { readlink("/proc/self/exe", &buffer, capacity) }), count > 0
+    else { return CommandLine.arguments[0] }
     return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
@@ -81,14 +78,14 @@ public enum Processes {
 
   /// `kill(2)`; a process that is already gone is not an error.
   public static func send(_ signal: Int32, to pid: Int32) {
-    _ = kill(pid, signal)
+    Syscall.bestEffort("kill") { kill(pid, signal) }
   }
 
   /// `waitpid(2)` without blocking: one child that has ended, or `nil` when none has.
   public static func reapAny() -> (pid: Int32, exit: ProcessExit)? {
     var status: Int32 = 0
-    let pid = waitpid(-1, &status, WNOHANG)
-    guard pid > 0 else { return nil }
+    // ECHILD (no children at all) is "none has ended" too.
+    guard let pid = try? Syscall.call("waitpid", { waitpid(-1, &status, WNOHANG) }), pid > 0 else { return nil }
     return (pid, exit(from: status))
   }
 

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#endif
+internal import Glibc
 
 /// Counters shared by the supervisor and its workers, like php-fpm's scoreboard: a small
 /// region of memory every process of the pool maps. Each worker writes only its own slot;
@@ -48,26 +46,44 @@ public final class Scoreboard {
   private static let headerWords = 8
   private static let slotWords = 8
 
+  /// The pool-wide words at the start of the region (the rest of the header is spare).
+  private enum Header: Int {
+    case startedAt = 1
+    case restarts, timeouts, retiredRequests, retiredSlowRequests
+  }
+  /// The words of one slot.
+  private enum SlotWord: Int {
+    case pid = 0
+    case state, requests, slowRequests, requestStarted, generation, startedAt
+  }
+
+  private subscript(header: Header) -> Int64 {
+    get { words[header.rawValue] }
+    set { words[header.rawValue] = newValue }
+  }
+
   /// A new scoreboard in an unlinked file under /dev/shm (or /tmp).
   ///
   /// - Throws: `SystemError` from `open`, `ftruncate` or `mmap`.
   public static func create(slots: Int) throws(SystemError) -> Scoreboard {
     var descriptor: Int32 = -1
+    var failure = SystemError(syscall: "open", path: "/dev/shm", code: ENOENT)
     for folder in ["/dev/shm", "/tmp"] {
       let path = "\(folder)/contacts-scoreboard-\(getpid())-\(Clock.monotonicNanoseconds())"
-      descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-      if descriptor >= 0 {
-        unlink(path)
+      do {
+        descriptor = try Syscall.call("open", path: path) { open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+        Syscall.bestEffort("unlink") { unlink(path) }
         break
+      } catch {
+        failure = error
       }
     }
-    guard descriptor >= 0 else { throw SystemError(syscall: "open", path: "/dev/shm", code: errno) }
+    guard descriptor >= 0 else { throw failure }
     let size = (headerWords + slots * slotWords) * MemoryLayout<Int64>.size
     let fd = descriptor
     try Syscall.call("ftruncate", path: "scoreboard") { ftruncate(fd, off_t(size)) }
     let scoreboard = try Scoreboard(descriptor: descriptor)
-    scoreboard.words[1] = Int64(Clock.unixSeconds())
-    scoreboard.words[6] = Int64(slots)
+    scoreboard[.startedAt] = Int64(Clock.unixSeconds())
     return scoreboard
   }
 
@@ -79,6 +95,7 @@ public final class Scoreboard {
     guard size >= (Self.headerWords + Self.slotWords) * 8 else {
       throw SystemError(syscall: "mmap", path: "scoreboard", code: EINVAL)
     }
+    // mmap(2) reports failure with MAP_FAILED, not -1: the one call Syscall.call cannot wrap.
     guard let memory = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else {
       throw SystemError(syscall: "mmap", path: "scoreboard", code: errno)
     }
@@ -89,73 +106,83 @@ public final class Scoreboard {
 
   // MARK: Pool-wide counters (the supervisor writes these)
 
-  public var startedAt: Int { Int(words[1]) }
+  public var startedAt: Int { Int(self[.startedAt]) }
   public var restarts: Int64 {
-    get { words[2] }
-    set { words[2] = newValue }
+    get { self[.restarts] }
+    set { self[.restarts] = newValue }
   }
   public var timeouts: Int64 {
-    get { words[3] }
-    set { words[3] = newValue }
+    get { self[.timeouts] }
+    set { self[.timeouts] = newValue }
   }
   /// Requests served by workers that have since exited.
   public var retiredRequests: Int64 {
-    get { words[4] }
-    set { words[4] = newValue }
+    get { self[.retiredRequests] }
+    set { self[.retiredRequests] = newValue }
   }
   public var retiredSlowRequests: Int64 {
-    get { words[5] }
-    set { words[5] = newValue }
+    get { self[.retiredSlowRequests] }
+    set { self[.retiredSlowRequests] = newValue }
   }
 
   // MARK: Slots
 
-  private func base(_ slot: Int) -> UnsafeMutablePointer<Int64> {
+  private func base(_ slot: Int) -> SlotWords {
     precondition(slot >= 0 && slot < slotCount, "scoreboard slot \(slot) out of range")
-    return words + Self.headerWords + slot * Self.slotWords
+    return SlotWords(base: words + Self.headerWords + slot * Self.slotWords)
+  }
+
+  /// One slot's words, by name.
+  private struct SlotWords {
+    let base: UnsafeMutablePointer<Int64>
+    subscript(word: SlotWord) -> Int64 {
+      get { base[word.rawValue] }
+      nonmutating set { base[word.rawValue] = newValue }
+    }
   }
 
   public func slot(_ index: Int) -> Slot {
     let word = base(index)
     return Slot(
-      pid: Int32(truncatingIfNeeded: word[0]), state: WorkerState(rawValue: word[1]) ?? .free, requests: word[2],
-      slowRequests: word[3], requestStarted: UInt64(bitPattern: word[4]), generation: UInt64(bitPattern: word[5]),
-      startedAt: Int(word[6]))
+      pid: Int32(truncatingIfNeeded: word[.pid]), state: WorkerState(rawValue: word[.state]) ?? .free,
+      requests: word[.requests], slowRequests: word[.slowRequests],
+      requestStarted: UInt64(bitPattern: word[.requestStarted]), generation: UInt64(bitPattern: word[.generation]),
+      startedAt: Int(word[.startedAt]))
   }
 
   /// A worker claims its slot when it starts.
   public func claim(_ index: Int, pid: Int32) {
     let word = base(index)
-    word[2] = 0
-    word[3] = 0
-    word[4] = 0
-    word[6] = Int64(Clock.unixSeconds())
-    word[0] = Int64(pid)
-    word[1] = WorkerState.idle.rawValue
+    word[.requests] = 0
+    word[.slowRequests] = 0
+    word[.requestStarted] = 0
+    word[.startedAt] = Int64(Clock.unixSeconds())
+    word[.pid] = Int64(pid)
+    word[.state] = WorkerState.idle.rawValue
   }
 
   public func beginRequest(_ index: Int) {
     let word = base(index)
-    word[4] = Int64(bitPattern: Clock.monotonicNanoseconds())
-    word[1] = WorkerState.busy.rawValue
+    word[.requestStarted] = Int64(bitPattern: Clock.monotonicNanoseconds())
+    word[.state] = WorkerState.busy.rawValue
   }
 
   public func endRequest(_ index: Int, slow: Bool, generation: UInt64) {
     let word = base(index)
-    word[2] += 1
-    if slow { word[3] += 1 }
-    word[5] = Int64(bitPattern: generation)
-    word[1] = WorkerState.idle.rawValue
+    word[.requests] += 1
+    if slow { word[.slowRequests] += 1 }
+    word[.generation] = Int64(bitPattern: generation)
+    word[.state] = WorkerState.idle.rawValue
   }
 
   /// The supervisor frees a slot when its worker has exited, keeping its counts in the totals.
   public func release(_ index: Int) {
     let word = base(index)
-    retiredRequests += word[2]
-    retiredSlowRequests += word[3]
-    word[1] = WorkerState.free.rawValue
-    word[0] = 0
-    word[2] = 0
-    word[3] = 0
+    retiredRequests += word[.requests]
+    retiredSlowRequests += word[.slowRequests]
+    word[.state] = WorkerState.free.rawValue
+    word[.pid] = 0
+    word[.requests] = 0
+    word[.slowRequests] = 0
   }
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// Signal handling, the same way in both kinds of process here: the signals a process acts on
 /// are blocked and taken synchronously with `sigtimedwait(2)` when the process is ready for them
@@ -25,7 +21,7 @@ public enum Signals {
       action.__sigaction_handler.sa_handler = { _ in }
       sigemptyset(&action.sa_mask)
       action.sa_flags = SA_RESTART
-      sigaction(signal, &action, nil)
+      Syscall.bestEffort("sigaction") { sigaction(signal, &action, nil) }
     }
   }
 
@@ -35,7 +31,7 @@ public enum Signals {
       var action = sigaction()
       action.__sigaction_handler.sa_handler = SIG_IGN
       sigemptyset(&action.sa_mask)
-      sigaction(signal, &action, nil)
+      Syscall.bestEffort("sigaction") { sigaction(signal, &action, nil) }
     }
   }
 
@@ -44,7 +40,7 @@ public enum Signals {
     var set = sigset_t()
     sigemptyset(&set)
     for signal in signals { sigaddset(&set, signal) }
-    sigprocmask(SIG_BLOCK, &set, nil)
+    Syscall.bestEffort("sigprocmask") { sigprocmask(SIG_BLOCK, &set, nil) }
   }
 
   /// `sigtimedwait(2)`: the next of the blocked `signals`, or `nil` after the timeout (0: just
@@ -55,7 +51,8 @@ public enum Signals {
     for signal in signals { sigaddset(&set, signal) }
     var timeout = timespec(
       tv_sec: timeoutMilliseconds / 1000, tv_nsec: (timeoutMilliseconds % 1000) * 1_000_000)
-    let number = sigtimedwait(&set, nil, &timeout)
-    return number > 0 ? number : nil
+    // EAGAIN is the timeout; EINTR (another signal's handler ran) also just ends this wait.
+    let number = try? Syscall.call("sigtimedwait", retryOnInterrupt: false) { sigtimedwait(&set, nil, &timeout) }
+    return number.flatMap { $0 > 0 ? $0 : nil }
   }
 }

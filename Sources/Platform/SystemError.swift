@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#elseif canImport(Darwin)
-  internal import Darwin
-#endif
+internal import Glibc
 
 /// A failed syscall: which one, on what, and the `errno` it left.
 public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -29,8 +25,6 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
 
   public static let noSuchFile = ENOENT
   public static let interrupted = EINTR
-  public static let wouldBlock = EAGAIN
-  public static let brokenPipe = EPIPE
   public static let addressInUse = EADDRINUSE
 }
 
@@ -59,5 +53,12 @@ public enum Syscall {
       if code == EINTR && retryOnInterrupt { continue }
       throw SystemError(syscall: name, path: path, code: code)
     }
+  }
+
+  /// Makes a call whose failure changes nothing for the caller: releasing a lock or a
+  /// descriptor, setting a signal disposition with valid arguments, writing a log line. Kept
+  /// here so that every syscall still goes through this one type.
+  public static func bestEffort<Result: FixedWidthInteger>(_ name: String, _ body: () -> Result) {
+    _ = try? call(name, body)
   }
 }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-  internal import Glibc
-#endif
+internal import Glibc
 
 /// Unix stream sockets: the listening socket every worker accepts on, and probes of it.
 public enum UnixSocket {
