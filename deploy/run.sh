@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: responder workers + nginx, with demo data, in the foreground.
 # Installs what is missing (as root), builds in release mode, serves until SIGINT or SIGTERM,
-# then stops everything it started and exits 0. See README.md, "Configuration".
+# then stops everything it started and exits 0. Variables: docs/configuration.md.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
