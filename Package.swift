@@ -46,6 +46,18 @@ let package = Package(
       exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
+    // libpq as a system library: the module map and one shim header, nothing else.
+    .systemLibrary(
+      name: "CPostgreSQL",
+      pkgConfig: "libpq",
+      providers: [.apt(["libpq-dev"])]
+    ),
+    // The PostgreSQL store: the only code that calls PQ*; a ContactRepository for several hosts.
+    .target(
+      name: "ContactsPostgres",
+      dependencies: ["CPostgreSQL", "ContactsCore", "Platform"],
+      swiftSettings: swiftSettings
+    ),
     // Request → response as a pure function over a `ContactRepository`.
     .target(
       name: "ContactsAPI",
@@ -58,7 +70,7 @@ let package = Package(
     .target(
       name: "ContactsServer",
       dependencies: [
-        "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsAPI",
+        "FastCGI", "Platform", "ContactsCore", "ContactsStore", "ContactsPostgres", "ContactsAPI",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings

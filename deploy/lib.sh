@@ -39,3 +39,32 @@ build_service() {
 nginx_user() {
   if [ "$(id -u)" = 0 ] && getent passwd www-data >/dev/null; then echo www-data; fi
 }
+
+# PostgreSQL's server binaries (Debian keeps them out of PATH).
+postgres_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+# Starts a private PostgreSQL cluster in DIR: initdb as the unprivileged "postgres" user, a unix
+# socket in DIR and no TCP listener, a database "contacts". Never a system service. Prints the
+# database URL. Stop it with stop_private_postgres DIR.
+start_private_postgres() {
+  local dir=$1 bin
+  bin=$(postgres_bin)
+  [ -n "$bin" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; return 1; }
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  chmod 0755 "$dir"
+  runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U contacts -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -s \
+    -o "-k $dir -c listen_addresses='' -c max_connections=200" start >&2
+  runuser -u postgres -- "$bin/createdb" -h "$dir" -U contacts contacts
+  printf 'postgresql:///contacts?host=%s&user=contacts\n' "$dir"
+}
+
+stop_private_postgres() {
+  local dir=$1
+  [ -d "$dir/data" ] || return 0
+  runuser -u postgres -- "$(postgres_bin)/pg_ctl" -D "$dir/data" -m fast -w -s stop >&2 || true
+}

@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 data_dir=${CONTACTS_DATA_DIR:-$CONTACTS_ROOT/.run/data}
+database_url=${CONTACTS_DATABASE_URL:-}
 http_port=${CONTACTS_HTTP_PORT:-8080}
 https_port=${CONTACTS_HTTPS_PORT:-8443}
 workers=${CONTACTS_WORKERS:-$(nproc)}
@@ -16,10 +17,23 @@ ensure_packages "${STACK_PACKAGES[@]}"
 binary=$(build_service release)
 
 mkdir -p "$(dirname "$socket")" "$runtime"
-if [ ! -s "$data_dir/journal.jsonl" ]; then
-  log "preparing $data_dir with demo users and queues"
-  "$binary" import users "$CONTACTS_ROOT/deploy/demo/users.json" --data-dir "$data_dir" --by demo >&2
-  "$binary" import queues "$CONTACTS_ROOT/deploy/demo/queues.json" --data-dir "$data_dir" --by demo >&2
+if [ -n "$database_url" ]; then
+  # Several stacks given the same URL serve the same data; the first one fills an empty database.
+  store_args=(--database-url "$database_url")
+  "$binary" migrate "${store_args[@]}" >&2
+  for kind in users queues; do
+    "$binary" import "$kind" "$CONTACTS_ROOT/deploy/demo/$kind.json" "${store_args[@]}" --by demo --only-if-empty >&2
+  done
+  store_description="PostgreSQL database (CONTACTS_DATABASE_URL)"
+else
+  store_args=(--data-dir "$data_dir")
+  if [ ! -s "$data_dir/journal.jsonl" ]; then
+    log "preparing $data_dir with demo users and queues"
+    for kind in users queues; do
+      "$binary" import "$kind" "$CONTACTS_ROOT/deploy/demo/$kind.json" "${store_args[@]}" --by demo >&2
+    done
+  fi
+  store_description=$data_dir
 fi
 conf=$("$CONTACTS_ROOT/deploy/render-nginx.sh" "$runtime" "$socket" "$http_port" "$https_port")
 
@@ -40,7 +54,7 @@ stop() {
 }
 trap 'stop 0' INT TERM
 
-"$binary" serve --socket "$socket" --workers "$workers" --data-dir "$data_dir" "${group_args[@]}" &
+"$binary" serve --socket "$socket" --workers "$workers" "${store_args[@]}" "${group_args[@]}" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
 [ -S "$socket" ] || { log "the responder did not start"; stop 1; }
@@ -67,7 +81,7 @@ Contacts API is running
   dashboard:  http://127.0.0.1:$http_port/dashboard/
   OpenAPI:    http://127.0.0.1:$http_port/contacts/openapi.json
   accounts:   admin/admin (Contact Center Admin), agent/agent (Agent), guest/guest (no role)
-  data:       $data_dir    workers: $workers    socket: $socket
+  data:       $store_description    workers: $workers    socket: $socket
 Stop with Ctrl-C (SIGINT) or SIGTERM.
 INFO
 

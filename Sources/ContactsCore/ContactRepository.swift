@@ -39,6 +39,10 @@ public struct ContactStoreUnavailable: Error, CustomStringConvertible, Sendable 
 /// (`ContactsStore.FileContactRepository`) is the real one, `InMemoryContactRepository` serves
 /// unit tests, and a database-backed one can follow without touching the API.
 public protocol ContactRepository: AnyObject {
+  /// The generation of the state this repository last read or wrote, without any I/O (for the
+  /// status page and logs; never for answering a request).
+  var cachedGeneration: UInt64 { get }
+
   /// The state as of now: it reflects every write acknowledged (anywhere) before this call.
   ///
   /// - Throws: `ContactStoreUnavailable` when the data cannot be read (503).
@@ -68,6 +72,8 @@ public final class InMemoryContactRepository: ContactRepository {
   }
 
   public func currentState() throws -> DirectoryState { state }
+
+  public var cachedGeneration: UInt64 { state.generation }
 
   public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
     let change = try decide(state)

@@ -10,6 +10,8 @@ import Platform
 ///      "roles": {"Contact Center Admin": ["read", "write"], "Agent": ["read"]}}
 public struct ServiceConfiguration: Equatable, Sendable {
   public var dataDirectory = "/var/lib/contacts"
+  /// A PostgreSQL URL: when set, contacts live there instead of in `dataDirectory`.
+  public var database: String?
   public var socket: String?
   public var socketGroup: String?
   public var workers = 2
@@ -173,6 +175,11 @@ extension ServiceConfiguration {
       Setting(
         key: "dataDirectory", flag: "data-dir", appliesOnReload: false,
         help: "The data directory.", value: .text(\.dataDirectory)),
+      Setting(
+        key: "database", flag: "database-url", appliesOnReload: false,
+        help:
+          "A PostgreSQL URL (postgresql://user:pass@host:port/db); contacts live there instead of the data directory.",
+        value: .optionalText(\.database)),
       Setting(
         key: "socket", flag: "socket", appliesOnReload: false,
         help: "The unix socket to create (mode 0660); without it, descriptor 0 must be a listening socket.",

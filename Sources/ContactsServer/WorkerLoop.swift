@@ -52,15 +52,13 @@ public struct WorkerLoop {
       return 1
     }
 
-    let repository: FileContactRepository
+    let repository: any ContactRepository
     do {
-      repository = try FileContactRepository(
-        directory: configuration.dataDirectory, log: { logger.log(.warning, event: "store", $0) })
+      repository = try configuration.openRepository(logger: logger)
     } catch {
-      logger.log(.error, event: "worker_start_failed", "cannot open the data directory: \(error)")
+      logger.log(.error, event: "worker_start_failed", "cannot open the store: \(error)")
       return 1
     }
-    repository.compactionThresholdBytes = Int64(configuration.journalCompactionBytes)
     let api = ContactsAPI(
       repository: repository,
       configuration: .init(
@@ -72,7 +70,7 @@ public struct WorkerLoop {
     if let scoreboard, let slot { scoreboard.claim(slot, pid: Processes.currentID) }
     let connection = FastCGIConnection(
       listeningDescriptor: UnixSocket.inheritedDescriptor, maximumBodyBytes: configuration.maxBodyBytes)
-    logger.log(.info, event: "worker_ready", "worker serving", ["generation": "\(repository.generation)"])
+    logger.log(.info, event: "worker_ready", "worker serving", ["generation": "\(repository.cachedGeneration)"])
 
     var served = 0
     var consecutiveFailures = 0
@@ -104,12 +102,12 @@ public struct WorkerLoop {
         // which refuses it (400) before anything else.
         let operationsResponse =
           apiRequest.targetProblem == nil
-          ? operations.respond(to: apiRequest.path, generation: repository.generation) : nil
+          ? operations.respond(to: apiRequest.path, generation: repository.cachedGeneration) : nil
         let response = operationsResponse ?? FastCGIResponse(api.respond(to: apiRequest, logger: requestLogger))
         let delivered = connection.respond(response)
         let milliseconds = Int((Clock.monotonicNanoseconds() - started) / 1_000_000)
         let slow = milliseconds >= configuration.slowRequestMilliseconds
-        if let scoreboard, let slot { scoreboard.endRequest(slot, slow: slow, generation: repository.generation) }
+        if let scoreboard, let slot { scoreboard.endRequest(slot, slow: slow, generation: repository.cachedGeneration) }
         let fields: Logger.Metadata = [
           "method": .string(apiRequest.method), "path": .string(apiRequest.path),
           "status": .stringConvertible(response.status), "ms": .stringConvertible(milliseconds),

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import ContactsCore
+import ContactsPostgres
 import ContactsStore
 import Platform
 
@@ -27,6 +28,9 @@ struct Import: ParsableCommand {
   @Option(help: "The data directory.")
   var dataDir: String = "/var/lib/contacts"
 
+  @Option(help: "A PostgreSQL URL: import there instead of into the data directory.")
+  var databaseUrl: String?
+
   @Option(help: "json or csv. [from the file name; json otherwise]")
   var format: ImportFile.Format?
 
@@ -43,16 +47,34 @@ struct Import: ParsableCommand {
       """)
   var allowEmpty = false
 
+  @Flag(help: "Import only when the store holds no contact of this type yet (how run.sh seeds demo data).")
+  var onlyIfEmpty = false
+
   func run() throws {
     let format = self.format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
     do {
       guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
       let contacts = try ImportFile.parse(bytes, type: kind.type, format: format)
-      let repository = try FileContactRepository(
-        directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
       let user = by ?? Environment.value("USER") ?? "import"
-      let summary = try repository.importDirectory(
-        kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
+      let summary: DirectoryImportSummary
+      let repository: any ContactRepository =
+        if let databaseUrl { try PostgresContactRepository(url: databaseUrl) } else {
+          try FileContactRepository(directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
+        }
+      if onlyIfEmpty, try repository.currentState().entries.contains(where: { $0.contact.type == kind.type }) {
+        StandardOutput.write("the store already holds \(kind.rawValue); nothing imported (--only-if-empty)\n")
+        return
+      }
+      if let repository = repository as? PostgresContactRepository {
+        summary = try repository.importDirectory(
+          kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
+      } else if let repository = repository as? FileContactRepository {
+        let fileSummary = try repository.importDirectory(
+          kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
+        summary = DirectoryImportSummary(fileSummary)
+      } else {
+        return
+      }
       StandardOutput.write(
         """
         \(dryRun ? "dry run: would import" : "imported") \(contacts.count) \(kind.rawValue) from \(file)\(dryRun ? "" : " (generation \(summary.generation))")
@@ -73,6 +95,15 @@ struct Import: ParsableCommand {
           nothing was changed
 
           """.utf8))
+      throw ExitCode.failure
+    } catch let error as DirectoryImportError {
+      StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as PostgresStoreError {
+      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as ContactStoreUnavailable {
+      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
       throw ExitCode.failure
     } catch let error as StoreError {
       StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
@@ -105,3 +136,34 @@ struct Check: ParsableCommand {
 }
 
 extension ImportFile.Format: ExpressibleByArgument {}
+
+extension DirectoryImportSummary {
+  init(_ summary: FileContactRepository.ImportSummary) {
+    self.init()
+    added = summary.added
+    changed = summary.changed
+    removed = summary.removed
+    unchanged = summary.unchanged
+    generation = summary.generation
+  }
+}
+
+/// `contacts-fcgi migrate`: creates or upgrades the PostgreSQL schema.
+struct Migrate: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create or upgrade the contacts schema in a PostgreSQL database (safe to run again).")
+
+  @Option(help: "The PostgreSQL URL (postgresql://user:pass@host:port/db).")
+  var databaseUrl: String
+
+  func run() throws {
+    do {
+      let (from, to) = try PostgresContactRepository.migrate(url: databaseUrl)
+      StandardOutput.write(
+        from == to ? "schema is at version \(to): nothing to do\n" : "schema migrated from version \(from) to \(to)\n")
+    } catch {
+      StandardError.write(Array("contacts-fcgi migrate: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}

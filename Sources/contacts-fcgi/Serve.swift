@@ -1,6 +1,5 @@
 import ArgumentParser
 import ContactsServer
-import ContactsStore
 import Logging
 import Platform
 
@@ -30,12 +29,13 @@ struct Serve: ParsableCommand {
     // Blocked here and taken with sigtimedwait; spawned workers start with none blocked.
     Signals.block(Supervisor.watchedSignals)
 
-    // Create the data directory before any worker races to.
+    // Open the store once before any worker does: creates the data directory before workers race
+    // to, and says at once (exit 1) when a database is unreachable, refuses the login or has no
+    // schema yet, instead of starting workers that cannot serve.
     do {
-      _ = try FileContactRepository(
-        directory: configuration.dataDirectory, log: { logger.log(.warning, event: "store", $0) })
+      _ = try configuration.openRepository(logger: logger)
     } catch {
-      throw fail("cannot open the data directory: \(error)")
+      throw fail("cannot open the \(configuration.storeDescription): \(error)")
     }
 
     // A listening socket handed over on descriptor 0 (systemd socket activation, spawn-fcgi)
@@ -79,7 +79,7 @@ struct Serve: ParsableCommand {
       environment: environment, logger: logger)
     logger.log(
       .info, event: "supervisor_started", "serving with \(configuration.workers) workers",
-      ["socket": "\(createdSocket ?? "descriptor 0")", "dataDirectory": "\(configuration.dataDirectory)"])
+      ["socket": "\(createdSocket ?? "descriptor 0")", "store": "\(configuration.storeDescription)"])
     supervisor.run()
     if let createdSocket { try? FileSystem.removeIfPresent(createdSocket) }
     logger.log(.info, event: "supervisor_stopped", "all workers stopped")

@@ -1,0 +1,67 @@
+/// What an import of users or queues changes, decided the same way by every store.
+public struct DirectoryImportSummary: Equatable, Sendable {
+  public var added: [String] = []
+  public var changed: [String] = []
+  public var removed: [String] = []
+  public var unchanged = 0
+  /// The generation after the import.
+  public var generation: UInt64 = 0
+
+  public init() {}
+
+  /// The contacts that change, in the order every store numbers them: by id.
+  public var changedIDs: [String] { (added + changed + removed).sorted() }
+}
+
+/// Why an import is refused; nothing is changed then.
+public enum DirectoryImportError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// An id is repeated, or already belongs to a contact of another type.
+  case invalid(String)
+  /// The import holds no contacts and would remove all `existing` ones of `type`.
+  case removesAll(type: ContactType, existing: Int)
+
+  public var description: String {
+    switch self {
+    case .invalid(let reason): reason
+    case .removesAll(let type, let existing):
+      "the file holds no \(type.rawValue) contacts: importing it would remove all \(existing) existing ones"
+    }
+  }
+}
+
+extension DirectoryState {
+  /// What importing `contacts` as the whole set of `type` would change here.
+  ///
+  /// - Parameter allowEmpty: whether an import may remove every existing contact of `type`.
+  ///   Without it that is refused: a header-only CSV export or an empty array is far more often
+  ///   a broken export than an intent to delete the whole directory.
+  /// - Throws: `DirectoryImportError`.
+  public func importSummary(_ type: ContactType, _ contacts: [Contact], allowEmpty: Bool) throws(DirectoryImportError)
+    -> DirectoryImportSummary
+  {
+    var summary = DirectoryImportSummary()
+    var seen: Set<String> = []
+    for contact in contacts {
+      guard seen.insert(contact.id).inserted else {
+        throw .invalid("id '\(contact.id)' appears more than once")
+      }
+      if let existing = self.contact(id: contact.id) {
+        guard existing.contact.type == type else {
+          throw .invalid(
+            "id '\(contact.id)' already belongs to a \(existing.contact.type.rawValue) contact; ids must be unique")
+        }
+        var comparable = contact
+        comparable.type = type
+        comparable.version = existing.contact.version
+        if comparable == existing.contact { summary.unchanged += 1 } else { summary.changed.append(contact.id) }
+      } else {
+        summary.added.append(contact.id)
+      }
+    }
+    summary.removed = entries.filter { $0.contact.type == type && !seen.contains($0.contact.id) }.map(\.contact.id)
+    if contacts.isEmpty && !summary.removed.isEmpty && !allowEmpty {
+      throw .removesAll(type: type, existing: summary.removed.count)
+    }
+    return summary
+  }
+}

@@ -1,0 +1,193 @@
+internal import CPostgreSQL
+internal import Glibc
+
+/// A failed PostgreSQL call: libpq's message, the SQLSTATE when the server sent one, and whether
+/// the connection itself is gone (so the caller drops it and reconnects).
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+  public var message: String
+  /// The five-character SQLSTATE (`23505` unique violation, `40001` serialization failure, …).
+  public var sqlState: String?
+  /// The connection is unusable: the server went away, or it could not be made at all.
+  public var connectionLost: Bool
+
+  public init(message: String, sqlState: String? = nil, connectionLost: Bool = false) {
+    self.message = message
+    self.sqlState = sqlState
+    self.connectionLost = connectionLost
+  }
+
+  public var description: String {
+    let trimmed = message.hasSuffix("\n") ? String(message.dropLast()) : message
+    return sqlState.map { "\(trimmed) (SQLSTATE \($0))" } ?? trimmed
+  }
+}
+
+/// The rows of one result, as text (libpq's text format), read through the result libpq keeps
+/// until this value is released: no copy of the whole result.
+public final class PostgresRows {
+  private let result: OpaquePointer
+  /// Rows in the result.
+  public let count: Int
+  /// Rows a command changed (`INSERT`, `UPDATE`, `DELETE`), 0 for others.
+  public let affected: Int
+
+  fileprivate init(_ result: OpaquePointer) {
+    self.result = result
+    count = Int(PQntuples(result))
+    affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+  }
+
+  deinit { PQclear(result) }
+
+  /// The value at `row`, `column` (0-based); `nil` for SQL `NULL`.
+  public subscript(row: Int, column: Int) -> String? {
+    guard PQgetisnull(result, Int32(row), Int32(column)) == 0 else { return nil }
+    return String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+  }
+
+  /// The value at `row`, `column` as raw UTF-8 bytes (a JSON document, say); `nil` for `NULL`.
+  public func bytes(row: Int, column: Int) -> [UInt8]? {
+    guard PQgetisnull(result, Int32(row), Int32(column)) == 0,
+      let value = PQgetvalue(result, Int32(row), Int32(column))
+    else { return nil }
+    let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+    return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+      Array(UnsafeBufferPointer(start: $0, count: length))
+    }
+  }
+}
+
+/// One connection to PostgreSQL through libpq: the only code that calls `PQ*`.
+///
+/// Synchronous, like the workers that use it: one connection per worker process, one statement
+/// at a time. Not `Sendable`.
+public final class PostgresConnection {
+  private let connection: OpaquePointer
+
+  /// Connects to `url` (`postgresql://user:pass@host:port/db` or `postgresql:///db?host=/run/postgresql`).
+  ///
+  /// - Parameters:
+  ///   - url: the database URL.
+  ///   - connectTimeoutSeconds: how long to try before giving up on an unreachable server.
+  /// - Throws: `PostgresError` with libpq's reason (refused login, unknown database, no server).
+  public init(url: String, connectTimeoutSeconds: Int = 2) throws(PostgresError) {
+    let keywords = ["dbname", "connect_timeout", "application_name", "client_encoding"]
+    let values = [url, String(connectTimeoutSeconds), "contacts-fcgi", "UTF8"]
+    let handle = Self.withCStrings(keywords) { keywordPointers in
+      Self.withCStrings(values) { valuePointers in
+        PQconnectdbParams(keywordPointers, valuePointers, 1)
+      }
+    }
+    guard let handle else { throw PostgresError(message: "out of memory", connectionLost: true) }
+    guard PQstatus(handle) == CONNECTION_OK else {
+      let message = String(cString: PQerrorMessage(handle))
+      PQfinish(handle)
+      throw PostgresError(message: message, connectionLost: true)
+    }
+    // Notices (a WARNING from the server) would go to standard error as bare text; the errors
+    // that matter come back from each call.
+    PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    connection = handle
+  }
+
+  deinit { PQfinish(connection) }
+
+  /// Checks that `url` is a connection string libpq can parse, without connecting.
+  ///
+  /// - Throws: `PostgresError` with libpq's reason.
+  public static func validate(url: String) throws(PostgresError) {
+    guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
+      throw PostgresError(message: "a database URL starts with postgresql:// (got '\(url.prefix(40))')")
+    }
+    var error: UnsafeMutablePointer<CChar>?
+    guard let options = PQconninfoParse(url, &error) else {
+      let message = error.map { String(cString: $0) } ?? "not a valid connection URL"
+      if let error { PQfreemem(error) }
+      throw PostgresError(message: message)
+    }
+    PQconninfoFree(options)
+  }
+
+  /// Whether the connection is still usable.
+  public var isHealthy: Bool { PQstatus(connection) == CONNECTION_OK }
+
+  /// Runs `sql` with `parameters` (`$1`, `$2`, … as text; `nil` is `NULL`).
+  ///
+  /// - Returns: the result's rows (empty for commands).
+  /// - Throws: `PostgresError`; `connectionLost` when the server is gone.
+  @discardableResult
+  public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
+    let result: OpaquePointer?
+    if parameters.isEmpty {
+      // The simple protocol: several statements in one round trip ("BEGIN; SELECT …").
+      result = PQexec(connection, sql)
+    } else {
+      result = Self.withOptionalCStrings(parameters) { pointers in
+        PQexecParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+      }
+    }
+    return try check(result)
+  }
+
+  /// `COPY … FROM STDIN` with `data` in COPY's text format (tab-separated, `\N` for `NULL`).
+  ///
+  /// - Throws: `PostgresError` from the server (a row it rejected) or the connection.
+  public func copy(_ sql: String, data: [UInt8]) throws(PostgresError) {
+    let started = PQexec(connection, sql)
+    guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
+      _ = try check(started)
+      throw PostgresError(message: "the server did not start COPY for: \(sql)")
+    }
+    PQclear(started)
+    var offset = 0
+    while offset < data.count {
+      let chunk = min(1 << 20, data.count - offset)
+      let sent = data.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: chunk) {
+          PQputCopyData(connection, $0, Int32(chunk))
+        }
+      }
+      guard sent == 1 else { throw lastError() }
+      offset += chunk
+    }
+    guard PQputCopyEnd(connection, nil) == 1 else { throw lastError() }
+    var failure: PostgresError?
+    while let result = PQgetResult(connection) {
+      if failure == nil { do { _ = try check(result) } catch { failure = error } } else { PQclear(result) }
+    }
+    if let failure { throw failure }
+  }
+
+  /// The rows of a successful result; the error of a failed one (the result is freed).
+  private func check(_ result: OpaquePointer?) throws(PostgresError) -> PostgresRows {
+    guard let result else { throw lastError() }
+    let status = PQresultStatus(result)
+    if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK { return PostgresRows(result) }
+    let message = String(cString: PQresultErrorMessage(result))
+    let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+    PQclear(result)
+    // Every error the server sends has a SQLSTATE; one without is libpq's own, about the
+    // connection (the server closed it, a write failed). Class 08 is "connection exception";
+    // 57P0x is an administrator or crash shutdown.
+    let lost = state == nil || !isHealthy || state?.hasPrefix("08") == true || state?.hasPrefix("57P0") == true
+    throw PostgresError(message: message.isEmpty ? lastErrorMessage() : message, sqlState: state, connectionLost: lost)
+  }
+
+  private func lastErrorMessage() -> String { String(cString: PQerrorMessage(connection)) }
+
+  private func lastError() -> PostgresError {
+    PostgresError(message: lastErrorMessage(), connectionLost: !isHealthy)
+  }
+
+  private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStrings(strings, body)
+  }
+
+  private static func withOptionalCStrings<R>(
+    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R
+  ) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } } + [nil]
+    defer { for copy in copies { free(copy) } }
+    return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { body($0.baseAddress!) }
+  }
+}

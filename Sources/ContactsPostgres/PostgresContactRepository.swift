@@ -1,0 +1,415 @@
+public import ContactsCore
+import Platform
+
+/// Contacts in a PostgreSQL database shared by any number of hosts: the store for deployments of
+/// more than one host, behind the same `ContactRepository` as the data directory.
+///
+/// Each worker keeps the whole directory in memory, as with the data directory, and revalidates
+/// it per request with one round trip: it reads the current generation (the last change's
+/// sequence number) and, only when that moved, applies the changes since from
+/// `contact_changes`. Every write is one transaction that locks the generation row, brings the
+/// worker's state up to it, lets the API decide (404, 405, 412, validation) on that fresh state,
+/// writes the contact and its change row with the next sequence number and commits
+/// (`synchronous_commit` on: acknowledged means committed).
+///
+/// One connection per worker, made again by itself after the database went away: while it is
+/// unreachable every call throws `ContactStoreUnavailable` (503), with a new attempt at most every
+/// quarter second, so service resumes within a moment of the database's return.
+public final class PostgresContactRepository: ContactRepository {
+  let url: String
+  let log: (String) -> Void
+  private var connection: PostgresConnection?
+  private var state: DirectoryState?
+  private var nextConnectAttempt: UInt64 = 0
+  /// Beyond this many changes behind, a worker reloads everything instead of applying them.
+  static let catchUpLimit = 10_000
+  static let reconnectIntervalNanoseconds: UInt64 = 250_000_000
+
+  /// Connects and checks the schema.
+  ///
+  /// - Parameters:
+  ///   - url: `postgresql://…`.
+  ///   - log: receives a line when the connection is lost or made again.
+  /// - Throws: `PostgresStoreError` naming the problem (malformed URL, refused login, unknown
+  ///   database, unreachable server, a schema this build does not know): a worker that cannot
+  ///   start says why, and never falls back to anything else.
+  public init(url: String, log: @escaping (String) -> Void = { _ in }) throws(PostgresStoreError) {
+    self.url = url
+    self.log = log
+    do {
+      try PostgresConnection.validate(url: url)
+      let connection = try PostgresConnection(url: url)
+      try Self.checkSchema(connection)
+      self.connection = connection
+    } catch let error as PostgresStoreError {
+      throw error
+    } catch {
+      throw PostgresStoreError("\(error)")
+    }
+  }
+
+  // MARK: Reading
+
+  public var cachedGeneration: UInt64 { state?.generation ?? 0 }
+
+  public func currentState() throws -> DirectoryState {
+    try withConnection(writing: false) { connection in
+      let generation = try Self.generation(connection)
+      return try refresh(connection, to: generation)
+    }
+  }
+
+  /// Brings the cached state to `generation`: the changes since, or a full load when there is
+  /// no state yet, when it is far behind, or when the database went back in time (a restore).
+  ///
+  /// - Parameter inTransaction: the caller holds the generation lock in a transaction of its
+  ///   own, so a full load reads inside it (no writer can commit meanwhile).
+  private func refresh(_ connection: PostgresConnection, to generation: UInt64, inTransaction: Bool = false)
+    throws -> DirectoryState
+  {
+    if var current = state, current.generation <= generation {
+      if current.generation == generation { return current }
+      let rows = try connection.query(
+        """
+        SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+        """, [String(current.generation), String(generation), String(Self.catchUpLimit + 1)])
+      if rows.count <= Self.catchUpLimit, rows.count > 0, rows[0, 0] == String(current.generation + 1) {
+        try Self.apply(rows, to: &current, generation: generation)
+        state = current
+        return current
+      }
+    }
+    let loaded = try Self.loadAll(connection, inTransaction: inTransaction)
+    state = loaded
+    return loaded
+  }
+
+  static func generation(_ connection: PostgresConnection) throws -> UInt64 {
+    let rows = try connection.query("SELECT value FROM contacts_meta WHERE key = 'generation'")
+    guard rows.count == 1, let text = rows[0, 0], let generation = UInt64(text) else {
+      throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
+    }
+    return generation
+  }
+
+  /// Every contact at one generation, read in one repeatable-read transaction (or in the
+  /// caller's, which holds the generation lock).
+  static func loadAll(_ connection: PostgresConnection, inTransaction: Bool = false) throws -> DirectoryState {
+    if !inTransaction { try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+    do {
+      let generation = try Self.generation(connection)
+      let rows = try connection.query(
+        """
+        SELECT id, type, name, phone_number, user_name, first_name, last_name, employee_id, version
+        FROM contacts ORDER BY id
+        """)
+      if !inTransaction { try connection.query("COMMIT") }
+      var contacts: [Contact] = []
+      contacts.reserveCapacity(rows.count)
+      for row in 0..<rows.count { contacts.append(try contact(rows, row)) }
+      return DirectoryState(contacts: contacts, generation: generation)
+    } catch {
+      if !inTransaction { _ = try? connection.query("ROLLBACK") }
+      throw error
+    }
+  }
+
+  static func contact(_ rows: PostgresRows, _ row: Int) throws -> Contact {
+    guard let id = rows[row, 0], let typeName = rows[row, 1], let type = ContactType(rawValue: typeName),
+      let name = rows[row, 2], let versionText = rows[row, 8], let version = UInt64(versionText)
+    else { throw PostgresStoreError("a row of contacts is malformed (row \(row))") }
+    return Contact(
+      id: id, type: type, name: name, phoneNumber: rows[row, 3], userName: rows[row, 4], firstName: rows[row, 5],
+      lastName: rows[row, 6], employeeId: rows[row, 7], version: version)
+  }
+
+  /// Applies change rows (`seq, op, contact_id, contact`) in order.
+  static func apply(_ rows: PostgresRows, to state: inout DirectoryState, generation: UInt64) throws {
+    var upserts: [String: Contact] = [:]
+    var removals: Set<String> = []
+    for row in 0..<rows.count {
+      guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
+        throw PostgresStoreError("a row of contact_changes is malformed")
+      }
+      if op == "delete" {
+        upserts[id] = nil
+        removals.insert(id)
+        continue
+      }
+      guard let bytes = rows.bytes(row: row, column: 3), let value = try? JSONParser.parse(bytes),
+        var contact = try? Contact(stored: value)
+      else { throw PostgresStoreError("change \(seq) holds no readable contact") }
+      contact.version = seq
+      removals.remove(id)
+      upserts[id] = contact
+    }
+    state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)
+  }
+
+  // MARK: Writing
+
+  public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+    try withConnection(writing: true) { connection in
+      let locked = try connection.query(
+        "BEGIN; SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
+      do {
+        guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
+          throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
+        }
+        var current = try refresh(connection, to: generation, inTransaction: true)
+        let change = try decide(current)
+        let sequence = generation + 1
+        try Self.write(change, sequence: sequence, by: user, connection)
+        try connection.query("COMMIT")
+        switch change {
+        case .create(let contact), .update(let contact): current.upsert(contact, generation: sequence)
+        case .delete(let id): current.remove(id: id, generation: sequence)
+        }
+        state = current
+        return current
+      } catch {
+        _ = try? connection.query("ROLLBACK")
+        throw error
+      }
+    }
+  }
+
+  /// The contact row, its change row and the new generation, in one statement.
+  static func write(_ change: ContactChange, sequence: UInt64, by user: String, _ connection: PostgresConnection)
+    throws
+  {
+    let seq = String(sequence)
+    switch change {
+    case .create(let contact), .update(let contact):
+      var stored = contact
+      stored.version = sequence
+      let isCreate = if case .create = change { true } else { false }
+      let upsert =
+        isCreate
+        ? """
+        INSERT INTO contacts (id, type, name, phone_number, user_name, first_name, last_name, employee_id, version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """
+        : """
+        UPDATE contacts SET type = $2, name = $3, phone_number = $4, user_name = $5, first_name = $6,
+          last_name = $7, employee_id = $8, version = $9 WHERE id = $1
+        """
+      try connection.query(
+        """
+        WITH written AS (\(upsert)),
+        changed AS (
+          INSERT INTO contact_changes (seq, by_user, op, contact_id, contact_type, contact)
+          VALUES ($9, $10, $11, $1, $2, $12))
+        UPDATE contacts_meta SET value = $9 WHERE key = 'generation'
+        """,
+        [
+          stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
+          stored.lastName, stored.employeeId, seq, user, isCreate ? "create" : "update",
+          String(decoding: stored.json, as: UTF8.self),
+        ])
+    case .delete(let id):
+      try connection.query(
+        """
+        WITH removed AS (DELETE FROM contacts WHERE id = $1 RETURNING type),
+        changed AS (
+          INSERT INTO contact_changes (seq, by_user, op, contact_id, contact_type)
+          SELECT $2, $3, 'delete', $1, type FROM removed)
+        UPDATE contacts_meta SET value = $2 WHERE key = 'generation'
+        """, [id, seq, user])
+    }
+  }
+
+  // MARK: Connection
+
+  /// Runs `body` on a healthy connection, making one if needed; a lost connection becomes
+  /// `ContactStoreUnavailable` (503) and is made again on a later call.
+  func withConnection<Result>(writing: Bool, _ body: (PostgresConnection) throws -> Result) throws -> Result {
+    let connection = try connected(writing: writing)
+    do {
+      return try body(connection)
+    } catch let error as PostgresError {
+      if error.connectionLost || !connection.isHealthy {
+        self.connection = nil
+        log("lost the database connection: \(error)")
+        nextConnectAttempt = 0
+      }
+      if error.connectionLost || !connection.isHealthy {
+        throw ContactStoreUnavailable(reason: "database: \(error)", duringWrite: writing)
+      }
+      throw PostgresStoreError(error.description)
+    }
+  }
+
+  private func connected(writing: Bool) throws -> PostgresConnection {
+    if let connection, connection.isHealthy { return connection }
+    connection = nil
+    let now = Clock.monotonicNanoseconds()
+    guard now >= nextConnectAttempt else {
+      throw ContactStoreUnavailable(reason: "database unreachable (retrying shortly)", duringWrite: writing)
+    }
+    do {
+      let made = try PostgresConnection(url: url)
+      try Self.checkSchema(made)
+      connection = made
+      log("connected to the database again")
+      return made
+    } catch {
+      nextConnectAttempt = now + Self.reconnectIntervalNanoseconds
+      throw ContactStoreUnavailable(reason: "database unreachable: \(error)", duringWrite: writing)
+    }
+  }
+
+  // MARK: Schema
+
+  /// The schema version the database has (0 for an empty database).
+  static func schemaVersion(_ connection: PostgresConnection) throws -> Int {
+    let table = try connection.query("SELECT to_regclass('contacts_meta') IS NOT NULL")
+    guard table[0, 0] == "t" else { return 0 }
+    let rows = try connection.query("SELECT value FROM contacts_meta WHERE key = 'schema'")
+    return rows.count == 1 ? Int(rows[0, 0] ?? "") ?? 0 : 0
+  }
+
+  static func checkSchema(_ connection: PostgresConnection) throws {
+    let version = try schemaVersion(connection)
+    guard version == PostgresSchema.currentVersion else {
+      throw PostgresStoreError(
+        version == 0
+          ? "the database has no contacts schema yet; run 'contacts-fcgi migrate --database-url …' first"
+          : "the database's contacts schema is version \(version), this build knows version \(PostgresSchema.currentVersion)"
+            + (version < PostgresSchema.currentVersion ? "; run 'contacts-fcgi migrate'" : "; upgrade this build"))
+    }
+  }
+
+  /// Applies every migration the database lacks, each in one transaction; safe to run again.
+  ///
+  /// - Returns: the schema versions before and after.
+  /// - Throws: `PostgresStoreError` naming the problem.
+  public static func migrate(url: String) throws(PostgresStoreError) -> (from: Int, to: Int) {
+    do {
+      try PostgresConnection.validate(url: url)
+      let connection = try PostgresConnection(url: url)
+      // One migrator at a time, across hosts.
+      try connection.query("SELECT pg_advisory_lock(727273)")
+      let from = try schemaVersion(connection)
+      guard from <= PostgresSchema.currentVersion else {
+        throw PostgresStoreError(
+          "the database's schema is version \(from), newer than this build's \(PostgresSchema.currentVersion)")
+      }
+      for version in (from + 1)..<(PostgresSchema.currentVersion + 1) where version > from {
+        try connection.query("BEGIN; \(PostgresSchema.migrations[version - 1]); COMMIT")
+        try connection.query("UPDATE contacts_meta SET value = \(version) WHERE key = 'schema'")
+      }
+      try connection.query("SELECT pg_advisory_unlock(727273)")
+      return (from, PostgresSchema.currentVersion)
+    } catch let error as PostgresStoreError {
+      throw error
+    } catch {
+      throw PostgresStoreError("\(error)")
+    }
+  }
+}
+
+/// Why the PostgreSQL store cannot start or go on: a sentence naming the problem.
+public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+extension PostgresContactRepository {
+  /// Replaces every contact of `type` (Queue or User) with `contacts` in one transaction (all or
+  /// nothing): the rows go in by `COPY`, and each contact added, changed or removed gets its own
+  /// change row, numbered in id order, so the change feed shows the import contact by contact.
+  ///
+  /// - Throws: `DirectoryImportError` (nothing changed), `ContactStoreUnavailable`.
+  public func importDirectory(
+    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false, allowEmpty: Bool = false
+  ) throws -> DirectoryImportSummary {
+    precondition(type != .custom, "custom contacts are not imported")
+    return try withConnection(writing: true) { connection in
+      let locked = try connection.query("BEGIN; SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
+      do {
+        guard let text = locked[0, 0], let generation = UInt64(text) else {
+          throw PostgresStoreError("contacts_meta has no generation row")
+        }
+        let current = try refresh(connection, to: generation, inTransaction: true)
+        var summary = try current.importSummary(type, contacts, allowEmpty: allowEmpty)
+        let changed = summary.changedIDs
+        summary.generation = generation + UInt64(changed.count)
+        if dryRun || changed.isEmpty {
+          try connection.query("ROLLBACK")
+          return summary
+        }
+        var sequenceOf: [String: UInt64] = [:]
+        for (index, id) in changed.enumerated() { sequenceOf[id] = generation + 1 + UInt64(index) }
+        let byID = Dictionary(contacts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var rows = CopyText()
+        var changeRows = CopyText()
+        for contact in contacts {
+          var stored = contact
+          stored.type = type
+          stored.version = sequenceOf[contact.id] ?? current.contact(id: contact.id)?.contact.version ?? generation
+          rows.append([
+            stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
+            stored.lastName, stored.employeeId, String(stored.version),
+          ])
+        }
+        let added = Set(summary.added)
+        for id in changed {
+          let seq = String(sequenceOf[id]!)
+          if var contact = byID[id] {
+            contact.type = type
+            contact.version = sequenceOf[id]!
+            changeRows.append([
+              seq, user, added.contains(id) ? "create" : "update", id, type.rawValue,
+              String(decoding: contact.json, as: UTF8.self),
+            ])
+          } else {
+            changeRows.append([seq, user, "delete", id, type.rawValue, nil])
+          }
+        }
+        try connection.query("DELETE FROM contacts WHERE type = $1", [type.rawValue])
+        try connection.copy(
+          """
+          COPY contacts (id, type, name, phone_number, user_name, first_name, last_name, employee_id, version)
+          FROM STDIN
+          """, data: rows.bytes)
+        try connection.copy(
+          "COPY contact_changes (seq, by_user, op, contact_id, contact_type, contact) FROM STDIN",
+          data: changeRows.bytes)
+        try connection.query(
+          "UPDATE contacts_meta SET value = $1 WHERE key = 'generation'", [String(summary.generation)])
+        try connection.query("COMMIT")
+        return summary
+      } catch {
+        _ = try? connection.query("ROLLBACK")
+        throw error
+      }
+    }
+  }
+}
+
+/// Rows in `COPY`'s text format: tab-separated, `\N` for `NULL`, backslash escapes.
+struct CopyText {
+  private(set) var bytes: [UInt8] = []
+
+  mutating func append(_ values: [String?]) {
+    for (index, value) in values.enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: "\t")) }
+      guard let value else {
+        bytes.append(contentsOf: #"\N"#.utf8)
+        continue
+      }
+      for byte in value.utf8 {
+        switch byte {
+        case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+        case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
+        case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+        case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
+        default: bytes.append(byte)
+        }
+      }
+    }
+    bytes.append(UInt8(ascii: "\n"))
+  }
+}

@@ -1,0 +1,5 @@
+import ContactsCore
+
+extension FileContactRepository {
+  public var cachedGeneration: UInt64 { generation }
+}
