@@ -193,6 +193,7 @@ struct ContactsBehaviourTests {
     final class Broken: ContactRepository {
       struct Failure: Error {}
       func currentState() throws -> DirectoryState { throw Failure() }
+      var cachedGeneration: UInt64 { 0 }
       func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
         throw Failure()
       }

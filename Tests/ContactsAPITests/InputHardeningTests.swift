@@ -77,6 +77,8 @@ final class FlakyRepository: ContactRepository {
 
   init(contacts: [Contact]) { inner = InMemoryContactRepository(contacts: contacts) }
 
+  var cachedGeneration: UInt64 { inner.cachedGeneration }
+
   private func check(writing: Bool) throws {
     if failing { throw ContactStoreUnavailable(reason: "disk on fire", duringWrite: writing) }
   }
