@@ -5,6 +5,7 @@ public import ContactsCore
 /// The whole file is validated before anything is applied; the first problem is reported with
 /// its line and field.
 public enum ImportFile {
+  /// The file formats an import reads.
   public enum Format: String, CaseIterable, Sendable {
     case json, csv
   }

@@ -38,8 +38,7 @@ struct Snapshot {
   }
 
   static func read(_ layout: StoreLayout) throws(StoreError) -> Snapshot {
-    let bytes: [UInt8]?
-    do { bytes = try FileSystem.contents(of: layout.snapshot) } catch { throw .system(error) }
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: layout.snapshot) }
     guard let bytes else {
       throw .system(SystemError(syscall: "open", path: layout.snapshot, code: SystemError.noSuchFile))
     }
@@ -69,8 +68,7 @@ enum DirectoryFile {
 
   /// The contacts of a directory file, each at `version` (the generation of its import).
   static func read(_ path: String, type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
-    let bytes: [UInt8]?
-    do { bytes = try FileSystem.contents(of: path) } catch { throw .system(error) }
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: path) }
     guard let bytes else { throw .system(SystemError(syscall: "open", path: path, code: SystemError.noSuchFile)) }
     let reader = StoredContactsReader(bytes, file: String(path.split(separator: "/").last ?? ""))
     return try reader.directoryFile(type: type, version: version)

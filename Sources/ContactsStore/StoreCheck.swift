@@ -8,12 +8,17 @@ public struct StoreCheck: Sendable {
   public var damage: [String] = []
   /// Things that are recoverable and will be tidied by the next writer (torn tail, stray files).
   public var notes: [String] = []
+  /// The generation the directory loads at.
   public var generation: UInt64 = 0
+  /// How many contacts of each type it holds.
   public var counts: [ContactType: Int] = [:]
+  /// The readable records in the journal.
   public var journalRecords = 0
 
+  /// No damage (notes may remain).
   public var isHealthy: Bool { damage.isEmpty }
 
+  /// Checks the data directory at `directory`; never throws, everything is in the report.
   public static func run(directory: String) -> StoreCheck {
     var report = StoreCheck()
     let layout = StoreLayout(directory: FileSystem.absolute(directory))
@@ -36,65 +41,36 @@ public struct StoreCheck: Sendable {
     for (type, file) in snapshot.directoryFiles {
       for entry in try DirectoryFile.read(layout.path(file), type: type, version: 0) { add(entry.contact, from: file) }
     }
-    var generation = snapshot.generation
-
-    let bytes: [UInt8]
+    let journal: Journal
     do {
-      guard let contents = try FileSystem.contents(of: layout.journal) else {
-        damage.append("\(StoreLayout.journalName) is missing")
-        return
-      }
-      bytes = contents
-    } catch {
-      throw .system(error)
+      journal = try Journal.open(layout.journal, writable: false)
+    } catch StoreError.system(let error) where error.code == SystemError.noSuchFile {
+      damage.append("\(StoreLayout.journalName) is missing")
+      return
     }
-    var lineNumber = 0
-    var position = 0
-    while position < bytes.count {
-      lineNumber += 1
-      guard let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else {
-        notes.append(
-          "\(StoreLayout.journalName) line \(lineNumber): an incomplete last line (\(bytes.count - position) bytes) from an interrupted write; readers ignore it and the next write removes it"
-        )
-        break
-      }
-      let line = bytes[position..<newline]
-      position = newline + 1
-      if lineNumber == 1 {
-        guard let base = JournalRecord.base(fromHeader: line) else {
-          damage.append("\(StoreLayout.journalName) line 1: not a journal header")
-          return
-        }
-        if base > snapshot.generation {
-          damage.append(
-            "\(StoreLayout.journalName) starts at generation \(base), after the snapshot's \(snapshot.generation)")
-        }
-        continue
-      }
-      guard let record = JournalRecord(line: line) else {
-        if position >= bytes.count {
-          notes.append(
-            "\(StoreLayout.journalName) line \(lineNumber): an unreadable last line; the next write removes it")
-        } else {
-          damage.append("\(StoreLayout.journalName) line \(lineNumber): an unreadable record followed by more records")
-        }
-        continue
-      }
-      journalRecords += 1
-      guard record.sequence > generation else { continue }
-      guard record.sequence == generation + 1 else {
-        damage.append("\(StoreLayout.journalName) line \(lineNumber): record \(record.sequence) follows \(generation)")
-        generation = record.sequence
-        continue
-      }
-      generation = record.sequence
-      switch record.operation {
+    let scan = try journal.scan(after: snapshot.generation)
+    let name = StoreLayout.journalName
+    if let base = scan.base, base > snapshot.generation {
+      damage.append("\(name) starts at generation \(base), after the snapshot's \(snapshot.generation)")
+    }
+    damage += scan.problems.map { "\(name) line \($0.line): \($0.reason)" }
+    if let torn = scan.tornTail {
+      notes.append(
+        torn.complete
+          ? "\(name) line \(torn.line): an unreadable last line; the next write removes it"
+          : "\(name) line \(torn.line): an incomplete last line (\(torn.bytes) bytes) from an interrupted write; readers ignore it and the next write removes it"
+      )
+    }
+    journalRecords = scan.readableRecords
+    for entry in scan.entries {
+      let line = entry.line
+      switch entry.record.operation {
       case .change(.create(let contact)), .change(.update(let contact)):
         if contact.type != .custom {
-          damage.append("line \(lineNumber): a change to a \(contact.type.rawValue) contact")
+          damage.append("\(name) line \(line): a change to a \(contact.type.rawValue) contact")
         }
-        if case .change(.create) = record.operation, contacts[contact.id] != nil {
-          damage.append("\(StoreLayout.journalName) line \(lineNumber): creates '\(contact.id)', which exists")
+        if case .change(.create) = entry.record.operation, contacts[contact.id] != nil {
+          damage.append("\(name) line \(line): creates '\(contact.id)', which exists")
         }
         contacts[contact.id] = contact
       case .change(.delete(let id)):
@@ -104,7 +80,7 @@ public struct StoreCheck: Sendable {
         do {
           imported = try DirectoryFile.read(layout.path(file), type: type, version: 0).map(\.contact)
         } catch {
-          damage.append("\(StoreLayout.journalName) line \(lineNumber): import file \(file): \(error)")
+          damage.append("\(name) line \(line): import file \(file): \(error)")
           continue
         }
         if imported.count != count {
@@ -114,7 +90,7 @@ public struct StoreCheck: Sendable {
         for contact in imported { add(contact, from: file) }
       }
     }
-    self.generation = generation
+    generation = scan.generation
     for contact in contacts.values { counts[contact.type, default: 0] += 1 }
     if let names = try? FileSystem.entries(of: layout.directory) {
       for name in names where name.contains(".tmp-") {

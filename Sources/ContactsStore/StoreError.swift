@@ -24,3 +24,15 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     }
   }
 }
+
+extension StoreError {
+  /// Runs `body`, reporting a failed syscall as `.system`: the one place where the store turns
+  /// a `SystemError` into its own error.
+  static func wrapping<Result>(_ body: () throws(SystemError) -> Result) throws(StoreError) -> Result {
+    do {
+      return try body()
+    } catch {
+      throw .system(error)
+    }
+  }
+}

@@ -134,40 +134,37 @@ final class StoredContactsReader {
   private static let attributeKeys: [[UInt8]] = ContactAttribute.allCases.map { Array($0.rawValue.utf8) }
 
   private func objectMembers(_ member: (String) throws(StoreError) -> Void) throws(StoreError) {
-    try expect(UInt8(ascii: "{"))
-    skipWhitespace()
-    if peek() == UInt8(ascii: "}") {
-      index += 1
-      return
-    }
-    while true {
+    try commaSeparated(between: UInt8(ascii: "{"), and: UInt8(ascii: "}")) { () throws(StoreError) in
       let key = try string()
       try expect(UInt8(ascii: ":"))
       try member(key)
-      skipWhitespace()
-      guard index < bytes.count else { throw damaged("cut off") }
-      let separator = bytes[index]
-      index += 1
-      if separator == UInt8(ascii: "}") { return }
-      guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or '}'") }
     }
   }
 
   private func arrayElements(_ element: () throws(StoreError) -> Void) throws(StoreError) {
-    try expect(UInt8(ascii: "["))
+    try commaSeparated(between: UInt8(ascii: "["), and: UInt8(ascii: "]"), element)
+  }
+
+  /// `open`, then items separated by commas (each read by `item`), then `close`.
+  private func commaSeparated(between open: UInt8, and close: UInt8, _ item: () throws(StoreError) -> Void)
+    throws(StoreError)
+  {
+    try expect(open)
     skipWhitespace()
-    if peek() == UInt8(ascii: "]") {
+    if peek() == close {
       index += 1
       return
     }
     while true {
-      try element()
+      try item()
       skipWhitespace()
       guard index < bytes.count else { throw damaged("cut off") }
       let separator = bytes[index]
       index += 1
-      if separator == UInt8(ascii: "]") { return }
-      guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or ']'") }
+      if separator == close { return }
+      guard separator == UInt8(ascii: ",") else {
+        throw damaged("expected ',' or '\(Character(Unicode.Scalar(close)))'")
+      }
     }
   }
 

@@ -1,0 +1,81 @@
+public import ContactsCore
+import Platform
+
+extension FileContactRepository {
+  /// What an import did, or would do with `dryRun`.
+  public struct ImportSummary: Equatable, Sendable {
+    public var added: [String] = []
+    public var changed: [String] = []
+    public var removed: [String] = []
+    public var unchanged = 0
+    public var generation: UInt64 = 0
+  }
+
+  /// Replaces every contact of `type` (Queue or User) with `contacts`, atomically.
+  ///
+  /// The contacts go to a new directory file (`users-<g>.json`), written and synced first; the
+  /// journal record naming it is what makes the import current, for every worker at once.
+  ///
+  /// - Parameter allowEmpty: whether an import may remove every existing contact of `type`
+  ///   (an empty file). Without it that is refused: a header-only CSV export or an empty array
+  ///   is far more often a broken export than an intent to delete the whole directory.
+  /// - Throws: `StoreError.invalidImport` when an id is repeated or already belongs to a
+  ///   contact of another type, `StoreError.importRemovesAll` for an empty import that
+  ///   `allowEmpty` does not allow (also on a dry run); nothing is changed then. (Declared
+  ///   untyped: Swift 6.3 crashes compiling a `catch StoreError.case(let …)` against typed throws.)
+  public func importDirectory(
+    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false, allowEmpty: Bool = false
+  ) throws -> ImportSummary {
+    precondition(type != .custom, "custom contacts are not imported")
+    return try locked { () throws(StoreError) -> ImportSummary in
+      try refreshForWriting()
+      var summary = try Self.summary(of: type, contacts, against: state, allowEmpty: allowEmpty)
+      let sequence = state.generation + 1
+      summary.generation = sequence
+      if dryRun { return summary }
+
+      let file = StoreLayout.directoryFileName(type, generation: sequence)
+      let path = layout.path(file)
+      try StoreError.wrapping { () throws(SystemError) in
+        try FileSystem.replaceAtomically(path, with: DirectoryFile.encode(contacts, type: type))
+      }
+      try append(
+        JournalRecord(
+          sequence: sequence, timestamp: Clock.timestamp(), user: user,
+          operation: .directoryImport(type: type, file: file, count: contacts.count)),
+        importing: contacts)
+      compactIfLarge()
+      return summary
+    }
+  }
+
+  /// What importing `contacts` as all of `type` would change in `state`, checked.
+  private static func summary(
+    of type: ContactType, _ contacts: [Contact], against state: DirectoryState, allowEmpty: Bool
+  ) throws(StoreError) -> ImportSummary {
+    var summary = ImportSummary()
+    var seen: Set<String> = []
+    for contact in contacts {
+      guard seen.insert(contact.id).inserted else {
+        throw .invalidImport("id '\(contact.id)' appears more than once")
+      }
+      if let existing = state.contact(id: contact.id) {
+        guard existing.contact.type == type else {
+          throw .invalidImport(
+            "id '\(contact.id)' already belongs to a \(existing.contact.type.rawValue) contact; ids must be unique")
+        }
+        var comparable = contact
+        comparable.version = existing.contact.version
+        if comparable == existing.contact { summary.unchanged += 1 } else { summary.changed.append(contact.id) }
+      } else {
+        summary.added.append(contact.id)
+      }
+    }
+    summary.removed = state.entries.filter { $0.contact.type == type && !seen.contains($0.contact.id) }.map(
+      \.contact.id)
+    if contacts.isEmpty && !summary.removed.isEmpty && !allowEmpty {
+      throw .importRemovesAll(type: type, existing: summary.removed.count)
+    }
+    return summary
+  }
+}

@@ -1,0 +1,92 @@
+import ContactsCore
+import Testing
+
+@testable import ContactsStore
+
+/// The store's own fast reader on strings with escapes, which it hands to the full parser:
+/// every JSON escape decodes, and a bad one is damage with its file and offset, not a crash.
+struct StoredContactsReaderTests {
+  func users(_ json: String) throws(StoreError) -> [Contact] {
+    let reader = StoredContactsReader(Array(json.utf8), file: "users-1.json")
+    return try reader.directoryFile(type: .user, version: 1).map(\.contact)
+  }
+
+  func name(_ escaped: String) throws -> String? {
+    try users(#"{"type":"User","contacts":[{"id":"u1","name":"\#(escaped)","phoneNumber":"1"}]}"#).first?.name
+  }
+
+  @Test(arguments: [
+    (#"A \"quoted\" name"#, #"A "quoted" name"#),
+    (#"back\\slash"#, #"back\slash"#),
+    (#"ends with \\"#, #"ends with \"#),
+    (#"\\\"\\"#, #"\"\"#),
+    (#"a\/b"#, "a/b"),
+    (#"caf\u00e9 \u00C9"#, "café É"),
+    (#"\u0041\u0042"#, "AB"),
+    (#"smile \ud83d\ude00!"#, "smile 😀!"),
+    (#"\uD834\uDD1E clef"#, "𝄞 clef"),
+    (#"tab\there"#, "tab\there"),
+    (#"Zoë \"Z\" Ünal"#, #"Zoë "Z" Ünal"#),
+  ])
+  func escapedStringsDecode(escaped: String, decoded: String) throws {
+    #expect(try name(escaped) == decoded)
+  }
+
+  /// After an escaped value the reader goes on at the right byte: the next fields and the next
+  /// contact are read, and the contact keeps the stored bytes as its JSON.
+  @Test func readingContinuesAfterAnEscapedValue() throws {
+    let object = #"{"id":"u1","name":"A \"B\" \\ C","phoneNumber":"555\/1","type":"User"}"#
+    let reader = StoredContactsReader(
+      Array(#"{"type":"User","contacts":[\#(object),{"id":"u2","name":"\u00e9"}]}"#.utf8), file: "users-1.json")
+    let entries = try reader.directoryFile(type: .user, version: 7)
+    #expect(entries.map(\.contact.id) == ["u1", "u2"])
+    #expect(entries[0].contact.name == #"A "B" \ C"#)
+    #expect(entries[0].contact.phoneNumber == "555/1")
+    #expect(entries[0].contact.version == 7)
+    #expect(String(decoding: entries[0].json, as: UTF8.self) == object)
+    #expect(entries[1].contact.name == "é")
+  }
+
+  @Test func escapesInTheSnapshotDecodeToo() throws {
+    let snapshot = #"""
+      {"format":1,"generation":3,"files":{"User":"users-\u0032.json"},
+       "custom":[{"v":3,"c":{"id":"c1","name":"O\u2019Brien \"OB\"","type":"Custom","phoneNumber":"1"}}]}
+      """#
+    let (generation, files, custom) = try StoredContactsReader(Array(snapshot.utf8), file: "snapshot.json").snapshot()
+    #expect(generation == 3)
+    #expect(files == [.user: "users-2.json"])
+    #expect(custom.map(\.contact.name) == [#"O’Brien "OB""#])
+    #expect(custom.map(\.contact.version) == [3])
+  }
+
+  @Test(arguments: [
+    #"bad \x escape"#,
+    #"\u12"#,
+    #"\u12G4"#,
+    #"\ud83d alone"#,
+    #"\ud83d\u0041"#,
+    #"\ude00 low first"#,
+    "raw\u{01}control\\n",
+  ])
+  func invalidEscapesAreReportedAsDamage(escaped: String) {
+    do {
+      let decoded = try name(escaped)
+      Issue.record("read \(escaped.debugDescription) as \(decoded.debugDescription)")
+    } catch let error as StoreError {
+      guard case .damaged(let file, _, let reason) = error else {
+        Issue.record("\(error)")
+        return
+      }
+      #expect(file == "users-1.json")
+      #expect(reason.contains("an unreadable string at byte"), "\(reason)")
+    } catch {
+      Issue.record("\(error)")
+    }
+  }
+
+  /// A file cut off inside an escape, or right after a backslash, is damage too.
+  @Test(arguments: [#"{"type":"User","contacts":[{"id":"u1","name":"ab\"#, #"{"type":"User","contacts":[{"id":"u\"#])
+  func aFileCutOffInAnEscapeIsDamage(text: String) {
+    #expect(throws: StoreError.self) { try users(text) }
+  }
+}
