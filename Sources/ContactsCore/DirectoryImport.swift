@@ -65,3 +65,17 @@ extension DirectoryState {
     return summary
   }
 }
+
+/// A store that imports the contact-center directory (users, queues): every real store.
+public protocol DirectoryImporting: ContactRepository {
+  /// Replaces every contact of `type` (Queue or User) with `contacts`, all or nothing; each
+  /// contact added, changed or removed is one change of the change feed.
+  ///
+  /// - Parameters:
+  ///   - dryRun: decide and report only.
+  ///   - allowEmpty: let an empty import remove every existing contact of `type`.
+  /// - Throws: an error naming why nothing was changed.
+  func importDirectory(
+    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool, allowEmpty: Bool
+  ) throws -> DirectoryImportSummary
+}

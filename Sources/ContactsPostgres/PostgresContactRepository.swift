@@ -413,3 +413,5 @@ struct CopyText {
     bytes.append(UInt8(ascii: "\n"))
   }
 }
+
+extension PostgresContactRepository: DirectoryImporting {}

@@ -3,13 +3,7 @@ import Platform
 
 extension FileContactRepository {
   /// What an import did, or would do with `dryRun`.
-  public struct ImportSummary: Equatable, Sendable {
-    public var added: [String] = []
-    public var changed: [String] = []
-    public var removed: [String] = []
-    public var unchanged = 0
-    public var generation: UInt64 = 0
-  }
+  public typealias ImportSummary = DirectoryImportSummary
 
   /// Replaces every contact of `type` (Queue or User) with `contacts`, atomically.
   ///
@@ -49,33 +43,18 @@ extension FileContactRepository {
     }
   }
 
-  /// What importing `contacts` as all of `type` would change in `state`, checked.
+  /// What importing `contacts` as all of `type` would change in `state`, checked by the rule
+  /// every store shares (`DirectoryState.importSummary`).
   private static func summary(
     of type: ContactType, _ contacts: [Contact], against state: DirectoryState, allowEmpty: Bool
   ) throws(StoreError) -> ImportSummary {
-    var summary = ImportSummary()
-    var seen: Set<String> = []
-    for contact in contacts {
-      guard seen.insert(contact.id).inserted else {
-        throw .invalidImport("id '\(contact.id)' appears more than once")
-      }
-      if let existing = state.contact(id: contact.id) {
-        guard existing.contact.type == type else {
-          throw .invalidImport(
-            "id '\(contact.id)' already belongs to a \(existing.contact.type.rawValue) contact; ids must be unique")
-        }
-        var comparable = contact
-        comparable.version = existing.contact.version
-        if comparable == existing.contact { summary.unchanged += 1 } else { summary.changed.append(contact.id) }
-      } else {
-        summary.added.append(contact.id)
+    do throws(DirectoryImportError) {
+      return try state.importSummary(type, contacts, allowEmpty: allowEmpty)
+    } catch {
+      switch error {
+      case .invalid(let reason): throw .invalidImport(reason)
+      case .removesAll(let type, let existing): throw .importRemovesAll(type: type, existing: existing)
       }
     }
-    summary.removed = state.entries.filter { $0.contact.type == type && !seen.contains($0.contact.id) }.map(
-      \.contact.id)
-    if contacts.isEmpty && !summary.removed.isEmpty && !allowEmpty {
-      throw .importRemovesAll(type: type, existing: summary.removed.count)
-    }
-    return summary
   }
 }

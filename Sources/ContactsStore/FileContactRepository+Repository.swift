@@ -1,5 +1,6 @@
-import ContactsCore
+public import ContactsCore
 
 extension FileContactRepository {
   public var cachedGeneration: UInt64 { generation }
 }
+extension FileContactRepository: DirectoryImporting {}

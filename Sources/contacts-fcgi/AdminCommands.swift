@@ -56,8 +56,7 @@ struct Import: ParsableCommand {
       guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
       let contacts = try ImportFile.parse(bytes, type: kind.type, format: format)
       let user = by ?? Environment.value("USER") ?? "import"
-      let summary: DirectoryImportSummary
-      let repository: any ContactRepository =
+      let repository: any DirectoryImporting =
         if let databaseUrl { try PostgresContactRepository(url: databaseUrl) } else {
           try FileContactRepository(directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
         }
@@ -65,16 +64,8 @@ struct Import: ParsableCommand {
         StandardOutput.write("the store already holds \(kind.rawValue); nothing imported (--only-if-empty)\n")
         return
       }
-      if let repository = repository as? PostgresContactRepository {
-        summary = try repository.importDirectory(
-          kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
-      } else if let repository = repository as? FileContactRepository {
-        let fileSummary = try repository.importDirectory(
-          kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
-        summary = DirectoryImportSummary(fileSummary)
-      } else {
-        return
-      }
+      let summary = try repository.importDirectory(
+        kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
       StandardOutput.write(
         """
         \(dryRun ? "dry run: would import" : "imported") \(contacts.count) \(kind.rawValue) from \(file)\(dryRun ? "" : " (generation \(summary.generation))")
@@ -136,17 +127,6 @@ struct Check: ParsableCommand {
 }
 
 extension ImportFile.Format: ExpressibleByArgument {}
-
-extension DirectoryImportSummary {
-  init(_ summary: FileContactRepository.ImportSummary) {
-    self.init()
-    added = summary.added
-    changed = summary.changed
-    removed = summary.removed
-    unchanged = summary.unchanged
-    generation = summary.generation
-  }
-}
 
 /// `contacts-fcgi migrate`: creates or upgrades the PostgreSQL schema.
 struct Migrate: ParsableCommand {
