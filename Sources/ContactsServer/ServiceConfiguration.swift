@@ -136,7 +136,9 @@ public struct ServiceConfiguration: Equatable, Sendable {
       switch setting.value {
       case .integer(let keyPath, _): value = String(self[keyPath: keyPath])
       case .text(let keyPath): value = self[keyPath: keyPath]
-      case .optionalText(let keyPath): value = self[keyPath: keyPath] ?? "(not set)"
+      case .optionalText(let keyPath):
+        // A database URL may hold a password: never print it.
+        value = self[keyPath: keyPath].map { setting.key == "database" ? Self.redacted($0) : $0 } ?? "(not set)"
       case .flag(let keyPath): value = String(self[keyPath: keyPath])
       case .roles: value = roles.description
       }

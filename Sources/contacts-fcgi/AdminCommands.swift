@@ -109,20 +109,40 @@ struct Import: ParsableCommand {
 /// `contacts-fcgi check`: verifies a data directory without changing it.
 struct Check: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Verify a data directory (parses, unique ids, journal consistent); exit 1 on damage. Changes nothing.")
+    abstract: """
+      Verify a data directory (parses, unique ids, journal consistent) or a PostgreSQL database \
+      (its invariants); exit 1 on damage. Changes nothing.
+      """)
 
   @Option(help: "The data directory.")
   var dataDir: String = "/var/lib/contacts"
 
+  @Option(help: "A PostgreSQL URL: check that database instead of a data directory.")
+  var databaseUrl: String?
+
   func run() throws {
-    let report = StoreCheck.run(directory: dataDir)
-    let counts = ContactType.allCases.map { "\(report.counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-    StandardOutput.write(
-      "\(dataDir): generation \(report.generation), \(counts), \(report.journalRecords) journal records\n")
-    for note in report.notes { StandardOutput.write("note: \(note)\n") }
-    for damage in report.damage { StandardOutput.write("DAMAGE: \(damage)\n") }
-    StandardOutput.write(report.isHealthy ? "ok\n" : "damaged\n")
-    if !report.isHealthy { throw ExitCode.failure }
+    let (title, generation, counts, notes, damage): (String, UInt64, [ContactType: Int], [String], [String])
+    if let databaseUrl {
+      let report: PostgresCheck
+      do { report = try PostgresCheck.run(url: databaseUrl) } catch {
+        StandardError.write(Array("contacts-fcgi check: \(error)\n".utf8))
+        throw ExitCode.failure
+      }
+      (title, generation, counts) = ("the database (\(report.changes) changes kept)", report.generation, report.counts)
+      (notes, damage) = (report.notes, report.damage)
+    } else {
+      let report = StoreCheck.run(directory: dataDir)
+      (title, generation, counts) = (
+        "\(dataDir) (\(report.journalRecords) journal records)", report.generation, report.counts
+      )
+      (notes, damage) = (report.notes, report.damage)
+    }
+    let countText = ContactType.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+    StandardOutput.write("\(title): generation \(generation), \(countText)\n")
+    for note in notes { StandardOutput.write("note: \(note)\n") }
+    for problem in damage { StandardOutput.write("DAMAGE: \(problem)\n") }
+    StandardOutput.write(damage.isEmpty ? "ok\n" : "damaged\n")
+    if !damage.isEmpty { throw ExitCode.failure }
   }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ContactsCore
+import ContactsPostgres
 import ContactsServer
 import Platform
 
@@ -54,6 +55,10 @@ struct ConfigCommand: ParsableCommand {
     func run() throws {
       do {
         let configuration = try ServiceConfiguration.load(path: file)
+        if let database = configuration.database {
+          // A database that will not answer is as wrong as a malformed file: say so now.
+          _ = try PostgresContactRepository(url: database)
+        }
         StandardOutput.write("\(file): valid\n\(configuration.summary)\n")
       } catch {
         StandardError.write(Array("contacts-fcgi: \(error)\n".utf8))
