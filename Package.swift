@@ -107,7 +107,7 @@ let package = Package(
     ),
     .testTarget(
       name: "ContactsStoreTests",
-      dependencies: ["ContactsStore", "ContactsCore", "ContactsAPI", "Platform", "TestSupport"],
+      dependencies: ["ContactsStore", "ContactsPostgres", "ContactsCore", "ContactsAPI", "Platform", "TestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

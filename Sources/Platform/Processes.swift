@@ -81,6 +81,15 @@ public enum Processes {
     Syscall.bestEffort("kill") { kill(pid, signal) }
   }
 
+  /// `waitpid(2)` for one child, blocking until it ends.
+  ///
+  /// - Throws: `SystemError` naming `waitpid`.
+  public static func wait(for pid: Int32) throws(SystemError) -> ProcessExit {
+    var status: Int32 = 0
+    try Syscall.call("waitpid") { waitpid(pid, &status, 0) }
+    return exit(from: status)
+  }
+
   /// `waitpid(2)` without blocking: one child that has ended, or `nil` when none has.
   public static func reapAny() -> (pid: Int32, exit: ProcessExit)? {
     var status: Int32 = 0

@@ -39,12 +39,13 @@ public struct CommandResult: Sendable {
 
 /// Runs a program to completion.
 @discardableResult
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
-  throws -> CommandResult
-{
+public func runCommand(
+  _ executable: String, _ arguments: [String], environment: [String: String]? = nil, workingDirectory: String? = nil
+) throws -> CommandResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
+  if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
   if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
   let output = Pipe()
   let errors = Pipe()

@@ -1,0 +1,181 @@
+import ContactsCore
+import ContactsPostgres
+import ContactsStore
+import Foundation
+import TestSupport
+import Testing
+
+/// The guarantees every store gives, run against each: the data directory and PostgreSQL. Each
+/// repository object stands for one worker (or one host): they share only the store.
+@Suite struct RepositoryContractTests {
+  enum Store: String, CaseIterable, CustomTestStringConvertible {
+    case dataDirectory, postgres
+    var testDescription: String { rawValue }
+  }
+
+  /// One store's location, and a way to open another "worker" on it.
+  final class Fixture: @unchecked Sendable {
+    // @unchecked: immutable after init; the folder is removed on release.
+    let store: Store
+    let folder: TemporaryDirectory?
+    let url: String?
+
+    init(_ store: Store) throws {
+      self.store = store
+      switch store {
+      case .dataDirectory:
+        folder = TemporaryDirectory("contacts-contract")
+        url = nil
+      case .postgres:
+        folder = nil
+        url = try PostgresCluster.shared().createDatabase()
+      }
+    }
+
+    func open() throws -> any DirectoryImporting {
+      switch store {
+      case .dataDirectory: try FileContactRepository(directory: folder!.path)
+      case .postgres: try PostgresContactRepository(url: url!)
+      }
+    }
+  }
+
+  static func custom(_ name: String) -> Contact {
+    Contact(
+      id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), type: .custom, name: name,
+      phoneNumber: "555 \(name.count)")
+  }
+
+  @Test(arguments: Store.allCases)
+  func everyWriteGetsTheNextGenerationAsItsVersion(store: Store) throws {
+    let fixture = try Fixture(store)
+    let repository = try fixture.open()
+    let start = try repository.currentState().generation
+    let contact = Self.custom("Front Desk")
+    let created = try repository.commit(by: "admin") { _ in .create(contact) }
+    #expect(created.generation == start + 1)
+    #expect(created.contact(id: contact.id)?.contact.version == start + 1)
+    let updated = try repository.commit(by: "admin") { state in
+      var changed = try #require(state.contact(id: contact.id)).contact
+      changed.name = "Reception"
+      return .update(changed)
+    }
+    #expect(updated.contact(id: contact.id)?.contact.name == "Reception")
+    #expect(updated.contact(id: contact.id)?.contact.version == start + 2)
+    let deleted = try repository.commit(by: "admin") { _ in .delete(id: contact.id) }
+    #expect(deleted.contact(id: contact.id) == nil)
+    #expect(deleted.generation == start + 3)
+    #expect(repository.cachedGeneration == start + 3)
+    withExtendedLifetime(fixture) {}
+  }
+
+  /// Read-your-writes across workers (and hosts): a write acknowledged through one repository is
+  /// in the very next read through another.
+  @Test(arguments: Store.allCases)
+  func anotherWorkerSeesEveryAcknowledgedWriteOnItsNextRead(store: Store) throws {
+    let fixture = try Fixture(store)
+    let writer = try fixture.open()
+    let reader = try fixture.open()
+    _ = try reader.currentState()
+    for index in 0..<20 {
+      let contact = Self.custom("Contact \(index)")
+      let written = try writer.commit(by: "admin") { _ in .create(contact) }
+      let read = try reader.currentState()
+      #expect(read.generation == written.generation)
+      #expect(read.contact(id: contact.id)?.contact == written.contact(id: contact.id)?.contact)
+    }
+  }
+
+  /// `decide` runs under the write lock on the freshest state, whatever the repository had
+  /// cached: the basis of `If-Match`.
+  @Test(arguments: Store.allCases)
+  func decideSeesTheFreshestStateEvenWhenTheWorkerIsBehind(store: Store) throws {
+    let fixture = try Fixture(store)
+    let first = try fixture.open()
+    let second = try fixture.open()
+    let contact = Self.custom("Shared")
+    _ = try first.commit(by: "admin") { _ in .create(contact) }
+    _ = try second.currentState()
+    _ = try first.commit(by: "admin") { state in
+      var changed = try #require(state.contact(id: contact.id)).contact
+      changed.name = "Changed by the first"
+      return .update(changed)
+    }
+    var seenVersion: UInt64 = 0
+    _ = try second.commit(by: "admin") { state in
+      let current = try #require(state.contact(id: contact.id)).contact
+      seenVersion = current.version
+      #expect(current.name == "Changed by the first")
+      var changed = current
+      changed.name = "Then the second"
+      return .update(changed)
+    }
+    #expect(seenVersion == (try first.currentState().contact(id: contact.id)?.contact.version ?? 0) - 1)
+  }
+
+  /// Four workers, each incrementing a counter with read-modify-write under the lock: no update
+  /// is lost, and every create is there once.
+  @Test(arguments: Store.allCases)
+  func concurrentWritersLoseAndDuplicateNothing(store: Store) async throws {
+    let fixture = try Fixture(store)
+    let counter = Self.custom("0")
+    _ = try fixture.open().commit(by: "admin") { _ in .create(counter) }
+    let created = try await withThrowingTaskGroup(of: [String].self) { group in
+      for _ in 0..<4 {
+        group.addTask {
+          let repository = try fixture.open()
+          var ids: [String] = []
+          for _ in 0..<15 {
+            let contact = Self.custom("Created")
+            _ = try repository.commit(by: "admin") { _ in .create(contact) }
+            ids.append(contact.id)
+            _ = try repository.commit(by: "admin") { state in
+              var current = try #require(state.contact(id: counter.id)).contact
+              current.name = String((Int(current.name) ?? 0) + 1)
+              return .update(current)
+            }
+          }
+          return ids
+        }
+      }
+      return try await group.reduce(into: []) { $0 += $1 }
+    }
+    let final = try fixture.open().currentState()
+    #expect(final.contact(id: counter.id)?.contact.name == "60")
+    #expect(Set(created).count == 60)
+    #expect(created.allSatisfy { final.contains(id: $0) })
+  }
+
+  /// An import is all or nothing; a refused one changes nothing; each store counts the same.
+  @Test(arguments: Store.allCases)
+  func importsReplaceATypeAllOrNothing(store: Store) throws {
+    let fixture = try Fixture(store)
+    let repository = try fixture.open()
+    let users = (0..<50).map { index in
+      Contact(
+        id: "user-\(index)", type: .user, name: "User \(index)", phoneNumber: "555 01\(index)", userName: "u\(index)")
+    }
+    let first = try repository.importDirectory(.user, contacts: users, by: "import", dryRun: false, allowEmpty: false)
+    #expect(first.added.count == 50)
+    var next = Array(users.dropFirst(5))
+    next[0].name = "Renamed"
+    let dry = try repository.importDirectory(.user, contacts: next, by: "import", dryRun: true, allowEmpty: false)
+    #expect((dry.added.count, dry.changed.count, dry.removed.count, dry.unchanged) == (0, 1, 5, 44))
+    #expect(try fixture.open().currentState().contacts(ofType: .user).count == 50)
+
+    let duplicated = next + [next[1]]
+    #expect(throws: (any Error).self) {
+      try repository.importDirectory(.user, contacts: duplicated, by: "import", dryRun: false, allowEmpty: false)
+    }
+    #expect(throws: (any Error).self) {
+      try repository.importDirectory(.user, contacts: [], by: "import", dryRun: false, allowEmpty: false)
+    }
+    #expect(try fixture.open().currentState().contacts(ofType: .user).count == 50)
+
+    _ = try repository.importDirectory(.user, contacts: next, by: "import", dryRun: false, allowEmpty: false)
+    let other = try fixture.open().currentState()
+    #expect(other.contacts(ofType: .user).count == 45)
+    #expect(other.contact(id: next[0].id)?.contact.name == "Renamed")
+    #expect(other.contact(id: "user-0") == nil)
+  }
+}
