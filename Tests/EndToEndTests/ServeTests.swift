@@ -43,19 +43,14 @@ struct ServeTests {
   @Test func clientHeadersNeverGrantRoles() throws {
     let ownParamsPort = freePort()
     let stack = try LocalStack(
-      extraHTTPConfig: """
-        server {
-            listen 127.0.0.1:\(ownParamsPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                include snippets/contacts-params.conf;
-                fastcgi_param CONTACTS_DEPLOYMENT "own-params";
-                fastcgi_param HTTP_X_REMOTE_ROLES "Contact Center Admin";
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        """)
+      extraHTTPConfig: LocalStack.basicAuthServer(
+        port: ownParamsPort,
+        contactsLocation: """
+          include snippets/contacts-params.conf;
+          fastcgi_param CONTACTS_DEPLOYMENT "own-params";
+          fastcgi_param HTTP_X_REMOTE_ROLES "Contact Center Admin";
+          fastcgi_pass contacts_fcgi;
+          """))
     let body = Array(#"{"name":"Spoof","phoneNumber":"555"}"#.utf8)
     for client in [stack.client, HTTPClient(port: ownParamsPort)] {
       for headers in Self.spoofedHeaders {
@@ -79,29 +74,22 @@ struct ServeTests {
     let noSnippetPort = freePort()
     let noRolesPort = freePort()
     let stack = try LocalStack(
-      extraHTTPConfig: """
-        server {
-            listen 127.0.0.1:\(noSnippetPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                fastcgi_param REQUEST_METHOD $request_method;
-                fastcgi_param REQUEST_URI $request_uri;
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        server {
-            listen 127.0.0.1:\(noRolesPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                fastcgi_param REQUEST_METHOD $request_method;
-                fastcgi_param REQUEST_URI $request_uri;
-                fastcgi_param REMOTE_USER $remote_user;
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        """)
+      extraHTTPConfig: LocalStack.basicAuthServer(
+        port: noSnippetPort,
+        contactsLocation: """
+          fastcgi_param REQUEST_METHOD $request_method;
+          fastcgi_param REQUEST_URI $request_uri;
+          fastcgi_pass contacts_fcgi;
+          """)
+        + "\n"
+        + LocalStack.basicAuthServer(
+          port: noRolesPort,
+          contactsLocation: """
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_param REMOTE_USER $remote_user;
+            fastcgi_pass contacts_fcgi;
+            """))
     let noSnippet = try HTTPClient(port: noSnippetPort).request(
       "GET", "/contacts", user: "admin", headers: [("Contacts-Roles", "Contact Center Admin")])
     #expect(noSnippet.status == 401)
@@ -260,7 +248,7 @@ struct ServeTests {
     #expect(workers.count == 2)
 
     var serveAgain = ["serve", "--socket", stack.socketPath, "--workers", "1", "--data-dir", stack.dataDirectory]
-    if getuid() == 0, getpwnam("www-data") != nil { serveAgain += ["--socket-group", "www-data"] }
+    if let nginxGroup { serveAgain += ["--socket-group", nginxGroup] }
     let refused = try runCommand(serviceBinary, serveAgain)
     #expect(refused.status != 0)
     #expect(refused.errors.contains("belongs to a running server"), "\(refused.errors)")
@@ -286,12 +274,4 @@ struct ServeTests {
     }
     #expect(serving, "the new pool did not take over the stale socket")
   }
-}
-
-/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
-private func isRunningProcess(_ pid: Int32) -> Bool {
-  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-    let close = stat.lastIndex(of: ")")
-  else { return false }
-  return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
 }

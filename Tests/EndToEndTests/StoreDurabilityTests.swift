@@ -10,16 +10,6 @@ import Testing
 /// SIGKILL, import while serving.
 @Suite(.serialized)
 struct StoreDurabilityTests {
-  /// Runs `body(client)` on `count` threads at once; returns their results in order.
-  func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
-    try await withThrowingTaskGroup(of: (Int, T).self) { group in
-      for index in 0..<count { group.addTask { (index, try body(index)) } }
-      var results: [(Int, T)] = []
-      for try await result in group { results.append(result) }
-      return results.sorted { $0.0 < $1.0 }.map(\.1)
-    }
-  }
-
   @Test func fourClientsCreatingThroughFourWorkersMakeExactlyAThousandUniqueContacts() async throws {
     let stack = try LocalStack(workers: 4, demoData: false)
     let client = stack.client
@@ -203,13 +193,4 @@ extension StoreDurabilityTests {
     let after = try check()
     #expect(after.contains(" 0 User,"), "\(after)")
   }
-}
-
-/// A flag one task sets and others poll.
-final class StopFlag: @unchecked Sendable {
-  // @unchecked: the one Bool is only touched under `lock`.
-  private let lock = NSLock()
-  private var value = false
-  var isSet: Bool { lock.withLock { value } }
-  func set() { lock.withLock { value = true } }
 }
