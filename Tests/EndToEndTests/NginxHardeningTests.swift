@@ -54,7 +54,7 @@ struct NginxHardeningTests {
   @Test func requestsInProgressPerClientAddressAreLimited() throws {
     let deployment = try OwnDeployment(
       "contacts-limits", authentication: .basic,
-      extraServerConfig: OwnDeployment.clientAddressFromForwardedFor)
+      extraServerConfig: OwnDeployment.clientAddressFromForwardedFor + "\n" + OwnNginx.stubStatusLocation)
     let nginx = deployment.nginx
     func upload(from address: String) -> [UInt8] {
       // Headers complete, body never sent: the request stays in progress (limit_conn counts it).
@@ -71,7 +71,9 @@ struct NginxHardeningTests {
       _ = send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
     }
     #expect(held.count == 100)
-    usleep(200_000)  // nginx has read every one of them
+    // nginx has read the headers of every one of them (and of the status request itself).
+    let counted = eventually { (nginx.requestsInProgress() ?? 0) >= 101 }
+    #expect(counted, "nginx has \(nginx.requestsInProgress() ?? -1) requests in progress, not 101")
     let list =
       "GET /contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic YWdlbnQ6YWdlbnQ=\r\nConnection: close\r\n"
     let refused = try HTTPClient.parse(

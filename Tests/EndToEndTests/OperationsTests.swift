@@ -70,6 +70,8 @@ struct OperationsTests {
       ]))
     slow.send(FastCGIClient.params([]))
     slow.send(FastCGIClient.record(type: 5, content: Array(body[..<5])))
+    // Not synchronization: the wait is what makes the request slow (≥ 400 ms, over the 200 ms
+    // threshold), which the log entry's duration must show.
     usleep(400_000)
     slow.send(FastCGIClient.record(type: 5, content: Array(body[5...])))
     slow.send(FastCGIClient.record(type: 5, content: []))

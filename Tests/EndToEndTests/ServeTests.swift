@@ -173,11 +173,17 @@ struct ServeTests {
       ]))
     slow.send(FastCGIClient.params([]))
     slow.send(FastCGIClient.record(type: 5, content: Array(body[..<10])))  // half the body
-    usleep(300_000)  // the worker is now inside the request, waiting for the rest
+    // The worker is now inside the request, waiting for the rest: both workers are busy, that
+    // one and the one answering the status request.
+    try #require(
+      eventually { (try? stack.workerCounts().active) == 2 }, "the slow request never reached a worker: \(stack.log())")
 
     let supervisor = try #require(stack.supervisor)
     supervisor.terminate()
-    usleep(300_000)
+    // The supervisor has acted on SIGTERM: it says so, and the idle worker has gone.
+    try #require(
+      eventually { stack.log().contains("\"stopping\"") && stack.workerPIDs().count == 1 },
+      "the supervisor did not start stopping: \(stack.log())")
     #expect(supervisor.isRunning, "the supervisor waits for the in-flight request")
     slow.send(FastCGIClient.record(type: 5, content: Array(body[10...])))
     slow.send(FastCGIClient.record(type: 5, content: []))
@@ -191,30 +197,54 @@ struct ServeTests {
 
   /// SIGHUP replaces every worker while a client keeps requesting: no request fails (a stop
   /// signal reaching libfcgi while it reads a new request's first records would drop it: 502).
-  @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() async throws {
+  @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() throws {
     let stack = try LocalStack(workers: 2)
+    let supervisor = try #require(stack.supervisor)
     let before = Set(stack.workerPIDs())
     let client = stack.client
-    let looping = Task.detached { () -> (ok: Int, failed: [String]) in
+    let stop = StopFlag()
+    defer { stop.set() }
+    let served = SharedCounter()
+    let looping = startThread { () -> (ok: Int, failed: [String]) in
       var ok = 0
       var failed: [String] = []
-      let deadline = Date().addingTimeInterval(4)
-      while Date() < deadline {
+      while !stop.isSet {
         do {
           let response = try client.request("GET", "/contacts?type=Queue", user: "agent")
-          if response.status == 200 { ok += 1 } else { failed.append("\(response.status)") }
+          if response.status == 200 {
+            ok += 1
+            served.increment()
+          } else {
+            failed.append("\(response.status)")
+          }
         } catch {
           failed.append("\(error)")
         }
       }
       return (ok, failed)
     }
-    // Three reloads back to back: each one replaces both workers while requests keep coming.
-    for _ in 0..<3 {
-      try await Task.sleep(for: .milliseconds(700))
-      kill(try #require(stack.supervisor).processIdentifier, SIGHUP)
+    /// Waits until the client has had `count` more requests answered.
+    func requestsKeepComing(_ count: Int = 5) throws {
+      let start = served.value
+      try #require(eventually { served.value >= start + count }, "no requests are being answered")
     }
-    let result = await looping.value
+    // Three reloads back to back, while requests keep coming: each is sent once the one before
+    // has replaced both workers.
+    var current = before
+    for _ in 0..<3 {
+      try requestsKeepComing()
+      kill(supervisor.processIdentifier, SIGHUP)
+      let previous = current
+      let replaced = eventually {
+        let now = Set(stack.workerPIDs())
+        return now.count == 2 && now.isDisjoint(with: previous)
+      }
+      try #require(replaced, "SIGHUP did not replace \(previous): \(stack.workerPIDs())")
+      current = Set(stack.workerPIDs())
+    }
+    try requestsKeepComing(10)
+    stop.set()
+    let result = looping()
     #expect(result.failed.isEmpty, "\(result.failed.count) failed, first: \(result.failed.prefix(3))")
     #expect(result.ok > 20)
     let after = Set(stack.workerPIDs())

@@ -182,6 +182,13 @@ public final class LocalStack: @unchecked Sendable {
     return json
   }
 
+  /// How many workers the status page counts, and how many of them are on a request (the
+  /// status request itself included: one worker is always busy answering it).
+  public func workerCounts() throws -> (total: Int, active: Int, idle: Int) {
+    let workers = try status()["workers"] as? [String: Int] ?? [:]
+    return (workers["total"] ?? 0, workers["active"] ?? 0, workers["idle"] ?? 0)
+  }
+
   /// An extra server for `extraHTTPConfig`: 127.0.0.1:`port`, basic authentication with
   /// nginx/local/htpasswd, and `location /contacts` holding `contactsLocation` (the lines a
   /// test wants to try instead of contacts-locations.conf).

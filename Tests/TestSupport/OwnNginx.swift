@@ -139,6 +139,19 @@ public final class OwnNginx {
     }
   }
 
+  /// Server-block lines for `/_test/nginx_status`: nginx's stub_status page, no authentication,
+  /// which `requestsInProgress()` reads.
+  public static let stubStatusLocation = "location = /_test/nginx_status { auth_basic off; stub_status; }"
+
+  /// How many requests nginx has read the headers of and not finished (stub_status's "Writing",
+  /// the status request itself included); `nil` without `stubStatusLocation` in the server block.
+  public func requestsInProgress() -> Int? {
+    guard let page = try? client.request("GET", "/_test/nginx_status"), page.status == 200,
+      let writing = page.text.firstRange(of: "Writing: ")
+    else { return nil }
+    return Int(page.text[writing.upperBound...].prefix { $0.isNumber })
+  }
+
   /// Stops nginx and waits for it.
   public func stop() { process.stop() }
 }

@@ -99,6 +99,21 @@ public func requireTool(_ path: String, package: String) throws -> String {
   throw HTTPClientError(description: "\(path) is missing: apt-get install \(package)")
 }
 
+/// A count that tasks add to and others poll (acknowledged writes, served requests).
+public final class SharedCounter: @unchecked Sendable {
+  // @unchecked: the one Int is only touched under `lock`.
+  private let lock = NSLock()
+  private var count = 0
+
+  public init() {}
+
+  /// The count so far.
+  public var value: Int { lock.withLock { count } }
+
+  /// Adds one.
+  public func increment() { lock.withLock { count += 1 } }
+}
+
 /// A flag one task sets and others poll.
 public final class StopFlag: @unchecked Sendable {
   // @unchecked: the one Bool is only touched under `lock`.
@@ -112,6 +127,31 @@ public final class StopFlag: @unchecked Sendable {
 
   /// Raises the flag, for good.
   public func set() { lock.withLock { value = true } }
+}
+
+/// Runs `body` on a thread of its own rather than in the cooperative pool the tests share: a
+/// loop of blocking calls there holds a pool thread for as long as it runs, and can starve the
+/// test that is to stop it.
+///
+/// - Returns: a function that waits for `body` to end and returns its result.
+public func startThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> @Sendable () -> T {
+  let done = DispatchSemaphore(value: 0)
+  let result = ThreadResult<T>()
+  Thread {
+    result.value = body()
+    done.signal()
+  }.start()
+  return {
+    done.wait()
+    done.signal()  // a second call returns at once too
+    return result.value!
+  }
+}
+
+/// What a thread started by `startThread` returned.
+private final class ThreadResult<T: Sendable>: @unchecked Sendable {
+  // @unchecked: written once by the thread before it signals, read only after the wait.
+  var value: T?
 }
 
 /// Runs `body(index)` for `0..<count` as concurrent tasks.
