@@ -10,7 +10,7 @@ import Testing
 /// test's own nginx configuration (not the local stack's template) with each authentication
 /// variant, CORS, the hardened HTTPS example, the systemd units, a socket handed over on
 /// descriptor 0 (spawn-fcgi, systemd socket activation) and the installer.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct DeploymentTests {
   // MARK: Authentication variants
 

@@ -9,7 +9,7 @@ import Testing
 /// What nginx itself must hold up against, through the local stack: one client holding
 /// thousands of idle connections, and malformed requests that nginx answers before (or instead
 /// of) the responder.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct NginxHardeningTests {
   /// 2,500 idle connections (more than the old 1,024 worker_connections per worker) from one
   /// client, each with half a request: another client is still served at once, and nginx

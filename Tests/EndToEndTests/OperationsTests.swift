@@ -8,7 +8,7 @@ import Testing
 
 /// What php-fpm users expect: a status page with real counters, ping, request timeouts, a slow
 /// log, recycling after N requests.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct OperationsTests {
   @Test func statusCountsEveryRequestAndPingAnswers() throws {
     let stack = try LocalStack(workers: 2)

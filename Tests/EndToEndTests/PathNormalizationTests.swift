@@ -9,7 +9,7 @@ import Testing
 /// against every location, nothing but the public documents answers 2xx, no contact data comes
 /// back, and nothing is written. Paths are sent byte for byte as written (HTTPClient and the TLS
 /// batch client (TLSBatchClient) send the request line verbatim; curl would need --path-as-is).
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct PathNormalizationTests {
   /// Every location contacts-locations.conf serves.
   static let locations = [

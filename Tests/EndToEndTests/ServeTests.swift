@@ -9,7 +9,7 @@ import Testing
 
 /// The walking skeleton through a real nginx: authentication, trusted params, the worker pool's
 /// life cycle. Serialized: these tests time restarts and must not compete with each other.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct ServeTests {
   @Test func agentListsContactsThroughNginxGuestIsForbiddenAnonymousIsChallenged() throws {
     let stack = try LocalStack()

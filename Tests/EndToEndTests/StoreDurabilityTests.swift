@@ -8,7 +8,7 @@ import Testing
 
 /// The data directory under real worker processes behind nginx: concurrency, lost updates,
 /// SIGKILL, import while serving.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct StoreDurabilityTests {
   @Test func fourClientsCreatingThroughFourWorkersMakeExactlyAThousandUniqueContacts() async throws {
     let stack = try LocalStack(workers: 4, demoData: false)
