@@ -24,9 +24,9 @@ ensure_packages() {
   fi
 }
 
-# What the service itself needs on a machine: the FastCGI library, nginx, openssl for the
-# local certificate, pkg-config for SwiftPM to find libfcgi.
-STACK_PACKAGES=(libfcgi-dev nginx openssl pkg-config)
+# What the service itself needs on a machine: the FastCGI library, libpq (the PostgreSQL store),
+# nginx, openssl for the local certificate, pkg-config for SwiftPM to find both libraries.
+STACK_PACKAGES=(libfcgi-dev libpq-dev nginx openssl pkg-config)
 
 # Builds contacts-fcgi; prints the binary's path.
 build_service() {

@@ -9,8 +9,17 @@ cd "$CONTACTS_ROOT"
 
 # Besides the stack: curl for the checks, spawn-fcgi and systemd's tools for the deployment tests
 # (socket handed over on descriptor 0, systemd-analyze verify of the units).
-ensure_packages "${STACK_PACKAGES[@]}" curl spawn-fcgi systemd
+ensure_packages "${STACK_PACKAGES[@]}" curl spawn-fcgi systemd postgresql
 mkdir -p test-output
+
+# A private PostgreSQL cluster for the PostgreSQL store's tests: initdb into a temporary folder
+# as the unprivileged postgres user, socket in that folder, no TCP; stopped when this script ends.
+postgres_dir=$(mktemp -d /tmp/contacts-test-pg.XXXXXX)
+chmod 0755 "$postgres_dir"
+trap 'stop_private_postgres "$postgres_dir/cluster"; rm -rf "$postgres_dir"' EXIT
+start_private_postgres "$postgres_dir/cluster" >/dev/null
+export CONTACTS_TEST_POSTGRES="$postgres_dir/cluster"
+log "== PostgreSQL for the tests: $CONTACTS_TEST_POSTGRES"
 
 log "== format (swift format lint --strict)"
 Scripts/format.sh --check

@@ -121,14 +121,16 @@ struct Check: ParsableCommand {
   var databaseUrl: String?
 
   func run() throws {
-    let (title, generation, counts, notes, damage): (String, UInt64, [ContactType: Int], [String], [String])
+    let (title, generation, counts, kept, notes, damage):
+      (String, UInt64, [ContactType: Int], String, [String], [String])
     if let databaseUrl {
       let report: PostgresCheck
       do { report = try PostgresCheck.run(url: databaseUrl) } catch {
         StandardError.write(Array("contacts-fcgi check: \(error)\n".utf8))
         throw ExitCode.failure
       }
-      (title, generation, counts) = ("the database (\(report.changes) changes kept)", report.generation, report.counts)
+      (title, generation, counts) = ("the database", report.generation, report.counts)
+      kept = "\(report.changes) changes kept"
       (notes, damage) = (report.notes, report.damage)
     } else {
       let report = StoreCheck.run(directory: dataDir)
@@ -138,7 +140,7 @@ struct Check: ParsableCommand {
       (notes, damage) = (report.notes, report.damage)
     }
     let countText = ContactType.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-    StandardOutput.write("\(title): generation \(generation), \(countText)\n")
+    StandardOutput.write("\(title): generation \(generation), \(countText), \(kept)\n")
     for note in notes { StandardOutput.write("note: \(note)\n") }
     for problem in damage { StandardOutput.write("DAMAGE: \(problem)\n") }
     StandardOutput.write(damage.isEmpty ? "ok\n" : "damaged\n")

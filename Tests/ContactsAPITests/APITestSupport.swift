@@ -56,6 +56,11 @@ extension APIResponse {
   }
 }
 
+extension JSONValue {
+  /// An object's members, in order, duplicates included; `nil` for any other value.
+  var members: [JSONMember]? { if case .object(let members) = self { members } else { nil } }
+}
+
 /// A logger whose lines a test can read back: level and event of each.
 final class CapturedLog: @unchecked Sendable {
   // @unchecked: tests log from one thread; the lock keeps even a stray second one safe.

@@ -65,16 +65,20 @@ struct ContactQueryTests {
 
   /// However `q=%00` is answered (refused, or searched), it does not list every user.
   @Test func aNULQueryDoesNotMatchEveryUser() {
-    guard let query = try? ContactQuery.parse("q=%00") else { return }
-    #expect(Self.state.entries.filter(query.matches).isEmpty)
+    // Refusing the query is a correct answer too: only a parsed one has anything to check.
+    if let query = try? ContactQuery.parse("q=%00") {
+      #expect(Self.state.entries.filter(query.matches).isEmpty)
+    }
   }
 
   /// What the separator relies on: a parsed `q` is UTF-8, so never holds the byte 0xFF.
   @Test(arguments: ["q=%FF", "q=a%FFb", "q=%C3%BF", "q=%EF%BF%BF"])
   func aParsedQueryNeverHoldsTheSeparatorByte(raw: String) {
-    guard let query = try? ContactQuery.parse(raw) else { return }
-    #expect(query.text?.contains(0xFF) != true)
-    #expect(Self.state.entries.filter(query.matches).isEmpty)
+    // Refusing the query is a correct answer too: only a parsed one has anything to check.
+    if let query = try? ContactQuery.parse(raw) {
+      #expect(query.text?.contains(0xFF) != true)
+      #expect(Self.state.entries.filter(query.matches).isEmpty)
+    }
   }
 
   @Test(arguments: [

@@ -4,10 +4,7 @@ import Testing
 struct JSONParserTests {
   @Test func parsesObjectsKeepingMemberOrderAndDuplicates() throws {
     let value = try JSONParser.parse(Array(#" {"b":"x","a":[1,-2.5e3,true,false,null],"b":{}} "#.utf8))
-    guard case .object(let members) = value else {
-      Issue.record("not an object")
-      return
-    }
+    let members = try #require(value.members, "not an object: \(value)")
     #expect(members.map(\.key) == ["b", "a", "b"])
     #expect(members[1].value == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
   }
@@ -82,4 +79,9 @@ struct JSONParserTests {
     let (_, lines) = try JSONParser.parseWithElementLines(Array(text.utf8))
     #expect(lines == [2, 4])
   }
+}
+
+extension JSONValue {
+  /// An object's members, in order, duplicates included; `nil` for any other value.
+  var members: [JSONMember]? { if case .object(let members) = self { members } else { nil } }
 }

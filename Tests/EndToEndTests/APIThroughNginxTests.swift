@@ -4,6 +4,7 @@ import Testing
 
 /// What only the real stack can show: the TLS port, the seed's `&` form through nginx's
 /// location matching, the public OpenAPI document, gzip.
+@Suite(.tags(.endToEnd))
 struct APIThroughNginxTests {
   @Test func httpsPortServesTheAPIWithTheSameAuthentication() throws {
     let stack = try LocalStack()

@@ -9,7 +9,7 @@ import Testing
 /// What nginx itself must hold up against, through the local stack: one client holding
 /// thousands of idle connections, and malformed requests that nginx answers before (or instead
 /// of) the responder.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct NginxHardeningTests {
   /// 2,500 idle connections (more than the old 1,024 worker_connections per worker) from one
   /// client, each with half a request: another client is still served at once, and nginx
@@ -17,7 +17,7 @@ struct NginxHardeningTests {
   @Test func idleConnectionsFromOneClientDoNotLockOthersOut() throws {
     let stack = try LocalStack()
     let count = 2_500
-    try raiseDescriptorLimit(to: rlim_t(count + 512))
+    try raiseDescriptorLimit(to: count + 512)
     var idle: [Int32] = []
     defer { for fd in idle { close(fd) } }
     // Each starts a request and never finishes its headers (slowloris): nginx cannot reclaim
@@ -52,14 +52,10 @@ struct NginxHardeningTests {
   /// gets at most 100 requests in progress at once; the 101st is a JSON 429 saying so, and
   /// another address, or the machine itself, is not affected.
   @Test func requestsInProgressPerClientAddressAreLimited() throws {
-    let directory = TemporaryDirectory("contacts-limits")
-    let pool = try ResponderPool(in: directory)
-    let nginx = try OwnNginx(
-      in: directory, socket: pool.socketPath, variant: .basic,
-      extraServerConfig: """
-        set_real_ip_from 127.0.0.1;
-        real_ip_header X-Forwarded-For;
-        """)
+    let deployment = try OwnDeployment(
+      "contacts-limits", authentication: .basic,
+      extraServerConfig: OwnDeployment.clientAddressFromForwardedFor + "\n" + OwnNginx.stubStatusLocation)
+    let nginx = deployment.nginx
     func upload(from address: String) -> [UInt8] {
       // Headers complete, body never sent: the request stays in progress (limit_conn counts it).
       Array(
@@ -75,7 +71,9 @@ struct NginxHardeningTests {
       _ = send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
     }
     #expect(held.count == 100)
-    usleep(200_000)  // nginx has read every one of them
+    // nginx has read the headers of every one of them (and of the status request itself).
+    let counted = eventually { (nginx.requestsInProgress() ?? 0) >= 101 }
+    #expect(counted, "nginx has \(nginx.requestsInProgress() ?? -1) requests in progress, not 101")
     let list =
       "GET /contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic YWdlbnQ6YWdlbnQ=\r\nConnection: close\r\n"
     let refused = try HTTPClient.parse(
@@ -88,7 +86,7 @@ struct NginxHardeningTests {
     #expect(other.status == 200, "\(other)")
     let local = try HTTPClient.parse(rawExchange(port: nginx.port, Array("\(list)\r\n".utf8)), method: "GET")
     #expect(local.status == 200, "\(local)")
-    withExtendedLifetime((directory, pool, nginx)) {}
+    withExtendedLifetime(deployment) {}
   }
 
   static let connectionLimitMessage =
@@ -152,72 +150,4 @@ struct NginxHardeningTests {
     #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     withExtendedLifetime(stack) {}
   }
-}
-
-// MARK: - Raw sockets
-
-/// Raises this process's soft descriptor limit to at least `needed` (up to the hard limit).
-func raiseDescriptorLimit(to needed: rlim_t) throws {
-  var limit = rlimit()
-  getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-  guard limit.rlim_cur < needed else { return }
-  guard limit.rlim_max >= needed else {
-    throw HTTPClientError(description: "RLIMIT_NOFILE's hard limit \(limit.rlim_max) is below \(needed)")
-  }
-  limit.rlim_cur = needed
-  guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
-    throw HTTPClientError(description: "setrlimit(RLIMIT_NOFILE, \(needed)): errno \(errno)")
-  }
-}
-
-/// A TCP connection to 127.0.0.1:`port`, or nil if it cannot be made within the timeout.
-func connectToLoopback(port: UInt16, timeoutSeconds: Int) -> Int32? {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { return nil }
-  var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-  // On Linux a blocking connect gives up after SO_SNDTIMEO.
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = port.bigEndian
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let connected = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-    }
-  }
-  guard connected == 0 else {
-    close(fd)
-    return nil
-  }
-  return fd
-}
-
-/// Sends `bytes` on a new connection and reads until the server closes it or `timeoutSeconds`
-/// pass without data; whatever arrived (empty if nothing did).
-func rawExchange(port: UInt16, _ bytes: [UInt8], timeoutSeconds: Int = 10) -> [UInt8] {
-  guard let fd = connectToLoopback(port: port, timeoutSeconds: timeoutSeconds) else { return [] }
-  defer { close(fd) }
-  var sent = 0
-  while sent < bytes.count {
-    let count = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    if count <= 0 { break }  // nginx may answer and close before reading everything
-    sent += count
-  }
-  var response: [UInt8] = []
-  var buffer = [UInt8](repeating: 0, count: 65536)
-  while true {
-    let count = recv(fd, &buffer, buffer.count, 0)
-    if count <= 0 { break }
-    response += buffer[0..<count]
-  }
-  return response
-}
-
-/// Whether the peer has closed `fd` (EOF or reset), without waiting.
-func isClosedByPeer(_ fd: Int32) -> Bool {
-  var byte: UInt8 = 0
-  let count = recv(fd, &byte, 1, Int32(MSG_DONTWAIT) | Int32(MSG_PEEK))
-  return count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 }

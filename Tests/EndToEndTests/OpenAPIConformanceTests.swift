@@ -5,6 +5,7 @@ import Testing
 /// nginx/openapi.json against the live stack: every status an operation answers is documented,
 /// every documented status is answered by some request, and contact, listing and error bodies
 /// carry exactly the documented fields.
+@Suite(.tags(.endToEnd))
 struct OpenAPIConformanceTests {
   let document: [String: Any]
 

@@ -8,8 +8,8 @@ import Testing
 /// API as somebody: with every authentication variant, without credentials or with wrong ones,
 /// against every location, nothing but the public documents answers 2xx, no contact data comes
 /// back, and nothing is written. Paths are sent byte for byte as written (HTTPClient and the TLS
-/// batch client below send the request line verbatim; curl would need --path-as-is).
-@Suite(.serialized)
+/// batch client (TLSBatchClient) send the request line verbatim; curl would need --path-as-is).
+@Suite(.serialized, .tags(.endToEnd))
 struct PathNormalizationTests {
   /// Every location contacts-locations.conf serves.
   static let locations = [
@@ -56,10 +56,8 @@ struct PathNormalizationTests {
   static let body = Array(#"{"name":"Bypass","phoneNumber":"555 0199"}"#.utf8)
 
   @Test func basicAuthWithoutOrWithWrongCredentials() throws {
-    let directory = TemporaryDirectory("contacts-paths")
-    let pool = try ResponderPool(in: directory)
-    let nginx = try OwnNginx(in: directory, socket: pool.socketPath, variant: .basic)
-    let client = nginx.client
+    let deployment = try OwnDeployment("contacts-paths", authentication: .basic)
+    let client = deployment.client
     func customCount() throws -> Int {
       let listing = try client.request("GET", "/contacts?type=Custom", user: "admin")
       #expect(listing.status == 200, "\(listing)")
@@ -79,15 +77,12 @@ struct PathNormalizationTests {
     }
     #expect(failures.isEmpty, "\(failures.count) leaks, e.g.:\n\(failures.prefix(15).joined(separator: "\n"))")
     #expect(try customCount() == before, "a write got through")
-    withExtendedLifetime((directory, pool, nginx)) {}
+    withExtendedLifetime(deployment) {}
   }
 
   @Test func authRequestWithoutOrWithRefusedIdentity() throws {
-    let directory = TemporaryDirectory("contacts-paths")
-    let pool = try ResponderPool(in: directory)
-    let identity = try StubIdentityService(in: directory)
-    let nginx = try OwnNginx(in: directory, socket: pool.socketPath, variant: .authRequest(port: identity.port))
-    let client = nginx.client
+    let deployment = try OwnDeployment("contacts-paths", authentication: .authRequest)
+    let client = deployment.client
     func customCount() throws -> Int {
       let listing = try client.request(
         "GET", "/contacts?type=Custom", headers: [("Authorization", "Bearer admin-token")])
@@ -108,17 +103,15 @@ struct PathNormalizationTests {
     }
     #expect(failures.isEmpty, "\(failures.count) leaks, e.g.:\n\(failures.prefix(15).joined(separator: "\n"))")
     #expect(try customCount() == before, "a write got through")
-    withExtendedLifetime((directory, pool, identity, nginx)) {}
+    withExtendedLifetime(deployment) {}
   }
 
   @Test func clientCertificateWithoutOrWithARogueCertificate() throws {
-    let directory = TemporaryDirectory("contacts-paths")
-    let pool = try ResponderPool(in: directory)
-    let pki = try TestPKI(in: directory)
-    let nginx = try OwnNginx(in: directory, socket: pool.socketPath, variant: .clientCertificate(pki))
-    let tls = TLSBatchClient(port: nginx.port, pki: pki, directory: directory)
+    let deployment = try OwnDeployment("contacts-paths", authentication: .clientCertificate)
+    let tls = TLSBatchClient(
+      port: deployment.nginx.port, pki: try #require(deployment.pki), directory: deployment.directory)
     func customCount() throws -> Int {
-      let listing = try tls.send([raw("GET", "/contacts?type=Custom")], certificate: "admin")[0]
+      let listing = try tls.send([rawRequest("GET", "/contacts?type=Custom")], certificate: "admin")[0]
       #expect(listing.status == 200, "\(listing)")
       return listing.contacts.count
     }
@@ -128,7 +121,11 @@ struct PathNormalizationTests {
       var requests: [(String, [UInt8])] = []
       for path in Self.paths {
         for method in ["GET", "POST"] {
-          requests.append(("\(method) \(path) \(certificate ?? "no certificate")", raw(method, path)))
+          requests.append(
+            (
+              "\(method) \(path) \(certificate ?? "no certificate")",
+              rawRequest(method, path, body: method == "POST" ? Self.body : nil)
+            ))
         }
       }
       let responses = try tls.send(requests.map(\.1), certificate: certificate)
@@ -136,7 +133,7 @@ struct PathNormalizationTests {
     }
     #expect(failures.isEmpty, "\(failures.count) leaks, e.g.:\n\(failures.prefix(15).joined(separator: "\n"))")
     #expect(try customCount() == before, "a write got through")
-    withExtendedLifetime((directory, pool, nginx)) {}
+    withExtendedLifetime(deployment) {}
   }
 
   /// What is wrong with an answer to a request that must not be served: a 2xx other than the
@@ -155,67 +152,5 @@ struct PathNormalizationTests {
       problems.append("\(request) → contact data: \(response)")
     }
     return problems
-  }
-}
-
-/// A raw HTTP/1.1 request (the target byte for byte), with a JSON body for POST.
-private func raw(_ method: String, _ target: String) -> [UInt8] {
-  var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-  if method == "POST" {
-    head += "Content-Type: application/json\r\nContent-Length: \(PathNormalizationTests.body.count)\r\n"
-  }
-  return Array((head + "\r\n").utf8) + (method == "POST" ? PathNormalizationTests.body : [])
-}
-
-/// Raw requests over TLS, optionally with a client certificate, many in one python3 process
-/// (one connection each): curl would normalize the paths, and a process per request is slow.
-private struct TLSBatchClient {
-  let port: UInt16
-  let pki: TestPKI
-  let directory: TemporaryDirectory
-
-  static let script = #"""
-    import base64, json, socket, ssl, sys
-    spec = json.load(open(sys.argv[1]))
-    context = ssl.create_default_context(cafile=spec["ca"])
-    if spec["certificate"]:
-        context.load_cert_chain(spec["certificate"], spec["key"])
-    answers = []
-    for request in spec["requests"]:
-        answer = b""
-        try:
-            with socket.create_connection(("127.0.0.1", spec["port"]), timeout=10) as plain:
-                with context.wrap_socket(plain, server_hostname="127.0.0.1") as connection:
-                    connection.sendall(base64.b64decode(request))
-                    while True:
-                        chunk = connection.recv(65536)
-                        if not chunk:
-                            break
-                        answer += chunk
-        except (OSError, ssl.SSLError) as error:
-            answer += ("\r\n\r\nconnection error: %s" % error).encode()
-        answers.append(base64.b64encode(answer).decode())
-    json.dump(answers, sys.stdout)
-    """#
-
-  func send(_ requests: [[UInt8]], certificate: String?) throws -> [HTTPResponse] {
-    let scriptPath = directory.file("tls-batch.py")
-    try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-    let specPath = directory.file("tls-batch.json")
-    let spec: [String: Any] = [
-      "port": Int(port), "ca": pki.caCertificate,
-      "certificate": certificate.map { "\(pki.folder)/\($0).pem" } ?? "",
-      "key": certificate.map { "\(pki.folder)/\($0).key" } ?? "",
-      "requests": requests.map { Data($0).base64EncodedString() },
-    ]
-    try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: specPath))
-    let result = try runCommand("/usr/bin/env", ["python3", scriptPath, specPath])
-    guard result.status == 0,
-      let answers = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String]
-    else { throw HTTPClientError(description: "the TLS batch failed: \(result.errors)") }
-    return try zip(requests, answers).map { request, answer in
-      let method = String(decoding: request.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
-      return try HTTPClient.parse(Array(Data(base64Encoded: answer) ?? Data()), method: method)
-    }
   }
 }

@@ -9,7 +9,7 @@ import Testing
 
 /// The walking skeleton through a real nginx: authentication, trusted params, the worker pool's
 /// life cycle. Serialized: these tests time restarts and must not compete with each other.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.endToEnd))
 struct ServeTests {
   @Test func agentListsContactsThroughNginxGuestIsForbiddenAnonymousIsChallenged() throws {
     let stack = try LocalStack()
@@ -43,19 +43,14 @@ struct ServeTests {
   @Test func clientHeadersNeverGrantRoles() throws {
     let ownParamsPort = freePort()
     let stack = try LocalStack(
-      extraHTTPConfig: """
-        server {
-            listen 127.0.0.1:\(ownParamsPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                include snippets/contacts-params.conf;
-                fastcgi_param CONTACTS_DEPLOYMENT "own-params";
-                fastcgi_param HTTP_X_REMOTE_ROLES "Contact Center Admin";
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        """)
+      extraHTTPConfig: LocalStack.basicAuthServer(
+        port: ownParamsPort,
+        contactsLocation: """
+          include snippets/contacts-params.conf;
+          fastcgi_param CONTACTS_DEPLOYMENT "own-params";
+          fastcgi_param HTTP_X_REMOTE_ROLES "Contact Center Admin";
+          fastcgi_pass contacts_fcgi;
+          """))
     let body = Array(#"{"name":"Spoof","phoneNumber":"555"}"#.utf8)
     for client in [stack.client, HTTPClient(port: ownParamsPort)] {
       for headers in Self.spoofedHeaders {
@@ -79,29 +74,22 @@ struct ServeTests {
     let noSnippetPort = freePort()
     let noRolesPort = freePort()
     let stack = try LocalStack(
-      extraHTTPConfig: """
-        server {
-            listen 127.0.0.1:\(noSnippetPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                fastcgi_param REQUEST_METHOD $request_method;
-                fastcgi_param REQUEST_URI $request_uri;
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        server {
-            listen 127.0.0.1:\(noRolesPort);
-            auth_basic "Contacts";
-            auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
-            location /contacts {
-                fastcgi_param REQUEST_METHOD $request_method;
-                fastcgi_param REQUEST_URI $request_uri;
-                fastcgi_param REMOTE_USER $remote_user;
-                fastcgi_pass contacts_fcgi;
-            }
-        }
-        """)
+      extraHTTPConfig: LocalStack.basicAuthServer(
+        port: noSnippetPort,
+        contactsLocation: """
+          fastcgi_param REQUEST_METHOD $request_method;
+          fastcgi_param REQUEST_URI $request_uri;
+          fastcgi_pass contacts_fcgi;
+          """)
+        + "\n"
+        + LocalStack.basicAuthServer(
+          port: noRolesPort,
+          contactsLocation: """
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_param REMOTE_USER $remote_user;
+            fastcgi_pass contacts_fcgi;
+            """))
     let noSnippet = try HTTPClient(port: noSnippetPort).request(
       "GET", "/contacts", user: "admin", headers: [("Contacts-Roles", "Contact Center Admin")])
     #expect(noSnippet.status == 401)
@@ -185,11 +173,17 @@ struct ServeTests {
       ]))
     slow.send(FastCGIClient.params([]))
     slow.send(FastCGIClient.record(type: 5, content: Array(body[..<10])))  // half the body
-    usleep(300_000)  // the worker is now inside the request, waiting for the rest
+    // The worker is now inside the request, waiting for the rest: both workers are busy, that
+    // one and the one answering the status request.
+    try #require(
+      eventually { (try? stack.workerCounts().active) == 2 }, "the slow request never reached a worker: \(stack.log())")
 
     let supervisor = try #require(stack.supervisor)
     supervisor.terminate()
-    usleep(300_000)
+    // The supervisor has acted on SIGTERM: it says so, and the idle worker has gone.
+    try #require(
+      eventually { stack.log().contains("\"stopping\"") && stack.workerPIDs().count == 1 },
+      "the supervisor did not start stopping: \(stack.log())")
     #expect(supervisor.isRunning, "the supervisor waits for the in-flight request")
     slow.send(FastCGIClient.record(type: 5, content: Array(body[10...])))
     slow.send(FastCGIClient.record(type: 5, content: []))
@@ -203,30 +197,54 @@ struct ServeTests {
 
   /// SIGHUP replaces every worker while a client keeps requesting: no request fails (a stop
   /// signal reaching libfcgi while it reads a new request's first records would drop it: 502).
-  @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() async throws {
+  @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() throws {
     let stack = try LocalStack(workers: 2)
+    let supervisor = try #require(stack.supervisor)
     let before = Set(stack.workerPIDs())
     let client = stack.client
-    let looping = Task.detached { () -> (ok: Int, failed: [String]) in
+    let stop = StopFlag()
+    defer { stop.set() }
+    let served = SharedCounter()
+    let looping = startThread { () -> (ok: Int, failed: [String]) in
       var ok = 0
       var failed: [String] = []
-      let deadline = Date().addingTimeInterval(4)
-      while Date() < deadline {
+      while !stop.isSet {
         do {
           let response = try client.request("GET", "/contacts?type=Queue", user: "agent")
-          if response.status == 200 { ok += 1 } else { failed.append("\(response.status)") }
+          if response.status == 200 {
+            ok += 1
+            served.increment()
+          } else {
+            failed.append("\(response.status)")
+          }
         } catch {
           failed.append("\(error)")
         }
       }
       return (ok, failed)
     }
-    // Three reloads back to back: each one replaces both workers while requests keep coming.
-    for _ in 0..<3 {
-      try await Task.sleep(for: .milliseconds(700))
-      kill(try #require(stack.supervisor).processIdentifier, SIGHUP)
+    /// Waits until the client has had `count` more requests answered.
+    func requestsKeepComing(_ count: Int = 5) throws {
+      let start = served.value
+      try #require(eventually { served.value >= start + count }, "no requests are being answered")
     }
-    let result = await looping.value
+    // Three reloads back to back, while requests keep coming: each is sent once the one before
+    // has replaced both workers.
+    var current = before
+    for _ in 0..<3 {
+      try requestsKeepComing()
+      kill(supervisor.processIdentifier, SIGHUP)
+      let previous = current
+      let replaced = eventually {
+        let now = Set(stack.workerPIDs())
+        return now.count == 2 && now.isDisjoint(with: previous)
+      }
+      try #require(replaced, "SIGHUP did not replace \(previous): \(stack.workerPIDs())")
+      current = Set(stack.workerPIDs())
+    }
+    try requestsKeepComing(10)
+    stop.set()
+    let result = looping()
     #expect(result.failed.isEmpty, "\(result.failed.count) failed, first: \(result.failed.prefix(3))")
     #expect(result.ok > 20)
     let after = Set(stack.workerPIDs())
@@ -260,7 +278,7 @@ struct ServeTests {
     #expect(workers.count == 2)
 
     var serveAgain = ["serve", "--socket", stack.socketPath, "--workers", "1", "--data-dir", stack.dataDirectory]
-    if getuid() == 0, getpwnam("www-data") != nil { serveAgain += ["--socket-group", "www-data"] }
+    if let nginxGroup { serveAgain += ["--socket-group", nginxGroup] }
     let refused = try runCommand(serviceBinary, serveAgain)
     #expect(refused.status != 0)
     #expect(refused.errors.contains("belongs to a running server"), "\(refused.errors)")
@@ -286,12 +304,4 @@ struct ServeTests {
     }
     #expect(serving, "the new pool did not take over the stale socket")
   }
-}
-
-/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
-private func isRunningProcess(_ pid: Int32) -> Bool {
-  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-    let close = stat.lastIndex(of: ")")
-  else { return false }
-  return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
 }

@@ -50,24 +50,11 @@ public final class FastCGIClient {
     return record(type: 4, content: content)
   }
 
-  public func send(_ bytes: [UInt8]) {
-    var sent = 0
-    while sent < bytes.count {
-      let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-      if count <= 0 { return }
-      sent += count
-    }
-  }
+  public func send(_ bytes: [UInt8]) { sendAll(fd, bytes) }
 
   /// Everything the responder sends until it closes, as the STDOUT stream's text.
   public func readStdout() -> String {
-    var raw: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let count = recv(fd, &buffer, buffer.count, 0)
-      if count <= 0 { break }
-      raw += buffer[0..<count]
-    }
+    let raw = receiveUntilClosed(fd)
     var stdout: [UInt8] = []
     var index = 0
     while index + 8 <= raw.count {

@@ -4,11 +4,13 @@ import Foundation
   import Glibc
 #endif
 
-/// A response as the client received it.
+/// A response as the client (or curl) received it.
 public struct HTTPResponse: Sendable, CustomStringConvertible {
   public var status: Int
   public var headers: [(name: String, value: String)]
   public var body: [UInt8]
+  /// The version from the status line: "1.1", "2".
+  public var httpVersion = ""
 
   public func header(_ name: String) -> String? {
     headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -75,35 +77,10 @@ public struct HTTPClient: Sendable {
   }
 
   private func exchange(_ bytes: [UInt8]) throws -> [UInt8] {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HTTPClientError(description: "socket: \(errno)") }
+    let fd = try connectedLoopbackSocket(port: port, timeoutSeconds: 30)
     defer { close(fd) }
-    var timeout = timeval(tv_sec: 30, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-    guard connected == 0 else { throw HTTPClientError(description: "connect to port \(port): errno \(errno)") }
-    var sent = 0
-    while sent < bytes.count {
-      let count = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-      if count <= 0 { break }  // the server may answer (413) before reading everything
-      sent += count
-    }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-      let count = recv(fd, &buffer, buffer.count, 0)
-      if count <= 0 { break }
-      response += buffer[0..<count]
-    }
-    return response
+    sendAll(fd, bytes)
+    return receiveUntilClosed(fd)
   }
 
   /// Parses a raw HTTP/1.x response (head, then a plain or chunked body).
@@ -125,7 +102,8 @@ public struct HTTPClient: Sendable {
       body = dechunk(body)
     }
     if method == "HEAD" { body = [] }
-    return HTTPResponse(status: status, headers: headers, body: body)
+    let version = String(statusParts[0].dropFirst("HTTP/".count))
+    return HTTPResponse(status: status, headers: headers, body: body, httpVersion: version)
   }
 
   static func dechunk(_ bytes: [UInt8]) -> [UInt8] {
@@ -141,4 +119,16 @@ public struct HTTPClient: Sendable {
     }
     return result
   }
+}
+
+/// Runs curl (`-sS -i --max-time 10` and `arguments`): for what the raw client cannot do, TLS
+/// with client certificates, HTTP/2, protocol versions.
+///
+/// - Returns: the response, its `httpVersion` as curl reports it.
+/// - Throws: if curl fails (no response at all).
+public func curl(_ arguments: [String]) throws -> HTTPResponse {
+  let result = try runCommand("/usr/bin/curl", ["-sS", "-i", "--max-time", "10"] + arguments)
+  guard result.status == 0 else { throw HTTPClientError(description: "curl \(arguments): \(result.errors)") }
+  // curl has already decoded any chunking; the head is parsed as the raw client does.
+  return try HTTPClient.parse(Array(result.output.utf8), method: "GET")
 }

@@ -77,7 +77,7 @@ public func freePort() -> UInt16 {
   return UInt16(bigEndian: address.sin_port)
 }
 
-/// Waits until `condition` holds, polling; `false` after `seconds`.
+/// Waits until `condition` holds, polling every 20 ms; `false` after `seconds`.
 public func eventually(within seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
   let deadline = Date().addingTimeInterval(seconds)
   while Date() < deadline {
@@ -118,21 +118,11 @@ public final class LocalStack: @unchecked Sendable {
     serveArguments: [String] = []
   ) throws {
     self.workers = workers
-    if demoData {
-      for kind in ["users", "queues"] {
-        let result = try runCommand(
-          serviceBinary,
-          [
-            "import", kind, packageRoot.appendingPathComponent("deploy/demo/\(kind).json").path, "--data-dir",
-            dataDirectory,
-          ])
-        guard result.status == 0 else { throw HTTPClientError(description: "import failed: \(result.errors)") }
-      }
-    }
+    if demoData { try importDemoData(into: dataDirectory) }
     let supervisor = Process()
     supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
     var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", dataDirectory]
-    if getuid() == 0, getpwnam("www-data") != nil { arguments += ["--socket-group", "www-data"] }
+    if let nginxGroup { arguments += ["--socket-group", nginxGroup] }
     supervisor.arguments = arguments + serveArguments
     _ = FileManager.default.createFile(atPath: serviceLog, contents: nil)
     supervisor.standardError = FileHandle(forWritingAtPath: serviceLog)
@@ -179,15 +169,41 @@ public final class LocalStack: @unchecked Sendable {
   /// The worker processes' ids (children of the supervisor).
   public func workerPIDs() -> [Int32] {
     guard let supervisor else { return [] }
-    let parent = supervisor.processIdentifier
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.filter { pid in
-      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")")
-      else { return false }
-      let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-      return fields.count > 1 && fields[0] != "Z" && Int32(fields[1]) == parent
-    }.sorted()
+    return childProcesses(of: supervisor.processIdentifier)
+  }
+
+  /// `/_contacts/status` through nginx: the pool's scoreboard as the status page reports it.
+  ///
+  /// - Throws: if the page does not answer 200 with a JSON object.
+  public func status() throws -> [String: Any] {
+    let response = try client.request("GET", "/_contacts/status")
+    guard response.status == 200, let json = response.json else {
+      throw HTTPClientError(description: "no status page: \(response)")
+    }
+    return json
+  }
+
+  /// How many workers the status page counts, and how many of them are on a request (the
+  /// status request itself included: one worker is always busy answering it).
+  public func workerCounts() throws -> (total: Int, active: Int, idle: Int) {
+    let workers = try status()["workers"] as? [String: Int] ?? [:]
+    return (workers["total"] ?? 0, workers["active"] ?? 0, workers["idle"] ?? 0)
+  }
+
+  /// An extra server for `extraHTTPConfig`: 127.0.0.1:`port`, basic authentication with
+  /// nginx/local/htpasswd, and `location /contacts` holding `contactsLocation` (the lines a
+  /// test wants to try instead of contacts-locations.conf).
+  public static func basicAuthServer(port: UInt16, contactsLocation: String) -> String {
+    """
+    server {
+        listen 127.0.0.1:\(port);
+        auth_basic "Contacts";
+        auth_basic_user_file \(packageRoot.path)/nginx/local/htpasswd;
+        location /contacts {
+    \(contactsLocation.split(separator: "\n").map { "        \($0)" }.joined(separator: "\n"))
+        }
+    }
+    """
   }
 
   /// Runs `contacts-fcgi` with `arguments` (import, check…) against this stack's data.

@@ -91,6 +91,11 @@ public final class PostgresCluster: @unchecked Sendable {
     try? script("stop_private_postgres \"$1\"", directory)
   }
 
+  /// The test process may hold thousands of descriptors (a connection-flood test) that a child
+  /// inherits; PostgreSQL refuses to start with too few left, so the script closes them first.
+  static let closeInheritedDescriptors =
+    "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2>/dev/null; done; "
+
   /// Runs `command` in bash with deploy/lib.sh sourced and `$1` = `argument`; its output goes to
   /// the test's own. Not through Foundation's `Process`: waiting for a command that leaves a
   /// daemon behind (pg_ctl start) never returned there.
@@ -98,7 +103,10 @@ public final class PostgresCluster: @unchecked Sendable {
     let null = try FileDescriptor(open: "/dev/null", .readOnly)
     let pid = try Processes.spawn(
       "/bin/bash",
-      arguments: ["-c", "cd \"$2\" && source deploy/lib.sh && \(command)", "-", argument, packageRoot.path],
+      arguments: [
+        "-c", Self.closeInheritedDescriptors + "cd \"$2\" && source deploy/lib.sh && \(command)", "-", argument,
+        packageRoot.path,
+      ],
       standardInput: null.rawValue)
     let exit = try Processes.wait(for: pid)
     guard exit == .exited(0) else { throw HTTPClientError(description: "\(command) \(argument): \(exit)") }
