@@ -134,9 +134,8 @@ struct Check: ParsableCommand {
       (notes, damage) = (report.notes, report.damage)
     } else {
       let report = StoreCheck.run(directory: dataDir)
-      (title, generation, counts) = (
-        "\(dataDir) (\(report.journalRecords) journal records)", report.generation, report.counts
-      )
+      (title, generation, counts) = (dataDir, report.generation, report.counts)
+      kept = "\(report.journalRecords) journal records"
       (notes, damage) = (report.notes, report.damage)
     }
     let countText = ContactType.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
