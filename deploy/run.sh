@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 data_dir=${CONTACTS_DATA_DIR:-$CONTACTS_ROOT/.run/data}
 database_url=${CONTACTS_DATABASE_URL:-}
+change_history=${CONTACTS_CHANGE_HISTORY:-10000}
 http_port=${CONTACTS_HTTP_PORT:-8080}
 https_port=${CONTACTS_HTTPS_PORT:-8443}
 workers=${CONTACTS_WORKERS:-$(nproc)}
@@ -54,7 +55,7 @@ stop() {
 }
 trap 'stop 0' INT TERM
 
-"$binary" serve --socket "$socket" --workers "$workers" "${store_args[@]}" "${group_args[@]}" &
+"$binary" serve --socket "$socket" --workers "$workers" --change-history "$change_history" "${store_args[@]}" "${group_args[@]}" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
 [ -S "$socket" ] || { log "the responder did not start"; stop 1; }

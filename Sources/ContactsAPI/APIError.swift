@@ -119,6 +119,28 @@ public struct APIError: Error, Equatable, Sendable {
       message: "The request path is refused: \(problem). Send the path without '.', '..', '//' or encoded slashes.")
   }
 
+  static func invalidCursor(_ cursor: String) -> APIError {
+    APIError(
+      status: 400, code: "invalid_cursor",
+      message:
+        "'\(cursor.prefix(200))' is not a cursor this service made; start from the X-Contacts-Cursor of GET /contacts.",
+      fields: [FieldError(field: "since", message: "is not a cursor this service made")])
+  }
+
+  static let cursorExpired = APIError(
+    status: 410, code: "cursor_expired",
+    message:
+      "The changes after this cursor are no longer kept; reload GET /contacts and go on from its X-Contacts-Cursor.")
+
+  static let eventsUnavailable = APIError(
+    status: 501, code: "events_unavailable",
+    message:
+      "Pushed events are not available here (nginx without the nchan module); poll GET /contacts/_changes instead.")
+
+  static func notImplemented(_ what: String) -> APIError {
+    APIError(status: 501, code: "not_implemented", message: "\(what) is not implemented yet.")
+  }
+
   static let internalError = APIError(
     status: 500, code: "internal_error",
     message: "The server failed to handle the request; the failure has been logged.")

@@ -20,6 +20,9 @@ public struct APIRequest: Sendable {
   /// The path nginx matched its location on (`DOCUMENT_URI`: decoded, normalized), when it
   /// sent one. The API refuses a `path` that does not decode to it (see `RequestTarget`).
   public var matchedPath: String?
+  /// nginx asks whether this caller may open the event stream (`nchan_authorize_request`): the
+  /// answer is 204 or the error, never a stream.
+  public var authorizesEvents = false
   public var caller: CallerIdentity
   public var contentType: String?
   public var ifMatch: String?

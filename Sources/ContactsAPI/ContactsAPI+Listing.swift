@@ -86,7 +86,7 @@ extension ContactsAPI {
     if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
 
     let page = listings.page(for: rawQuery, query: query, in: state)
-    var headers = readHeaders(etag: etag, permissions: context.permissions)
+    var headers = readHeaders(etag: etag, permissions: context.permissions) + cursorHeader(state)
     headers.append(.init("X-Total-Count", String(page.total)))
     if let next = query.nextPageQuery(total: page.total) {
       headers.append(.init("Link", "</contacts?\(next)>; rel=\"next\""))

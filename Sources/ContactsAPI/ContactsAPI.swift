@@ -122,6 +122,22 @@ public final class ContactsAPI {
         let contact = try existing(id, in: repository.currentState(), path: request.path)
         throw Self.methodNotAllowed(request.method, for: contact.contact)
       }
+    case .changes:
+      guard Self.readMethods.contains(request.method) else {
+        throw APIError.methodNotAllowed(request.method, allowed: ["GET", "HEAD"], reason: "the change feed is read")
+      }
+      return try changes(context)
+    case .events:
+      guard request.method == "GET" else {
+        throw APIError.methodNotAllowed(
+          request.method, allowed: ["GET"], reason: "events are a stream a client opens with GET")
+      }
+      return try events(context)
+    case .bulk:
+      guard request.method == "POST" else {
+        throw APIError.methodNotAllowed(request.method, allowed: ["POST"], reason: "bulk changes are sent with POST")
+      }
+      throw APIError.notImplemented("POST /contacts/_bulk")
     case .unknown:
       throw APIError.notFound(request.path)
     }
@@ -191,7 +207,16 @@ enum Route: Equatable {
   /// `/contacts`, or the seed's `/contacts&a=b` form with `a=b` as extra query.
   case collection(extraQuery: String)
   case contact(id: String)
+  /// `/contacts/_changes`: the change feed.
+  case changes
+  /// `/contacts/_events`: pushed events (held by nginx; the responder authorizes).
+  case events
+  /// `/contacts/_bulk`: many changes in one request.
+  case bulk
   case unknown
+
+  /// The paths under `/contacts/_…` that exist; ids beginning with `_` are reserved for them.
+  static let reserved: [String: Route] = ["_changes": .changes, "_events": .events, "_bulk": .bulk]
 
   init(path: String) {
     if path == "/contacts" {
@@ -203,6 +228,10 @@ enum Route: Equatable {
       guard !segment.isEmpty, !segment.contains("/"), let id = PercentEncoding.decode(segment, plusIsSpace: false)
       else {
         self = .unknown
+        return
+      }
+      if id.hasPrefix("_") {
+        self = Self.reserved[id] ?? .unknown
         return
       }
       self = .contact(id: id)

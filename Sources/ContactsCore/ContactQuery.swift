@@ -131,7 +131,7 @@ public struct QueryParameter: Equatable, Sendable {
   public var value: String
 
   /// Decodes `name=value` (`+` is a space, `%XX` a byte, the result must be UTF-8).
-  init(encoded piece: Substring) throws(QueryError) {
+  public init(encoded piece: Substring) throws(QueryError) {
     let equals = piece.firstIndex(of: "=")
     let rawName = equals.map { piece[..<$0] } ?? piece
     let rawValue = equals.map { piece[piece.index(after: $0)...] } ?? ""

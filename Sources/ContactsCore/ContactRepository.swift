@@ -59,6 +59,35 @@ public protocol ContactRepository: AnyObject {
   /// - Throws: what `decide` threw, or `ContactStoreUnavailable` when the change could not be
   ///   made durable (nothing acknowledged; 503).
   func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState
+
+  /// The changes after `sequence`, at most `limit`, as of `state` (a state this repository
+  /// returned): the change feed.
+  ///
+  /// - Returns: `nil` when changes after `sequence` are no longer kept (the cursor expired).
+  /// - Throws: `ContactStoreUnavailable` when the history cannot be read (503).
+  func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage?
+}
+
+/// One page of the change feed.
+public struct ChangeFeedPage: Sendable {
+  /// The changes, in commit order.
+  public var entries: [ChangeEntry]
+  /// Whether more changes follow the last of these (up to the state's generation).
+  public var hasMore: Bool
+
+  public init(entries: [ChangeEntry], hasMore: Bool) {
+    self.entries = entries
+    self.hasMore = hasMore
+  }
+}
+
+extension ContactRepository {
+  /// From the state's own change log: what every worker keeps in memory.
+  public func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage? {
+    state.changeLog.changes(after: sequence, limit: limit).map {
+      ChangeFeedPage(entries: Array($0.entries), hasMore: $0.hasMore)
+    }
+  }
 }
 
 /// A repository in memory: for unit tests, and to document the contract in the simplest form.
@@ -67,8 +96,10 @@ public final class InMemoryContactRepository: ContactRepository {
   /// Every change committed, with who made it, oldest first.
   public private(set) var history: [(user: String, change: ContactChange)] = []
 
-  public init(contacts: [Contact] = []) {
+  /// - Parameter changeHistory: how many changes the change feed keeps at least.
+  public init(contacts: [Contact] = [], changeHistory: Int = ChangeLog.defaultCapacity) {
     state = DirectoryState(contacts: contacts, generation: 1)
+    state.changeLog.capacity = changeHistory
   }
 
   public func currentState() throws -> DirectoryState { state }

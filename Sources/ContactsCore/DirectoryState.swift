@@ -113,17 +113,21 @@ public struct DirectoryState: Sendable {
   /// All contacts, sorted by `IndexedContact.precedes`.
   public private(set) var entries: [IndexedContact] = []
   private var byID: [String: IndexedContact] = [:]
+  /// The latest changes, for the change feed.
+  public var changeLog = ChangeLog(horizon: 0)
 
   public init() {}
 
-  /// A state holding `contacts`, at `generation`.
+  /// A state holding `contacts`, at `generation`; its change log starts there.
   public init(contacts: [Contact], generation: UInt64) {
     self.init(indexed: contacts.map { IndexedContact($0) }, generation: generation)
   }
 
-  /// A state holding already indexed contacts (a loader that has their JSON at hand).
+  /// A state holding already indexed contacts (a loader that has their JSON at hand); its change
+  /// log starts at `generation`.
   public init(indexed: [IndexedContact], generation: UInt64) {
     self.generation = generation
+    changeLog = ChangeLog(horizon: generation)
     byID.reserveCapacity(indexed.count)
     for entry in indexed { byID[entry.contact.id] = entry }
     // Files hold contacts in listing order already, and the sort is adaptive to sorted runs:
@@ -151,20 +155,24 @@ public struct DirectoryState: Sendable {
     entries.insert(entry, at: insertionIndex(of: entry))
     byID[stored.id] = entry
     generation = max(generation, newGeneration)
+    changeLog.append(ChangeEntry(sequence: newGeneration, id: stored.id, contact: entry))
   }
 
   /// Applies many changes at once, in one linear pass: what a worker does when it loads a
   /// journal, instead of a sorted insertion per record.
   ///
   /// - Parameters:
-  ///   - upserts: contacts to insert or replace, each already carrying its version.
-  ///   - removals: ids to remove (none of them is also in `upserts`).
-  public mutating func apply(upserts: [Contact], removals: Set<String>, generation newGeneration: UInt64) {
+  ///   - upserts: contacts to insert or replace, each already carrying its version (the
+  ///     sequence number of its last change).
+  ///   - removals: ids to remove, each with the sequence number of its deletion (none of them
+  ///     is also in `upserts`).
+  ///   - generation: the generation after these changes.
+  public mutating func apply(upserts: [Contact], removals: [String: UInt64], generation newGeneration: UInt64) {
     guard !upserts.isEmpty || !removals.isEmpty else {
       generation = max(generation, newGeneration)
       return
     }
-    var touched = removals
+    var touched = Set(removals.keys)
     for contact in upserts { touched.insert(contact.id) }
     let added = upserts.map { IndexedContact($0) }.sorted(by: IndexedContact.precedes)
     for id in touched { byID[id] = nil }
@@ -172,6 +180,11 @@ public struct DirectoryState: Sendable {
     // Two sorted runs, which the adaptive sort merges in linear time.
     entries = (entries.filter { !touched.contains($0.contact.id) } + added).sorted(by: IndexedContact.precedes)
     generation = max(generation, newGeneration)
+    // The change log in commit order, each contact once, in its last state.
+    let logged =
+      added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
+      + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
+    for entry in logged.sorted(by: { $0.sequence < $1.sequence }) { changeLog.append(entry) }
   }
 
   /// Removes the contact `id`, if present.
@@ -179,21 +192,51 @@ public struct DirectoryState: Sendable {
     removeFromOrder(id: id)
     byID[id] = nil
     generation = max(generation, newGeneration)
+    changeLog.append(ChangeEntry(sequence: newGeneration, id: id, contact: nil))
   }
 
   /// Replaces every contact of `type` with `contacts` (each at the new generation): an import.
-  public mutating func replaceAll(ofType type: ContactType, with contacts: [Contact], generation newGeneration: UInt64)
-  {
+  ///
+  /// Each contact the import adds, changes or removes is one change of the change log, numbered
+  /// in id order from `firstSequence` (as `DirectoryImportSummary.changedIDs` orders them), so
+  /// that every worker and every store numbers an import alike.
+  public mutating func replaceAll(
+    ofType type: ContactType, with contacts: [Contact], generation newGeneration: UInt64,
+    firstSequence: UInt64? = nil
+  ) {
+    var previous: [String: IndexedContact] = [:]
+    for entry in entries where entry.contact.type == type { previous[entry.contact.id] = entry }
     var kept = entries.filter { $0.contact.type != type }
+    var imported: [String: IndexedContact] = [:]
     for contact in contacts {
       var stored = contact
       stored.type = type
       stored.version = newGeneration
-      kept.append(IndexedContact(stored))
+      let entry = IndexedContact(stored)
+      kept.append(entry)
+      imported[stored.id] = entry
     }
     byID = Dictionary(kept.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
     entries = kept.sorted(by: IndexedContact.precedes)
     generation = max(generation, newGeneration)
+
+    var changed: [String] = []
+    for (id, entry) in imported {
+      guard let old = previous[id] else {
+        changed.append(id)
+        continue
+      }
+      var comparable = entry.contact
+      comparable.version = old.contact.version
+      if comparable != old.contact { changed.append(id) }
+    }
+    changed += previous.keys.filter { imported[$0] == nil }
+    changed.sort()
+    let first = firstSequence ?? newGeneration
+    for (index, id) in changed.enumerated() {
+      let sequence = min(first + UInt64(index), newGeneration)
+      changeLog.append(ChangeEntry(sequence: sequence, id: id, contact: imported[id]))
+    }
   }
 
   /// Moves to `newGeneration` without changing a contact (a record that touched nothing here).

@@ -52,6 +52,41 @@ public final class PostgresContactRepository: ContactRepository {
 
   public var cachedGeneration: UInt64 { state?.generation ?? 0 }
 
+  /// How many of the latest changes the change feed serves at least; older cursors expire.
+  public var changeHistory = ChangeLog.defaultCapacity
+
+  /// From the worker's own change log when it reaches back far enough (it starts where the
+  /// worker loaded), else from `contact_changes`; a cursor more than `changeHistory` changes
+  /// old has expired, as with the data directory.
+  public func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage? {
+    guard state.generation - min(sequence, state.generation) <= UInt64(changeHistory) else { return nil }
+    if let page = state.changeLog.changes(after: sequence, limit: limit) {
+      return ChangeFeedPage(entries: Array(page.entries), hasMore: page.hasMore)
+    }
+    return try withConnection(writing: false) { connection in
+      let rows = try connection.query(
+        """
+        SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+        """, [String(sequence), String(state.generation), String(limit + 1)])
+      var entries: [ChangeEntry] = []
+      for row in 0..<min(rows.count, limit) {
+        guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
+          throw PostgresStoreError("a row of contact_changes is malformed")
+        }
+        var contact: IndexedContact?
+        if op != "delete" {
+          guard let bytes = rows.bytes(row: row, column: 3), let value = try? JSONParser.parse(bytes),
+            var stored = try? Contact(stored: value)
+          else { throw PostgresStoreError("change \(seq) holds no readable contact") }
+          stored.version = seq
+          contact = IndexedContact(stored)
+        }
+        entries.append(ChangeEntry(sequence: seq, id: id, contact: contact))
+      }
+      return ChangeFeedPage(entries: entries, hasMore: rows.count > limit)
+    }
+  }
+
   public func currentState() throws -> DirectoryState {
     try withConnection(writing: false) { connection in
       let generation = try Self.generation(connection)
@@ -79,7 +114,8 @@ public final class PostgresContactRepository: ContactRepository {
         return current
       }
     }
-    let loaded = try Self.loadAll(connection, inTransaction: inTransaction)
+    var loaded = try Self.loadAll(connection, inTransaction: inTransaction)
+    loaded.changeLog.capacity = changeHistory
     state = loaded
     return loaded
   }
@@ -126,21 +162,21 @@ public final class PostgresContactRepository: ContactRepository {
   /// Applies change rows (`seq, op, contact_id, contact`) in order.
   static func apply(_ rows: PostgresRows, to state: inout DirectoryState, generation: UInt64) throws {
     var upserts: [String: Contact] = [:]
-    var removals: Set<String> = []
+    var removals: [String: UInt64] = [:]
     for row in 0..<rows.count {
       guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
         throw PostgresStoreError("a row of contact_changes is malformed")
       }
       if op == "delete" {
         upserts[id] = nil
-        removals.insert(id)
+        removals[id] = seq
         continue
       }
       guard let bytes = rows.bytes(row: row, column: 3), let value = try? JSONParser.parse(bytes),
         var contact = try? Contact(stored: value)
       else { throw PostgresStoreError("change \(seq) holds no readable contact") }
       contact.version = seq
-      removals.remove(id)
+      removals[id] = nil
       upserts[id] = contact
     }
     state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)

@@ -37,6 +37,8 @@ extension APIRequest {
       ifNoneMatch: header("HTTP_IF_NONE_MATCH"),
       body: request.body,
       bodyExceededLimit: request.bodyExceededLimit)
+    // Set only in the internal location nginx's nchan module asks before opening a stream.
+    authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
   }
 }
 

@@ -12,12 +12,15 @@ extension ServiceConfiguration {
   ///   an unreachable server, a schema this build does not know, an unreadable directory).
   public func openRepository(logger: Logger) throws -> any ContactRepository {
     if let database {
-      return try PostgresContactRepository(
+      let repository = try PostgresContactRepository(
         url: database, log: { logger.log(.warning, event: "store", $0) })
+      repository.changeHistory = changeHistory
+      return repository
     }
     let repository = try FileContactRepository(
       directory: dataDirectory, log: { logger.log(.warning, event: "store", $0) })
     repository.compactionThresholdBytes = Int64(journalCompactionBytes)
+    repository.changeHistory = changeHistory
     return repository
   }
 

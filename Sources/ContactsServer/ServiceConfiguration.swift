@@ -21,6 +21,8 @@ public struct ServiceConfiguration: Equatable, Sendable {
   public var slowRequestMilliseconds = 1000
   public var journalCompactionBytes = 1 << 20
   public var listingCacheBytes = 64 << 20
+  /// How many of the latest changes the change feed keeps at least; older cursors answer 410.
+  public var changeHistory = 10_000
   public var accessLog = false
   public var roles = RolePolicy.default
 
@@ -217,6 +219,10 @@ extension ServiceConfiguration {
         key: "listingCacheBytes", flag: "listing-cache-bytes", appliesOnReload: true,
         help: "Most bytes of serialized listings each worker keeps; the least recently used go first.",
         value: .integer(\.listingCacheBytes, 0...(1 << 40))),
+      Setting(
+        key: "changeHistory", flag: "change-history", appliesOnReload: true,
+        help: "How many of the latest changes the change feed keeps at least; older cursors answer 410.",
+        value: .integer(\.changeHistory, 100...10_000_000)),
       Setting(
         key: "accessLog", flag: "access-log", appliesOnReload: true,
         help: "Log every request as a JSON line on stderr (nginx's access log usually suffices).",

@@ -24,9 +24,13 @@ extension FileContactRepository {
     return try locked { () throws(StoreError) -> ImportSummary in
       try refreshForWriting()
       var summary = try Self.summary(of: type, contacts, against: state, allowEmpty: allowEmpty)
-      let sequence = state.generation + 1
+      // One change (and sequence number) per contact added, changed or removed: the change feed
+      // shows an import contact by contact. An import that changes nothing writes nothing.
+      let changes = UInt64(summary.changedIDs.count)
+      let first = state.generation + 1
+      let sequence = state.generation + changes
       summary.generation = sequence
-      if dryRun { return summary }
+      if dryRun || changes == 0 { return summary }
 
       let file = StoreLayout.directoryFileName(type, generation: sequence)
       let path = layout.path(file)
@@ -35,7 +39,7 @@ extension FileContactRepository {
       }
       try append(
         JournalRecord(
-          sequence: sequence, timestamp: Clock.timestamp(), user: user,
+          sequence: sequence, firstSequence: first, timestamp: Clock.timestamp(), user: user,
           operation: .directoryImport(type: type, file: file, count: contacts.count)),
         importing: contacts)
       compactIfLarge()

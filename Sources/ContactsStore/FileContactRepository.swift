@@ -29,6 +29,10 @@ public final class FileContactRepository: ContactRepository {
   /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
   /// snapshot.
   public var compactionThresholdBytes: Int64 = 1 << 20
+  /// How many of the latest changes the change feed keeps at least (across compactions).
+  public var changeHistory = ChangeLog.defaultCapacity {
+    didSet { state.changeLog.capacity = max(1, changeHistory) }
+  }
 
   /// The journal syscalls a test can make fail (`faultInjection`).
   public typealias JournalOperation = ContactsStore.JournalOperation
@@ -164,6 +168,11 @@ public final class FileContactRepository: ContactRepository {
             layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
         state = DirectoryState(indexed: contacts, generation: snapshot.generation)
+        if let changes = snapshot.changes {
+          state.changeLog = ChangeLog(capacity: changeHistory, horizon: changes.horizon, entries: changes.entries)
+        } else {
+          state.changeLog = ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
+        }
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
@@ -230,7 +239,7 @@ public final class FileContactRepository: ContactRepository {
           return
         }
       }
-      state.replaceAll(ofType: type, with: imported, generation: record.sequence)
+      state.replaceAll(ofType: type, with: imported, generation: record.sequence, firstSequence: record.firstSequence)
       directoryFiles[type] = file
     }
   }

@@ -63,6 +63,10 @@ public enum ImportFile {
           "line \(row.line), field id: must be 1 to 128 characters of letters, digits and - _ . ~ @ (it is used in URLs)"
         )
       }
+      if contact.id.hasPrefix("_") {
+        throw .invalidImport(
+          "line \(row.line), field id: ids beginning with _ are reserved (/contacts/_changes, _events, _bulk)")
+      }
       if contact.id.utf8.count == 32
         && contact.id.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
       {

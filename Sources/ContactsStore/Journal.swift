@@ -12,7 +12,8 @@ public enum JournalOperation: Sendable {
 }
 
 /// `journal.jsonl`: a header line naming the snapshot generation it continues from, then one
-/// `JournalRecord` per line, each sequence number one more than the one before.
+/// `JournalRecord` per line, each record's first sequence number one more than the last of the
+/// record before.
 ///
 /// A line counts once it ends in `\n`. A writer killed mid-append leaves a torn last line:
 /// readers ignore it and the next writer, under the lock, cuts it off (`cutTornTail()`). An
@@ -217,13 +218,13 @@ extension Journal {
           self.base = base
         } else if let record = JournalRecord(line: text) {
           readableRecords += 1
-          if record.sequence == self.generation + 1 {
+          if record.firstSequence == self.generation + 1 {
             entries.append(Entry(line: line, offset: offset + Int64(position), record: record))
           } else if record.sequence > self.generation {
             problems.append(
               Problem(
                 line: line,
-                reason: "record \(record.sequence) follows generation \(self.generation): records are missing"))
+                reason: "record \(record.firstSequence) follows generation \(self.generation): records are missing"))
           }
           self.generation = max(self.generation, record.sequence)
         } else if bytes[(end + 1)...].contains(newline) {

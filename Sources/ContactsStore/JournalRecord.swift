@@ -9,7 +9,11 @@ struct JournalRecord: Equatable {
     case directoryImport(type: ContactType, file: String, count: Int)
   }
 
+  /// The sequence number of the record's last change: the generation it creates.
   var sequence: UInt64
+  /// The sequence number of its first change: an import numbers each contact it adds, changes
+  /// or removes, so one record can hold several (`"first"` in the line when it does).
+  var firstSequence: UInt64
   var timestamp: String
   var user: String
   var operation: Operation
@@ -19,6 +23,7 @@ struct JournalRecord: Equatable {
     var writer = JSONWriter(reservingCapacity: 256)
     writer.append(raw: "{")
     writer.append(key: "seq", integer: sequence, first: true)
+    if firstSequence != sequence { writer.append(key: "first", integer: firstSequence) }
     writer.append(key: "at", string: timestamp)
     writer.append(key: "by", string: user)
     switch operation {
@@ -49,6 +54,12 @@ struct JournalRecord: Equatable {
       let operation = value["op"]?.stringValue
     else { return nil }
     self.sequence = sequence
+    if case .number(let firstText) = value["first"] {
+      guard let first = UInt64(firstText), first <= sequence else { return nil }
+      firstSequence = first
+    } else {
+      firstSequence = sequence
+    }
     self.timestamp = timestamp
     self.user = user
     switch operation {
@@ -68,8 +79,9 @@ struct JournalRecord: Equatable {
     }
   }
 
-  init(sequence: UInt64, timestamp: String, user: String, operation: Operation) {
+  init(sequence: UInt64, firstSequence: UInt64? = nil, timestamp: String, user: String, operation: Operation) {
     self.sequence = sequence
+    self.firstSequence = firstSequence ?? sequence
     self.timestamp = timestamp
     self.user = user
     self.operation = operation

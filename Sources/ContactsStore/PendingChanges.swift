@@ -26,16 +26,16 @@ struct PendingChanges {
       }
     } else {
       var upserts: [String: Contact] = [:]
-      var removals: Set<String> = []
+      var removals: [String: UInt64] = [:]
       for (change, sequence) in changes {
         switch change {
         case .create(var contact), .update(var contact):
           contact.version = sequence
           upserts[contact.id] = contact
-          removals.remove(contact.id)
+          removals[contact.id] = nil
         case .delete(let id):
           upserts[id] = nil
-          removals.insert(id)
+          removals[id] = sequence
         }
       }
       state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)

@@ -1,19 +1,25 @@
 import ContactsCore
 import Platform
 
-/// `snapshot.json`: the custom contacts with their versions, and which directory files hold
-/// the users and queues, all at one generation.
+/// `snapshot.json`: the custom contacts with their versions, which directory files hold the
+/// users and queues, and the latest changes (the change feed's memory across compactions), all
+/// at one generation.
 ///
-///     {"format":1,"generation":41,"files":{"User":"users-7.json"},
-///      "custom":[{"v":40,"c":{"id":"…","name":"…","type":"Custom","phoneNumber":"…"}}]}
+///     {"format":2,"generation":41,"files":{"User":"users-7.json"},
+///      "custom":[{"v":40,"c":{"id":"…","name":"…","type":"Custom","phoneNumber":"…"}}],
+///      "changes":{"horizon":30,"entries":[{"s":31,"c":{…}},{"s":32,"i":"…"}]}}
+///
+/// Format 1 (no `changes`) is still read: its change log starts at its generation.
 struct Snapshot {
   var generation: UInt64
   var directoryFiles: [ContactType: String]
   var custom: [IndexedContact]
+  /// The change log's horizon and entries; `nil` in a format 1 snapshot.
+  var changes: (horizon: UInt64, entries: [ChangeEntry])?
 
   static func encode(_ state: DirectoryState, directoryFiles: [ContactType: String]) -> [UInt8] {
     var writer = JSONWriter(reservingCapacity: 64 + state.count * 120)
-    writer.append(raw: "{\"format\":1,\"generation\":")
+    writer.append(raw: "{\"format\":2,\"generation\":")
     writer.append(integer: state.generation)
     writer.append(raw: ",\"files\":{")
     for (index, (type, file)) in directoryFiles.sorted(by: { $0.key.rawValue < $1.key.rawValue }).enumerated() {
@@ -33,7 +39,22 @@ struct Snapshot {
       writer.append(raw: entry.json)
       writer.append(raw: "}")
     }
-    writer.append(raw: "]}\n")
+    writer.append(raw: "],\n\"changes\":{\"horizon\":")
+    writer.append(integer: state.changeLog.horizon)
+    writer.append(raw: ",\"entries\":[")
+    for (index, change) in state.changeLog.all.enumerated() {
+      writer.append(raw: index > 0 ? ",\n{\"s\":" : "{\"s\":")
+      writer.append(integer: change.sequence)
+      if let contact = change.contact {
+        writer.append(raw: ",\"c\":")
+        writer.append(raw: contact.json)
+      } else {
+        writer.append(raw: ",\"i\":")
+        writer.append(string: change.id)
+      }
+      writer.append(raw: "}")
+    }
+    writer.append(raw: "]}}\n")
     return writer.bytes
   }
 
@@ -43,8 +64,9 @@ struct Snapshot {
       throw .system(SystemError(syscall: "open", path: layout.snapshot, code: SystemError.noSuchFile))
     }
     let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
-    let (generation, files, custom) = try reader.snapshot()
-    return Snapshot(generation: generation, directoryFiles: files, custom: custom)
+    let read = try reader.snapshot()
+    return Snapshot(
+      generation: read.generation, directoryFiles: read.files, custom: read.custom, changes: read.changes)
   }
 }
 

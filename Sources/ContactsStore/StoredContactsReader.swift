@@ -18,14 +18,20 @@ final class StoredContactsReader {
   }
 
   /// `snapshot.json`: `{"format":1,"generation":G,"files":{…},"custom":[{"v":V,"c":{…}},…]}`.
-  func snapshot() throws(StoreError) -> (generation: UInt64, files: [ContactType: String], custom: [IndexedContact]) {
+  func snapshot() throws(StoreError) -> (
+    generation: UInt64, files: [ContactType: String], custom: [IndexedContact],
+    changes: (horizon: UInt64, entries: [ChangeEntry])?
+  ) {
     var generation: UInt64?
     var files: [ContactType: String] = [:]
     var custom: [IndexedContact] = []
+    var changes: (horizon: UInt64, entries: [ChangeEntry])?
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "format":
-        guard try integer() == 1 else { throw damaged("unknown format") }
+        guard (1...2).contains(try integer()) else { throw damaged("unknown format") }
+      case "changes":
+        changes = try changeLog()
       case "generation":
         generation = try integer()
       case "files":
@@ -52,7 +58,37 @@ final class StoredContactsReader {
       }
     }
     guard let generation else { throw damaged("no generation") }
-    return (generation, files, custom)
+    return (generation, files, custom, changes)
+  }
+
+  /// The change log of a snapshot: `{"horizon":30,"entries":[{"s":31,"c":{…}},{"s":32,"i":"…"}]}`.
+  private func changeLog() throws(StoreError) -> (horizon: UInt64, entries: [ChangeEntry]) {
+    var horizon: UInt64?
+    var entries: [ChangeEntry] = []
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "horizon": horizon = try integer()
+      case "entries":
+        try arrayElements { () throws(StoreError) in
+          var sequence: UInt64?
+          var contact: IndexedContact?
+          var deleted: String?
+          try objectMembers { (key) throws(StoreError) in
+            switch key {
+            case "s": sequence = try integer()
+            case "c": contact = try self.contact(version: sequence ?? 0, defaultType: .custom)
+            case "i": deleted = try string()
+            default: throw damaged("unknown key \(key) in a change")
+            }
+          }
+          guard let sequence, let id = contact?.contact.id ?? deleted else { throw damaged("incomplete change") }
+          entries.append(ChangeEntry(sequence: sequence, id: id, contact: contact))
+        }
+      default: throw damaged("unknown key \(key) in the change log")
+      }
+    }
+    guard let horizon else { throw damaged("a change log without a horizon") }
+    return (horizon, entries)
   }
 
   /// A directory file: `{"type":"User","contacts":[{…},…]}`, every contact at `version`.

@@ -32,10 +32,18 @@ import Testing
       }
     }
 
-    func open() throws -> any DirectoryImporting {
+    func open(changeHistory: Int = ChangeLog.defaultCapacity) throws -> any DirectoryImporting {
       switch store {
-      case .dataDirectory: try FileContactRepository(directory: folder!.path)
-      case .postgres: try PostgresContactRepository(url: url!)
+      case .dataDirectory:
+        let repository = try FileContactRepository(directory: folder!.path)
+        // Small, so that the journal is compacted many times over a test.
+        repository.compactionThresholdBytes = 2048
+        repository.changeHistory = changeHistory
+        return repository
+      case .postgres:
+        let repository = try PostgresContactRepository(url: url!)
+        repository.changeHistory = changeHistory
+        return repository
       }
     }
   }
@@ -177,5 +185,96 @@ import Testing
     #expect(other.contacts(ofType: .user).count == 45)
     #expect(other.contact(id: next[0].id)?.contact.name == "Renamed")
     #expect(other.contact(id: "user-0") == nil)
+  }
+
+  /// The change feed's reference check, on each store: over random creates, updates, deletes and
+  /// imports (with compactions in between on the data directory), applying the feed page by
+  /// page to the contacts at an old cursor gives the contacts now. Read by a worker that saw
+  /// everything and by one that started afresh (after a restart).
+  @Test(arguments: Store.allCases)
+  func applyingTheFeedToAnOldStateGivesTheNewOne(store: Store) throws {
+    let fixture = try Fixture(store)
+    let writer = try fixture.open()
+    let follower = try fixture.open()
+    var random = SeededRandom(seed: 0xC4A4)
+    var saved: [(cursor: UInt64, contacts: [String: [UInt8]])] = []
+    for step in 0..<120 {
+      try Self.randomChange(writer, &random)
+      if step % 17 == 0 {
+        let state = try follower.currentState()
+        saved.append((state.generation, Self.contacts(state)))
+      }
+    }
+    let final = try follower.currentState()
+    let restarted = try fixture.open()
+    for reader in [follower, restarted] {
+      let now = try reader.currentState()
+      #expect(now.generation == final.generation)
+      for (cursor, contacts) in saved {
+        var applied = contacts
+        var position = cursor
+        var pages = 0
+        while pages < 1000 {
+          pages += 1
+          let limit = random.next(upTo: 7) + 1
+          guard let page = try reader.changes(after: position, limit: limit, in: now) else {
+            Issue.record("\(store): the cursor \(position) expired")
+            break
+          }
+          for entry in page.entries {
+            applied[entry.id] = entry.contact.map { Array($0.json) }
+            position = entry.sequence
+          }
+          if !page.hasMore { break }
+        }
+        #expect(applied == Self.contacts(final), "\(store): from cursor \(cursor)")
+      }
+    }
+    withExtendedLifetime(fixture) {}
+  }
+
+  @Test(arguments: Store.allCases)
+  func aCursorOlderThanTheKeptHistoryExpiresAndARecentOneDoesNot(store: Store) throws {
+    let fixture = try Fixture(store)
+    let repository = try fixture.open(changeHistory: 5)
+    let old = try repository.currentState().generation
+    for index in 0..<20 { _ = try repository.commit(by: "admin") { _ in .create(Self.custom("C\(index)")) } }
+    let now = try repository.currentState()
+    #expect(try repository.changes(after: old, limit: 100, in: now) == nil)
+    let recent = now.generation - 3
+    let page = try #require(try repository.changes(after: recent, limit: 100, in: now))
+    #expect(page.entries.map(\.sequence) == [recent + 1, recent + 2, recent + 3])
+    withExtendedLifetime(fixture) {}
+  }
+
+  static func contacts(_ state: DirectoryState) -> [String: [UInt8]] {
+    Dictionary(state.entries.map { ($0.contact.id, Array($0.json)) }, uniquingKeysWith: { $1 })
+  }
+
+  static func randomChange(_ repository: any DirectoryImporting, _ random: inout SeededRandom) throws {
+    let state = try repository.currentState()
+    let custom = state.contacts(ofType: .custom)
+    switch custom.isEmpty ? 9 : random.next(upTo: 10) {
+    case 0, 1:
+      let id = custom[random.next(upTo: custom.count)].id
+      _ = try repository.commit(by: "admin") { _ in .delete(id: id) }
+    case 2, 3, 4:
+      var contact = custom[random.next(upTo: custom.count)]
+      contact.name = "Renamed \(random.next(upTo: 1000))"
+      _ = try repository.commit(by: "admin") { _ in .update(contact) }
+    case 5:
+      let users = (0..<random.next(upTo: 12)).map { index in
+        Contact(
+          id: "user-\(random.next(upTo: 15))-\(index % 2)", type: .user, name: "User \(random.next(upTo: 4))",
+          phoneNumber: "555 \(index)", userName: "u\(index)")
+      }
+      let unique = Dictionary(users.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }).values.sorted {
+        $0.id < $1.id
+      }
+      _ = try repository.importDirectory(.user, contacts: Array(unique), by: "import", dryRun: false, allowEmpty: true)
+    default:
+      let contact = Self.custom("Created \(random.next(upTo: 1000))")
+      _ = try repository.commit(by: "admin") { _ in .create(contact) }
+    }
   }
 }
