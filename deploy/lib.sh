@@ -25,8 +25,9 @@ ensure_packages() {
 }
 
 # What the service itself needs on a machine: the FastCGI library, libpq (the PostgreSQL store),
-# nginx, openssl for the local certificate, pkg-config for SwiftPM to find both libraries.
-STACK_PACKAGES=(libfcgi-dev libpq-dev nginx openssl pkg-config)
+# nginx with its nchan module (pushed events), openssl for the local certificate, pkg-config for
+# SwiftPM to find both libraries.
+STACK_PACKAGES=(libfcgi-dev libpq-dev nginx libnginx-mod-nchan openssl pkg-config)
 
 # Builds contacts-fcgi; prints the binary's path.
 build_service() {
@@ -67,4 +68,13 @@ stop_private_postgres() {
   local dir=$1
   [ -d "$dir/data" ] || return 0
   runuser -u postgres -- "$(postgres_bin)/pg_ctl" -D "$dir/data" -m fast -w -s stop >&2 || true
+}
+
+# nginx's nchan module (Debian: libnginx-mod-nchan), which holds the pushed-event streams.
+NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
+
+# Whether the local stack serves pushed events: the module is installed and CONTACTS_EVENTS is
+# not "off" (tests turn it off to check the 501 fallback).
+events_enabled() {
+  [ "${CONTACTS_EVENTS:-on}" != off ] && [ -f "$NCHAN_MODULE" ]
 }

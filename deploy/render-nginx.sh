@@ -28,7 +28,28 @@ extra="" extra_http=""
 [ -n "$extra_http_file" ] && extra_http=$(cat "$extra_http_file")
 user=$(nginx_user)
 
-CONTACTS_EXTRA="$extra" CONTACTS_EXTRA_HTTP="$extra_http" python3 - "$CONTACTS_ROOT/nginx/local/nginx.conf.template" "$runtime/nginx.conf" \
+# Pushed events when nginx has the nchan module: the module, the subscriber locations, and the
+# publisher's server on a unix socket in RUNTIME (the service is started with --events-socket).
+load_modules="" events="" events_http=""
+if events_enabled; then
+  load_modules="load_module $NCHAN_MODULE;"
+  events="include snippets/contacts-events.conf;"
+  events_http="server {
+        listen unix:$runtime/events.sock;
+        access_log off;
+        location = /_contacts/publish {
+            nchan_publisher http;
+            nchan_channel_id contacts;
+            nchan_eventsource_event changes;
+            nchan_message_buffer_length 1;
+            nchan_message_timeout 60s;
+        }
+        location / { return 404; }
+    }"
+fi
+
+CONTACTS_EXTRA="$extra" CONTACTS_EXTRA_HTTP="$extra_http" CONTACTS_LOAD_MODULES="$load_modules" \
+  CONTACTS_EVENTS_SERVER="$events" CONTACTS_EVENTS_HTTP="$events_http" python3 - "$CONTACTS_ROOT/nginx/local/nginx.conf.template" "$runtime/nginx.conf" \
   "$runtime" "$CONTACTS_ROOT/nginx" "$socket" "$http_port" "$https_port" "$user" <<'PY'
 import os, sys
 template, out, runtime, nginx_dir, socket, http_port, https_port, user = sys.argv[1:]
@@ -36,7 +57,10 @@ lines = open(template).read().split("\n")
 values = {"@RUNTIME@": runtime, "@NGINX_DIR@": nginx_dir, "@SOCKET@": socket,
                    "@HTTP_PORT@": http_port, "@HTTPS_PORT@": https_port,
                    "@EXTRA_HTTP@": os.environ.get("CONTACTS_EXTRA_HTTP", ""),
-                   "@EXTRA@": os.environ.get("CONTACTS_EXTRA", "")}
+                   "@EXTRA@": os.environ.get("CONTACTS_EXTRA", ""),
+                   "@LOAD_MODULES@": os.environ.get("CONTACTS_LOAD_MODULES", ""),
+                   "@EVENTS_HTTP@": os.environ.get("CONTACTS_EVENTS_HTTP", ""),
+                   "@EVENTS@": os.environ.get("CONTACTS_EVENTS_SERVER", "")}
 def render(line):
     if line.lstrip().startswith("#"):
         return line  # the template's comments name the placeholders

@@ -41,6 +41,9 @@ conf=$("$CONTACTS_ROOT/deploy/render-nginx.sh" "$runtime" "$socket" "$http_port"
 group_args=()
 user=$(nginx_user)
 [ -n "$user" ] && group_args=(--socket-group "$user")
+# Pushed events: nginx (nchan) publishes on a socket in its runtime folder.
+events_args=()
+events_enabled && events_args=(--events-socket "$runtime/events.sock")
 
 pids=()
 stop() {
@@ -55,7 +58,7 @@ stop() {
 }
 trap 'stop 0' INT TERM
 
-"$binary" serve --socket "$socket" --workers "$workers" --change-history "$change_history" "${store_args[@]}" "${group_args[@]}" &
+"$binary" serve --socket "$socket" --workers "$workers" --change-history "$change_history" "${store_args[@]}" "${group_args[@]}" "${events_args[@]}" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.05; done
 [ -S "$socket" ] || { log "the responder did not start"; stop 1; }

@@ -137,6 +137,11 @@ public struct APIError: Error, Equatable, Sendable {
     message:
       "Pushed events are not available here (nginx without the nchan module); poll GET /contacts/_changes instead.")
 
+  static let notAnEventStream = APIError(
+    status: 406, code: "not_acceptable",
+    message:
+      "GET /contacts/_events is a Server-Sent Events stream: send Accept: text/event-stream (an EventSource does).")
+
   static func notImplemented(_ what: String) -> APIError {
     APIError(status: 501, code: "not_implemented", message: "\(what) is not implemented yet.")
   }

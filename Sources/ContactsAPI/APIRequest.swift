@@ -23,6 +23,8 @@ public struct APIRequest: Sendable {
   /// nginx asks whether this caller may open the event stream (`nchan_authorize_request`): the
   /// answer is 204 or the error, never a stream.
   public var authorizesEvents = false
+  /// nginx serves event streams (nchan), but sent this request here: not an EventSource GET.
+  public var eventsAvailable = false
   public var caller: CallerIdentity
   public var contentType: String?
   public var ifMatch: String?

@@ -71,8 +71,10 @@ extension ContactsAPI {
   /// the caller may open it: 204 when read permission was granted (checked before this). Reached
   /// without that question, nginx has no nchan module: 501, and clients poll the feed instead.
   func events(_ context: RequestContext) throws -> APIResponse {
-    guard context.request.authorizesEvents else { throw APIError.eventsUnavailable }
-    return APIResponse(status: 204, headers: [.init("Cache-Control", "no-store")])
+    if context.request.authorizesEvents {
+      return APIResponse(status: 204, headers: [.init("Cache-Control", "no-store")])
+    }
+    throw context.request.eventsAvailable ? APIError.notAnEventStream : APIError.eventsUnavailable
   }
 }
 

@@ -451,3 +451,11 @@ struct CopyText {
 }
 
 extension PostgresContactRepository: DirectoryImporting {}
+
+extension PostgresContactRepository: GenerationWatching {
+  /// One round trip: the generation row, without touching the contacts. Every host's publisher
+  /// polls the shared database, so every host's nginx hears every host's writes.
+  public func currentGeneration() throws -> UInt64 {
+    try withConnection(writing: false) { connection in try Self.generation(connection) }
+  }
+}

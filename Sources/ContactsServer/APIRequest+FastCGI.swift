@@ -39,6 +39,7 @@ extension APIRequest {
       bodyExceededLimit: request.bodyExceededLimit)
     // Set only in the internal location nginx's nchan module asks before opening a stream.
     authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
+    eventsAvailable = request.param("CONTACTS_EVENTS_AVAILABLE") == "1"
   }
 }
 

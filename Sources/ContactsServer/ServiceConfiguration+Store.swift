@@ -24,6 +24,14 @@ extension ServiceConfiguration {
     return repository
   }
 
+  /// What tells the store's generation without loading it: the events publisher's watcher.
+  public func openGenerationWatcher(logger: Logger) throws -> any GenerationWatching {
+    if let database {
+      return try PostgresContactRepository(url: database, log: { logger.log(.warning, event: "store", $0) })
+    }
+    return GenerationWatcher(directory: dataDirectory)
+  }
+
   /// Where the contacts live, for log lines and `config check`.
   public var storeDescription: String {
     database.map { "PostgreSQL \(Self.redacted($0))" } ?? "data directory \(dataDirectory)"

@@ -23,6 +23,9 @@ public struct ServiceConfiguration: Equatable, Sendable {
   public var listingCacheBytes = 64 << 20
   /// How many of the latest changes the change feed keeps at least; older cursors answer 410.
   public var changeHistory = 10_000
+  /// nginx's events publisher socket (snippets/contacts-events-publisher.conf): when set, the
+  /// supervisor runs a publisher that pushes `event: changes` on every commit.
+  public var eventsSocket: String?
   public var accessLog = false
   public var roles = RolePolicy.default
 
@@ -223,6 +226,10 @@ extension ServiceConfiguration {
         key: "changeHistory", flag: "change-history", appliesOnReload: true,
         help: "How many of the latest changes the change feed keeps at least; older cursors answer 410.",
         value: .integer(\.changeHistory, 100...10_000_000)),
+      Setting(
+        key: "eventsSocket", flag: "events-socket", appliesOnReload: false,
+        help: "nginx's events publisher socket (contacts-events-publisher.conf); set it to push events.",
+        value: .optionalText(\.eventsSocket)),
       Setting(
         key: "accessLog", flag: "access-log", appliesOnReload: true,
         help: "Log every request as a JSON line on stderr (nginx's access log usually suffices).",

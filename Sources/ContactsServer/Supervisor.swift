@@ -24,6 +24,9 @@ public final class Supervisor {
   private var replacement: (new: Int32, old: Int32)?
   private var timedOut: Set<Int32> = []
   private var recentStarts: [UInt64] = []
+  /// The events publisher, when the environment runs one (it serves no request).
+  private(set) var publisher: Int32?
+  private var stopping = false
 
   /// The signals the supervisor acts on.
   public static let watchedSignals = [Signals.child, Signals.terminate, Signals.interrupt, Signals.hangUp]
@@ -52,6 +55,18 @@ public final class Supervisor {
   /// Starts the pool.
   func start() {
     for _ in 0..<size { startWorker() }
+    startPublisherIfNeeded()
+  }
+
+  private func startPublisherIfNeeded() {
+    guard environment.runsPublisher, publisher == nil, !stopping else { return }
+    do {
+      let pid = try environment.spawnPublisher()
+      publisher = pid
+      logger.log(.info, event: "publisher_started", "events publisher \(pid) started", ["worker": "\(pid)"])
+    } catch {
+      logger.log(.error, event: "spawn_failed", "cannot start the events publisher: \(error)")
+    }
   }
 
   /// One turn of the loop, after `signal` (or none) arrived.
@@ -69,6 +84,8 @@ public final class Supervisor {
       logger.log(.info, event: "reload", "SIGHUP: replacing \(workers.count) workers one by one")
       toReplace = Array(workers.keys)
       replaceNext()
+      // The publisher holds no request: it is simply restarted with the new configuration.
+      if let publisher { environment.send(Signals.terminate, to: publisher) }
     default:
       break
     }
@@ -76,6 +93,7 @@ public final class Supervisor {
       environment.countRestart()
       guard startWorker() != nil else { break }
     }
+    startPublisherIfNeeded()
     return true
   }
 
@@ -111,7 +129,12 @@ public final class Supervisor {
   /// Reaps every child that has ended; logs why.
   private func reapWorkers(stopping: Bool) {
     while let (pid, exit) = environment.reapExited() {
-      if let slot = retiring.removeValue(forKey: pid) {
+      if pid == publisher {
+        publisher = nil
+        logger.log(
+          stopping || exit == .exited(0) ? .info : .error, event: "publisher_exited",
+          "events publisher \(pid) \(exit)\(stopping ? "" : "; starting a new one")", ["worker": "\(pid)"])
+      } else if let slot = retiring.removeValue(forKey: pid) {
         environment.release(slot)
         logger.log(.info, event: "worker_retired", "worker \(pid) \(exit)", ["worker": "\(pid)"])
         replaceNext()
@@ -177,16 +200,18 @@ public final class Supervisor {
   /// Asks every worker to stop after its current request; waits for all of them.
   /// A worker caught between its stop check and `accept` misses one signal, so it is repeated.
   private func stopAll() {
+    stopping = true
     logger.log(
       .info, event: "stopping", "stopping \(workers.count + retiring.count) workers after their current requests")
     let deadline = environment.now() + 60_000_000_000
-    while !(workers.isEmpty && retiring.isEmpty) {
-      for pid in Array(workers.keys) + Array(retiring.keys) { environment.send(Signals.terminate, to: pid) }
+    while !(workers.isEmpty && retiring.isEmpty && publisher == nil) {
+      let running = Array(workers.keys) + Array(retiring.keys) + (publisher.map { [$0] } ?? [])
+      for pid in running { environment.send(Signals.terminate, to: pid) }
       _ = environment.waitForSignal([Signals.child], timeoutMilliseconds: 200)
       reapWorkers(stopping: true)
       killTimedOutWorkers()
       if environment.now() > deadline {
-        for pid in Array(workers.keys) + Array(retiring.keys) { environment.send(Signals.kill, to: pid) }
+        for pid in running { environment.send(Signals.kill, to: pid) }
       }
     }
   }
@@ -214,6 +239,10 @@ public protocol SupervisorEnvironment: AnyObject {
   func countRestart()
   /// Counts a request that ran past the timeout.
   func countTimeout()
+  /// Whether an events publisher runs beside the workers.
+  var runsPublisher: Bool { get }
+  /// Starts the events publisher; its process id.
+  func spawnPublisher() throws -> Int32
 }
 
 /// The real environment: `posix_spawn` of this binary's `worker` command with the listening
@@ -221,6 +250,7 @@ public protocol SupervisorEnvironment: AnyObject {
 public final class ProcessSupervisorEnvironment: SupervisorEnvironment {
   let executable: String
   let workerArguments: [String]
+  let publisherArguments: [String]?
   let listener: Int32
   let scoreboard: Scoreboard
   /// Its other end goes to every worker, which exits once this process is gone (even by SIGKILL).
@@ -229,15 +259,17 @@ public final class ProcessSupervisorEnvironment: SupervisorEnvironment {
   /// - Parameters:
   ///   - executable: this binary.
   ///   - workerArguments: `worker` and its options; the slot is added per worker.
+  ///   - publisherArguments: `publisher` and its options, when events are pushed.
   ///   - listener: the listening socket.
   ///   - scoreboard: the pool's scoreboard.
   ///   - lifeline: the pipe whose closing tells workers the supervisor is gone.
   public init(
-    executable: String, workerArguments: [String], listener: Int32, scoreboard: Scoreboard,
-    lifeline: consuming Lifeline
+    executable: String, workerArguments: [String], publisherArguments: [String]? = nil, listener: Int32,
+    scoreboard: Scoreboard, lifeline: consuming Lifeline
   ) {
     self.executable = executable
     self.workerArguments = workerArguments
+    self.publisherArguments = publisherArguments
     self.listener = listener
     self.scoreboard = scoreboard
     self.lifeline = lifeline
@@ -262,4 +294,12 @@ public final class ProcessSupervisorEnvironment: SupervisorEnvironment {
   public func release(_ slot: Int) { scoreboard.release(slot) }
   public func countRestart() { scoreboard.restarts += 1 }
   public func countTimeout() { scoreboard.timeouts += 1 }
+  public var runsPublisher: Bool { publisherArguments != nil }
+  public func spawnPublisher() throws -> Int32 {
+    // No listening socket for it: it accepts nothing (standard input is /dev/null).
+    let null = try FileDescriptor(open: "/dev/null", .readOnly)
+    return try Processes.spawn(
+      executable, arguments: (publisherArguments ?? []) + ["--supervised"], standardInput: null.rawValue,
+      inherited: [Lifeline.childDescriptor: lifeline.childEndDescriptor])
+  }
 }

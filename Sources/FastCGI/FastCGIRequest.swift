@@ -56,6 +56,7 @@ public struct FastCGIResponse: Sendable {
     case 403: "Forbidden"
     case 404: "Not Found"
     case 405: "Method Not Allowed"
+    case 406: "Not Acceptable"
     case 409: "Conflict"
     case 412: "Precondition Failed"
     case 413: "Content Too Large"

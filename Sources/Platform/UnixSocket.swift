@@ -83,6 +83,62 @@ public enum UnixSocket {
     return descriptor
   }
 
+  /// Connects to the unix stream socket at `path`.
+  ///
+  /// - Returns: the connected socket (`O_CLOEXEC`).
+  /// - Throws: `SystemError` naming `connect` (ENOENT: nothing there; ECONNREFUSED: nobody
+  ///   listens).
+  public static func connect(path: String) throws(SystemError) -> FileDescriptor {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let pathBytes = Array(path.utf8)
+    guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+      throw SystemError(syscall: "connect", path: path, code: ENAMETOOLONG)
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+      raw.copyBytes(from: pathBytes)
+      raw[pathBytes.count] = 0
+    }
+    let descriptor = try Syscall.call("socket", path: path) {
+      socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
+    let file = FileDescriptor(adopting: descriptor, path: path)
+    let length = socklen_t(MemoryLayout<sockaddr_un>.size)
+    try Syscall.call("connect", path: path) {
+      withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, length) }
+      }
+    }
+    return file
+  }
+
+  /// Sends `request` on a new connection to the unix socket at `path` and reads the answer to
+  /// its end (the peer closes): a tiny HTTP/1.0 client for loopback services such as nginx's
+  /// event publisher. Gives up after `timeoutMilliseconds` of silence.
+  ///
+  /// - Returns: the bytes received.
+  public static func exchange(path: String, request: [UInt8], timeoutMilliseconds: Int = 2000) throws(SystemError)
+    -> [UInt8]
+  {
+    let file = try connect(path: path)
+    var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+    for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+      try Syscall.call("setsockopt", path: path) {
+        setsockopt(file.rawValue, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      }
+    }
+    try file.writeAll(request)
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = try Syscall.call("read", path: path) {
+        chunk.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
+      }
+      if count == 0 { return response }
+      response.append(contentsOf: chunk[0..<count])
+    }
+  }
+
   /// Whether something accepts connections at `address` (`connect(2)` succeeds): a live server,
   /// as opposed to a stale socket file whose server is gone (`ECONNREFUSED`).
   private static func isAnswering(_ address: inout sockaddr_un, _ length: socklen_t) -> Bool {
@@ -93,7 +149,7 @@ public enum UnixSocket {
     defer { _ = close(probe) }
     let connected = try? Syscall.call("connect") {
       withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, length) }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(probe, $0, length) }
       }
     }
     return connected != nil

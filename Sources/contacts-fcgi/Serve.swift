@@ -70,6 +70,8 @@ struct Serve: ParsableCommand {
         executable: Processes.currentExecutable(),
         workerArguments: ["worker"] + options.workerArguments(dataDirectory: configuration.dataDirectory)
           + ["--pool-size", String(configuration.workers)],
+        publisherArguments: configuration.eventsSocket == nil
+          ? nil : ["publisher"] + options.workerArguments(dataDirectory: configuration.dataDirectory),
         listener: listener, scoreboard: scoreboard, lifeline: try Lifeline())
     } catch {
       throw fail("cannot create the scoreboard or the workers' lifeline: \(error)")

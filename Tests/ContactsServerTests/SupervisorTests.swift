@@ -50,6 +50,14 @@ import Testing
     func release(_ slot: Int) { claimed[slot] = nil }
     func countRestart() { restarts += 1 }
     func countTimeout() { timeouts += 1 }
+    var runsPublisher = false
+    var publishers: [Int32] = []
+    func spawnPublisher() throws -> Int32 {
+      nextPID += 1
+      running[nextPID] = -1
+      publishers.append(nextPID)
+      return nextPID
+    }
 
     /// A worker dies on its own (a crash).
     func crash(_ pid: Int32) {
@@ -128,5 +136,24 @@ import Testing
     #expect(environment.running.isEmpty)
     for pid in pids { #expect(environment.signals(to: pid).first == Signals.terminate) }
     #expect(environment.restarts == 0)
+  }
+
+  @Test func theEventsPublisherIsRestartedWhenItDiesAndOnReloadAndStoppedWithThePool() {
+    let environment = FakeEnvironment()
+    environment.runsPublisher = true
+    let supervisor = Supervisor(size: 2, requestTimeoutSeconds: 30, environment: environment, logger: .silent)
+    supervisor.start()
+    #expect(environment.publishers.count == 1)
+    let first = environment.publishers[0]
+    environment.crash(first)
+    #expect(supervisor.step(received: Signals.child))
+    #expect(environment.publishers.count == 2 && supervisor.publisher == environment.publishers[1])
+    #expect(supervisor.step(received: Signals.hangUp))
+    #expect(environment.signals(to: environment.publishers[1]) == [Signals.terminate])
+    #expect(supervisor.step(received: Signals.child))
+    #expect(environment.publishers.count == 3)
+    #expect(!supervisor.step(received: Signals.terminate))
+    #expect(environment.running.isEmpty)
+    #expect(supervisor.publisher == nil)
   }
 }

@@ -96,6 +96,8 @@ public final class LocalStack: @unchecked Sendable {
   public let httpPort = freePort()
   public let httpsPort = freePort()
   public let workers: Int
+  /// Whether nginx serves pushed events (nchan installed, and not turned off).
+  public let eventsEnabled: Bool
   public var dataDirectory: String { directory.file("data") }
   public var socketPath: String { directory.file("fcgi.sock") }
   public var runtime: String { directory.file("nginx") }
@@ -113,16 +115,20 @@ public final class LocalStack: @unchecked Sendable {
   ///   - extraServerConfig: lines added to nginx's server block (extra test locations).
   ///   - extraHTTPConfig: lines added to nginx's http block (extra test servers).
   ///   - serveArguments: more arguments for `serve`.
+  ///   - events: serve pushed events when nginx has the nchan module (`false`: render nginx
+  ///     without them, as a machine without the module would be).
   public init(
     workers: Int = 2, demoData: Bool = true, extraServerConfig: String = "", extraHTTPConfig: String = "",
-    serveArguments: [String] = []
+    serveArguments: [String] = [], events: Bool = true
   ) throws {
     self.workers = workers
+    self.eventsEnabled = events && FileManager.default.fileExists(atPath: "/usr/lib/nginx/modules/ngx_nchan_module.so")
     if demoData { try importDemoData(into: dataDirectory) }
     let supervisor = Process()
     supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
     var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", dataDirectory]
     if let nginxGroup { arguments += ["--socket-group", nginxGroup] }
+    if eventsEnabled { arguments += ["--events-socket", "\(runtime)/events.sock"] }
     supervisor.arguments = arguments + serveArguments
     _ = FileManager.default.createFile(atPath: serviceLog, contents: nil)
     supervisor.standardError = FileHandle(forWritingAtPath: serviceLog)
@@ -140,7 +146,8 @@ public final class LocalStack: @unchecked Sendable {
     try extraHTTPConfig.write(toFile: extraHTTPFile, atomically: true, encoding: .utf8)
     let render = try runCommand(
       packageRoot.appendingPathComponent("deploy/render-nginx.sh").path,
-      [runtime, socketPath, String(httpPort), String(httpsPort), extraFile, extraHTTPFile])
+      [runtime, socketPath, String(httpPort), String(httpsPort), extraFile, extraHTTPFile],
+      environment: ["CONTACTS_EVENTS": eventsEnabled ? "on" : "off"])
     guard render.status == 0 else {
       stop()
       throw HTTPClientError(description: "render-nginx failed: \(render.errors)")
@@ -169,7 +176,15 @@ public final class LocalStack: @unchecked Sendable {
   /// The worker processes' ids (children of the supervisor).
   public func workerPIDs() -> [Int32] {
     guard let supervisor else { return [] }
-    return childProcesses(of: supervisor.processIdentifier)
+    return childProcesses(of: supervisor.processIdentifier).filter { commandLine(of: $0).dropFirst().first == "worker" }
+  }
+
+  /// The events publisher's process id, when the supervisor runs one.
+  public func publisherPID() -> Int32? {
+    guard let supervisor else { return nil }
+    return childProcesses(of: supervisor.processIdentifier).first {
+      commandLine(of: $0).dropFirst().first == "publisher"
+    }
   }
 
   /// `/_contacts/status` through nginx: the pool's scoreboard as the status page reports it.

@@ -72,6 +72,12 @@ public func childProcesses(of parent: Int32) -> [Int32] {
   }.sorted()
 }
 
+/// The arguments `pid` runs with (`/proc/<pid>/cmdline`), the program first; empty when gone.
+public func commandLine(of pid: Int32) -> [String] {
+  guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+  return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+}
+
 /// nginx's workers' group when the tests run as root: the responder's socket is given to it.
 public let nginxGroup: String? = getuid() == 0 && getgrnam("www-data") != nil ? "www-data" : nil
 

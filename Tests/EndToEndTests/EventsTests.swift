@@ -1,0 +1,84 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Pushed events through a real nginx with the nchan module: nginx holds the streams, the
+/// responder only authorizes them, the supervisor's publisher pushes a cursor on every commit.
+@Suite(.tags(.endToEnd))
+struct EventsTests {
+  static func isChangesEvent(_ line: String) -> Bool { line == "event: changes" }
+
+  @Test func aStreamHearsOfAWriteAndOfAnImportWithinASecond() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed (deploy/test.sh installs it)")
+    let stream = try EventStreamClient(port: stack.httpPort, user: "agent")
+    #expect(stream.status == 200, "\(stream.head)")
+    #expect(stream.head.lowercased().contains("content-type: text/event-stream"))
+
+    let started = Date()
+    let created = try stack.client.request(
+      "POST", "/contacts", user: "admin", json: #"{"name":"Pushed","phoneNumber":"555"}"#)
+    #expect(created.status == 201)
+    let heard = stream.lines(within: 3, until: { $0.hasPrefix("data:") && $0.contains("cursor") })
+    let elapsed = Date().timeIntervalSince(started)
+    #expect(heard.matched, "no event after the POST: \(heard.lines)")
+    #expect(elapsed < 1.0, "the event took \(elapsed) s")
+    #expect(heard.lines.contains(where: Self.isChangesEvent), "\(heard.lines)")
+    // The event carries the cursor of the data after the write: the feed from the listing's
+    // cursor before holds that write.
+    let listing = try stack.client.request("GET", "/contacts", user: "agent")
+    let cursor = try #require(listing.header("X-Contacts-Cursor"))
+    #expect(heard.lines.last == #"data: {"cursor":"\#(cursor)"}"#)
+
+    // An import by the admin command, in another process.
+    let users = stack.directory.file("users.json")
+    try #"[{"id":"user-pushed","name":"Pushed User","userName":"pushed"}]"#.write(
+      toFile: users, atomically: true, encoding: .utf8)
+    let importStarted = Date()
+    let imported = try stack.command(["import", "users", users, "--data-dir", stack.dataDirectory, "--allow-empty"])
+    #expect(imported.status == 0, "\(imported.errors)")
+    let afterImport = stream.lines(within: 3, until: { $0.hasPrefix("data:") })
+    #expect(afterImport.matched, "no event after the import: \(afterImport.lines)")
+    #expect(Date().timeIntervalSince(importStarted) < 1.5)
+  }
+
+  @Test func noStreamStartsWithoutReadPermission() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    let anonymous = try EventStreamClient(port: stack.httpPort)
+    #expect(anonymous.status == 401, "\(anonymous.head)")
+    #expect(anonymous.body().contains(#""code":"unauthenticated""#))
+    let guest = try EventStreamClient(port: stack.httpPort, user: "guest")
+    #expect(guest.status == 403, "\(guest.head)")
+    #expect(guest.body().contains(#""error""#))
+    // Not an EventSource: the responder answers, in JSON.
+    let plain = try EventStreamClient(port: stack.httpPort, user: "agent", accept: "application/json")
+    #expect(plain.status == 406, "\(plain.head)")
+    #expect(plain.body().contains(#""code":"not_acceptable""#))
+    let head = try stack.client.request("HEAD", "/contacts/_events", user: "agent")
+    #expect(head.status == 405 && head.header("Allow") == "GET")
+  }
+
+  @Test func aQuietStreamGetsAKeepAliveCommentWithinThirtySeconds() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    let stream = try EventStreamClient(port: stack.httpPort, user: "agent")
+    #expect(stream.status == 200)
+    // What nchan sends when the stream opens does not count: read it first.
+    _ = stream.lines(within: 1, until: { _ in false })
+    let quietSince = Date()
+    let comment = stream.lines(within: 31, until: { $0.hasPrefix(":") })
+    #expect(comment.matched, "no comment line in 30 s: \(comment.lines)")
+    #expect(Date().timeIntervalSince(quietSince) <= 30)
+  }
+
+  @Test func withoutTheModuleEventsAre501AndTheFeedStillWorks() throws {
+    let stack = try LocalStack(events: false)
+    let stream = try EventStreamClient(port: stack.httpPort, user: "agent")
+    #expect(stream.status == 501, "\(stream.head)")
+    #expect(stream.body().contains(#""code":"events_unavailable""#))
+    let listing = try stack.client.request("GET", "/contacts", user: "agent")
+    let cursor = try #require(listing.header("X-Contacts-Cursor"))
+    #expect(try stack.client.request("GET", "/contacts/_changes?since=\(cursor)", user: "agent").status == 200)
+  }
+}
