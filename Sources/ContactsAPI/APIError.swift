@@ -142,6 +142,28 @@ public struct APIError: Error, Equatable, Sendable {
     message:
       "GET /contacts/_events is a Server-Sent Events stream: send Accept: text/event-stream (an EventSource does).")
 
+  static let invalidIdempotencyKey = APIError(
+    status: 400, code: "invalid_idempotency_key",
+    message: "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+    fields: [FieldError(field: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters")])
+
+  static let idempotencyKeyReused = APIError(
+    status: 422, code: "idempotency_key_reused",
+    message: "This Idempotency-Key was used with a different request; use a new key for a new request.")
+
+  static let idempotencyKeyInUse = APIError(
+    status: 409, code: "idempotency_key_in_use",
+    message: "A request with this Idempotency-Key is still running; retry in a moment to get its answer.",
+    headers: [.init("Retry-After", "1")])
+
+  static func invalidBulk(_ reason: String) -> APIError {
+    APIError(status: 400, code: "invalid_bulk", message: "The bulk request is not of the expected shape: \(reason).")
+  }
+
+  static let notApplied = APIError(
+    status: 424, code: "not_applied",
+    message: "Not applied: another operation of this atomic request failed, so none was committed.")
+
   static func notImplemented(_ what: String) -> APIError {
     APIError(status: 501, code: "not_implemented", message: "\(what) is not implemented yet.")
   }

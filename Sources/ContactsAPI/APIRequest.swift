@@ -25,6 +25,8 @@ public struct APIRequest: Sendable {
   public var authorizesEvents = false
   /// nginx serves event streams (nchan), but sent this request here: not an EventSource GET.
   public var eventsAvailable = false
+  /// The `Idempotency-Key` header of a `POST`, as sent.
+  public var idempotencyKey: String?
   public var caller: CallerIdentity
   public var contentType: String?
   public var ifMatch: String?

@@ -3,6 +3,10 @@ import ContactsCore
 extension ContactsAPI {
   /// `POST /contacts`: a new custom contact with a server-made id.
   func create(_ context: RequestContext) throws -> APIResponse {
+    let key = try idempotencyKey(context)
+    if let key, let kept = try repository.keptAnswer(user: context.identity.user, key: key) {
+      return try replay(kept, for: context)  // a retry: the first answer, nothing run again
+    }
     let body = try parsedBody(context.request).get()
     let draft: CustomContactDraft
     do throws(ValidationFailure) {
@@ -11,10 +15,20 @@ extension ContactsAPI {
       throw APIError.invalidContact(error)
     }
     var id = ContactID.random()  // before the lock: it holds no one up
-    let state = try repository.commit(by: context.identity.user) { state in
-      while state.contains(id: id) { id = ContactID.random() }
-      return .create(Contact(id: id, type: .custom, name: draft.name, phoneNumber: draft.phoneNumber))
+    var answer: [UInt8] = []
+    let state = try writing { () throws in
+      try repository.commit(by: context.identity.user, idempotencyKey: key) { state, kept in
+        if let kept { throw KeptAnswerFound(answer: kept) }
+        while state.contains(id: id) { id = ContactID.random() }
+        let contact = Contact(id: id, type: .custom, name: draft.name, phoneNumber: draft.phoneNumber)
+        answer = contact.json
+        return CommitPlan(
+          [.create(contact)], idempotentAnswer: key.map { self.keep(answer, status: 201, key: $0, for: context) })
+      }
+    } replaying: { kept in
+      try self.replay(kept, for: context)
     }
+    guard case .state(let state) = state else { return state.response! }
     let entry = try existing(id, in: state, path: "/contacts/\(id)")
     return APIResponse(
       status: 201,
@@ -23,7 +37,7 @@ extension ContactsAPI {
         .init("Location", "/contacts/\(id)"),
         .init("ETag", EntityTag.forContact(version: entry.contact.version)),
       ],
-      body: Array(entry.json))
+      body: answer)
   }
 
   /// `PUT /contacts/{id}`: merges name and/or phone number into a custom contact.
@@ -68,10 +82,11 @@ extension ContactsAPI {
 
   /// The body as JSON, or the 415 / 413 / 400 it deserves, in that order. Returned rather than
   /// thrown so that a write can report it only after its 404, 405 and 412 checks.
-  func parsedBody(_ request: APIRequest) -> Result<JSONValue, APIError> {
+  func parsedBody(_ request: APIRequest, limit: Int? = nil) -> Result<JSONValue, APIError> {
     guard Self.isJSON(request.contentType) else { return .failure(.unsupportedMediaType(request.contentType)) }
-    if request.bodyExceededLimit || request.body.count > configuration.maximumBodyBytes {
-      return .failure(.payloadTooLarge(limit: configuration.maximumBodyBytes))
+    let limit = limit ?? configuration.maximumBodyBytes
+    if request.bodyExceededLimit || request.body.count > limit {
+      return .failure(.payloadTooLarge(limit: limit))
     }
     do {
       return .success(try JSONParser.parse(request.body))

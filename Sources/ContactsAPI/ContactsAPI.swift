@@ -15,6 +15,8 @@ public final class ContactsAPI {
     public var policy: RolePolicy
     /// Bodies longer than this answer 413.
     public var maximumBodyBytes: Int
+    /// The limit for `POST /contacts/_bulk` (1 MiB: up to 1,000 operations).
+    public var maximumBulkBodyBytes = 1 << 20
     /// The most bytes of serialized listings a worker keeps (least recently used go first).
     public var listingCacheBytes: Int
 
@@ -137,7 +139,14 @@ public final class ContactsAPI {
       guard request.method == "POST" else {
         throw APIError.methodNotAllowed(request.method, allowed: ["POST"], reason: "bulk changes are sent with POST")
       }
-      throw APIError.notImplemented("POST /contacts/_bulk")
+      return try bulk(context)
+    case .history(let id):
+      // Admins only: who changed what is not an agent's business.
+      guard granted.contains(.write) else { throw APIError.forbidden(identity.user, needs: .write) }
+      guard Self.readMethods.contains(request.method) else {
+        throw APIError.methodNotAllowed(request.method, allowed: ["GET", "HEAD"], reason: "the history is read")
+      }
+      return try history(context, id: id)
     case .unknown:
       throw APIError.notFound(request.path)
     }
@@ -213,6 +222,8 @@ enum Route: Equatable {
   case events
   /// `/contacts/_bulk`: many changes in one request.
   case bulk
+  /// `/contacts/{id}/history`: a custom contact's audit history.
+  case history(id: String)
   case unknown
 
   /// The paths under `/contacts/_…` that exist; ids beginning with `_` are reserved for them.
@@ -224,7 +235,19 @@ enum Route: Equatable {
     } else if path.hasPrefix("/contacts&") {
       self = .collection(extraQuery: String(path.dropFirst("/contacts&".count)))
     } else if path.hasPrefix("/contacts/") {
-      let segment = path.dropFirst("/contacts/".count)
+      var segment = path.dropFirst("/contacts/".count)
+      if segment.hasSuffix("/history") {
+        let idPart = segment.dropLast("/history".count)
+        guard !idPart.isEmpty, !idPart.contains("/"), let id = PercentEncoding.decode(idPart, plusIsSpace: false),
+          !id.hasPrefix("_")
+        else {
+          self = .unknown
+          return
+        }
+        self = .history(id: id)
+        return
+      }
+      segment = segment[...]
       guard !segment.isEmpty, !segment.contains("/"), let id = PercentEncoding.decode(segment, plusIsSpace: false)
       else {
         self = .unknown

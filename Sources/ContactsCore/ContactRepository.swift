@@ -4,6 +4,15 @@ public enum ContactChange: Equatable, Sendable {
   case update(Contact)
   case delete(id: String)
 
+  /// `create`, `update` or `delete`: the change's name in journals, histories and tables.
+  public var operationName: String {
+    switch self {
+    case .create: "create"
+    case .update: "update"
+    case .delete: "delete"
+    }
+  }
+
   /// The id of the contact the change is about.
   public var contactID: String {
     switch self {
@@ -54,11 +63,26 @@ public protocol ContactRepository: AnyObject {
   ///
   /// - Parameters:
   ///   - user: who acts, recorded with the change.
-  ///   - decide: checks and builds the change; what it throws is rethrown, nothing written.
-  /// - Returns: the state after the change.
+  ///   - idempotencyKey: the request's `Idempotency-Key`: no other request of `user` with it may
+  ///     run at the same time (`IdempotencyKeyInUse`), and `decide` is given the answer kept for
+  ///     it, if any, read under the lock.
+  ///   - decide: checks and builds the changes; what it throws is rethrown, nothing written.
+  /// - Returns: the state after the changes.
   /// - Throws: what `decide` threw, or `ContactStoreUnavailable` when the change could not be
   ///   made durable (nothing acknowledged; 503).
-  func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState
+  func commit(
+    by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+  ) throws -> DirectoryState
+
+  /// The answer kept for `key` of `user`, for a retry: read as cheaply as the store allows, no
+  /// write lock (a miss goes on to `commit`, which checks again under the lock).
+  func keptAnswer(user: String, key: String) throws -> IdempotentAnswer?
+
+  /// A custom contact's history, oldest first: every create, update and delete, for the life of
+  /// the data (compaction keeps it).
+  ///
+  /// - Returns: `nil` when the id never belonged to a custom contact.
+  func history(of id: String) throws -> [HistoryEntry]?
 
   /// The changes after `sequence`, at most `limit`, as of `state` (a state this repository
   /// returned): the change feed.
@@ -82,6 +106,16 @@ public struct ChangeFeedPage: Sendable {
 }
 
 extension ContactRepository {
+  /// Makes one change: `commit` without an idempotency key.
+  public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+    try commit(by: user, idempotencyKey: nil) { state, _ in CommitPlan([try decide(state)]) }
+  }
+
+  /// From the worker's state (the data directory keeps every answer in each worker).
+  public func keptAnswer(user: String, key: String) throws -> IdempotentAnswer? {
+    try currentState().idempotentAnswer(user: user, key: key)
+  }
+
   /// From the state's own change log: what every worker keeps in memory.
   public func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage? {
     state.changeLog.changes(after: sequence, limit: limit).map {
@@ -106,14 +140,27 @@ public final class InMemoryContactRepository: ContactRepository {
 
   public var cachedGeneration: UInt64 { state.generation }
 
-  public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
-    let change = try decide(state)
-    let generation = state.generation + 1
-    switch change {
-    case .create(let contact), .update(let contact): state.upsert(contact, generation: generation)
-    case .delete(let id): state.remove(id: id, generation: generation)
+  public func commit(
+    by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+  ) throws -> DirectoryState {
+    let plan = try decide(state, idempotencyKey.flatMap { state.idempotentAnswer(user: user, key: $0) })
+    for change in plan.changes {
+      let generation = state.generation + 1
+      state.apply(change, generation: generation)
+      history.append((user, change))
+      auditTrail[change.contactID, default: []].append(
+        HistoryEntry(
+          sequence: generation, at: "1970-01-01T00:00:00.000Z", by: user, op: change.operationName,
+          contact: state.contact(id: change.contactID).map { Array($0.json) }))
     }
-    history.append((user, change))
+    if let answer = plan.idempotentAnswer { state.remember(answer) }
     return state
+  }
+
+  private var auditTrail: [String: [HistoryEntry]] = [:]
+
+  public func history(of id: String) throws -> [HistoryEntry]? {
+    if let entries = auditTrail[id] { return entries }
+    return state.contains(id: id) ? [] : nil
   }
 }

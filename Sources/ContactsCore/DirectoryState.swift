@@ -115,6 +115,8 @@ public struct DirectoryState: Sendable {
   private var byID: [String: IndexedContact] = [:]
   /// The latest changes, for the change feed.
   public var changeLog = ChangeLog(horizon: 0)
+  /// Kept answers of requests with an `Idempotency-Key`, by user and key.
+  public internal(set) var idempotentAnswers: [String: IdempotentAnswer] = [:]
 
   public init() {}
 
@@ -236,6 +238,14 @@ public struct DirectoryState: Sendable {
     for (index, id) in changed.enumerated() {
       let sequence = min(first + UInt64(index), newGeneration)
       changeLog.append(ChangeEntry(sequence: sequence, id: id, contact: imported[id]))
+    }
+  }
+
+  /// Applies one change at `generation` (its sequence number).
+  public mutating func apply(_ change: ContactChange, generation: UInt64) {
+    switch change {
+    case .create(let contact), .update(let contact): upsert(contact, generation: generation)
+    case .delete(let id): remove(id: id, generation: generation)
     }
   }
 

@@ -184,29 +184,104 @@ public final class PostgresContactRepository: ContactRepository {
 
   // MARK: Writing
 
-  public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+  public func commit(
+    by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+  ) throws -> DirectoryState {
     try withConnection(writing: true) { connection in
-      let locked = try connection.query(
-        "BEGIN; SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
+      try connection.query("BEGIN")
       do {
+        var kept: IdempotentAnswer?
+        if let key = idempotencyKey {
+          // Without waiting: a retry that arrives while the first request with its key still runs
+          // (on any host) is told so (409) rather than queued behind it.
+          let locked = try connection.query(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 727273))", [user + "\u{0}" + key])
+          guard locked[0, 0] == "t" else { throw IdempotencyKeyInUse() }
+          kept = try Self.keptAnswer(user: user, key: key, connection)
+        }
+        let locked = try connection.query("SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
         guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
           throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
         }
         var current = try refresh(connection, to: generation, inTransaction: true)
-        let change = try decide(current)
-        let sequence = generation + 1
-        try Self.write(change, sequence: sequence, by: user, connection)
-        try connection.query("COMMIT")
-        switch change {
-        case .create(let contact), .update(let contact): current.upsert(contact, generation: sequence)
-        case .delete(let id): current.remove(id: id, generation: sequence)
+        let plan = try decide(current, kept)
+        for (index, change) in plan.changes.enumerated() {
+          try Self.write(change, sequence: generation + 1 + UInt64(index), by: user, connection)
         }
+        if let answer = plan.idempotentAnswer, !plan.changes.isEmpty {
+          try connection.query(
+            """
+            INSERT INTO idempotency_keys (user_name, key, request_hash, status, response, created_at)
+            VALUES ($1, $2, $3, $4, convert_to($5, 'UTF8'), to_timestamp($6))
+            ON CONFLICT (user_name, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
+              status = EXCLUDED.status, response = EXCLUDED.response, created_at = EXCLUDED.created_at
+            """,
+            [
+              answer.user, answer.key, answer.requestHash, String(answer.status),
+              String(decoding: answer.body, as: UTF8.self), String(answer.createdAt),
+            ])
+        }
+        if plan.idempotentAnswer != nil, UInt64.random(in: 0..<100) == 0 {
+          // Now and then, answers past twice their retention go (an index finds them).
+          try connection.query(
+            "DELETE FROM idempotency_keys WHERE created_at < clock_timestamp() - make_interval(secs => $1)",
+            [String(2 * IdempotentAnswer.retentionSeconds)])
+        }
+        try connection.query("COMMIT")
+        for (index, change) in plan.changes.enumerated() {
+          current.apply(change, generation: generation + 1 + UInt64(index))
+        }
+        if let answer = plan.idempotentAnswer, !plan.changes.isEmpty { current.remember(answer) }
         state = current
         return current
       } catch {
         _ = try? connection.query("ROLLBACK")
         throw error
       }
+    }
+  }
+
+  /// The answer kept for `key` of `user` within the retention, read from the database.
+  static func keptAnswer(user: String, key: String, _ connection: PostgresConnection) throws -> IdempotentAnswer? {
+    let rows = try connection.query(
+      """
+      SELECT request_hash, status, convert_from(response, 'UTF8'), extract(epoch FROM created_at)::bigint
+      FROM idempotency_keys WHERE user_name = $1 AND key = $2
+        AND created_at > clock_timestamp() - make_interval(secs => $3)
+      """, [user, key, String(IdempotentAnswer.retentionSeconds)])
+    guard rows.count == 1, let hash = rows[0, 0], let status = rows[0, 1].flatMap({ Int($0) }),
+      let body = rows[0, 2], let time = rows[0, 3].flatMap({ Int($0) })
+    else { return nil }
+    return IdempotentAnswer(
+      user: user, key: key, requestHash: hash, status: status, body: Array(body.utf8), createdAt: time)
+  }
+
+  /// One query: the kept answer for a retry, whichever host kept it.
+  public func keptAnswer(user: String, key: String) throws -> IdempotentAnswer? {
+    try withConnection(writing: false) { connection in try Self.keptAnswer(user: user, key: key, connection) }
+  }
+
+  /// Every change of a custom contact, from `contact_changes`.
+  public func history(of id: String) throws -> [HistoryEntry]? {
+    try withConnection(writing: false) { connection in
+      let rows = try connection.query(
+        """
+        SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), by_user, op, contact
+        FROM contact_changes WHERE contact_id = $1 AND contact_type = 'Custom' ORDER BY seq
+        """, [id])
+      var entries: [HistoryEntry] = []
+      for row in 0..<rows.count {
+        guard let seq = rows[row, 0].flatMap({ UInt64($0) }), let at = rows[row, 1], let by = rows[row, 2],
+          let op = rows[row, 3]
+        else { throw PostgresStoreError("a row of contact_changes is malformed") }
+        let contact = rows.bytes(row: row, column: 4).flatMap { try? JSONParser.parse($0) }.flatMap {
+          try? Contact(stored: $0)
+        }
+        entries.append(HistoryEntry(sequence: seq, at: at, by: by, op: op, contact: contact?.json))
+      }
+      if !entries.isEmpty { return entries }
+      let exists = try connection.query("SELECT 1 FROM contacts WHERE id = $1", [id])
+      return exists.count > 0 ? [] : nil
     }
   }
 
@@ -332,8 +407,9 @@ public final class PostgresContactRepository: ContactRepository {
           "the database's schema is version \(from), newer than this build's \(PostgresSchema.currentVersion)")
       }
       for version in (from + 1)..<(PostgresSchema.currentVersion + 1) where version > from {
-        try connection.query("BEGIN; \(PostgresSchema.migrations[version - 1]); COMMIT")
-        try connection.query("UPDATE contacts_meta SET value = \(version) WHERE key = 'schema'")
+        try connection.query(
+          "BEGIN; \(PostgresSchema.migrations[version - 1]); "
+            + "UPDATE contacts_meta SET value = \(version) WHERE key = 'schema'; COMMIT")
       }
       try connection.query("SELECT pg_advisory_unlock(727273)")
       return (from, PostgresSchema.currentVersion)

@@ -12,7 +12,7 @@
 /// - `idempotency_keys`: kept answers of `POST` requests that carried an `Idempotency-Key`.
 public enum PostgresSchema {
   /// The version this build writes and reads.
-  public static let currentVersion = 1
+  public static let currentVersion = 2
 
   /// Migration `n` takes the schema from version `n - 1` to `n`; each runs in one transaction.
   static let migrations: [String] = [
@@ -53,6 +53,10 @@ public enum PostgresSchema {
       created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
       PRIMARY KEY (user_name, key)
     );
+    """,
+    // 2: kept answers are found by age when the expired ones are pruned.
     """
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+    """,
   ]
 }

@@ -40,6 +40,7 @@ extension APIRequest {
     // Set only in the internal location nginx's nchan module asks before opening a stream.
     authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
     eventsAvailable = request.param("CONTACTS_EVENTS_AVAILABLE") == "1"
+    idempotencyKey = request.param("HTTP_IDEMPOTENCY_KEY")
   }
 }
 

@@ -69,7 +69,9 @@ public struct WorkerLoop {
       scoreboard: scoreboard, slot: slot, poolSize: poolSize, configuration: configuration)
     if let scoreboard, let slot { scoreboard.claim(slot, pid: Processes.currentID) }
     let connection = FastCGIConnection(
-      listeningDescriptor: UnixSocket.inheritedDescriptor, maximumBodyBytes: configuration.maxBodyBytes)
+      listeningDescriptor: UnixSocket.inheritedDescriptor,
+      // Bulk requests may be up to 1 MiB; the API holds every other path to maxBodyBytes.
+      maximumBodyBytes: max(configuration.maxBodyBytes, 1 << 20))
     logger.log(.info, event: "worker_ready", "worker serving", ["generation": "\(repository.cachedGeneration)"])
 
     var served = 0

@@ -20,6 +20,13 @@ extension FileContactRepository {
   ///
   /// - Throws: `StoreError`.
   public func compact() throws {
+    // The journal's changes to custom contacts go to the history first: the new journal will
+    // not hold them, and the audit history lasts as long as the data.
+    let reader = try Journal.open(layout.journal, writable: false)
+    let base = try reader.readHeader() ?? 0
+    try AuditHistory.append(reader.readTail(after: base), to: layout)
+    // Kept answers older than their retention are not carried into the new snapshot.
+    state.forgetAnswers(before: Clock.unixSeconds() - IdempotentAnswer.retentionSeconds)
     let snapshotBytes = try Compaction.run(layout, state: state, directoryFiles: directoryFiles)
     let next = try openJournal()
     guard try next.readHeader() == state.generation else {

@@ -20,7 +20,7 @@ public final class FileContactRepository: ContactRepository {
   var journal: Journal
   /// The size of the snapshot `journal` continues (compaction waits until the journal is larger).
   var snapshotSize: Int64 = 0
-  private(set) var state = DirectoryState()
+  var state = DirectoryState()
   /// The directory file (`users-<g>.json`, `queues-<g>.json`) each type was last imported from.
   private(set) var directoryFiles: [ContactType: String] = [:]
   private var needsReload = false
@@ -75,21 +75,37 @@ public final class FileContactRepository: ContactRepository {
     return state
   }
 
-  /// - Throws: what `decide` threw, or `ContactStoreUnavailable` when the store could not be
-  ///   read or the record not made durable (nothing acknowledged; the next call reloads).
-  public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+  /// - Throws: what `decide` threw, `IdempotencyKeyInUse` while another request with the same
+  ///   key runs, or `ContactStoreUnavailable` when the store could not be read or the record not
+  ///   made durable (nothing acknowledged; the next call reloads).
+  public func commit(
+    by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+  ) throws -> DirectoryState {
+    // Taken before the write lock, without waiting: a retry that arrives while the first request
+    // with its key still runs is told so (409) rather than queued behind it.
+    let keyLock = try idempotencyKey.map { key throws -> ByteRangeLock in
+      guard let lock = try available(writing: true, { () throws(StoreError) in try lockKey(user: user, key: key) })
+      else { throw IdempotencyKeyInUse() }
+      return lock
+    }
+    defer { withExtendedLifetime(keyLock) {} }
     let outcome = try available(writing: true) { () throws(StoreError) in
       try locked { () throws(StoreError) -> Result<DirectoryState, any Error> in
         try refreshForWriting()
-        let change: ContactChange
+        let plan: CommitPlan
         do {
-          change = try decide(state)
+          plan = try decide(state, idempotencyKey.flatMap { state.idempotentAnswer(user: user, key: $0) })
         } catch {
           return .failure(error)  // a refusal (404, 412, validation): nothing written
         }
+        guard !plan.changes.isEmpty else { return .success(state) }
+        let first = state.generation + 1
+        let last = state.generation + UInt64(plan.changes.count)
         try append(
           JournalRecord(
-            sequence: state.generation + 1, timestamp: Clock.timestamp(), user: user, operation: .change(change)))
+            sequence: last, firstSequence: first, timestamp: Clock.timestamp(), user: user,
+            operation: plan.changes.count == 1 ? .change(plan.changes[0]) : .changes(plan.changes),
+            idempotentAnswer: plan.idempotentAnswer))
         compactIfLarge()
         return .success(state)
       }
@@ -97,10 +113,26 @@ public final class FileContactRepository: ContactRepository {
     return try outcome.get()
   }
 
+  /// The stripe of the idempotency lock file that `key` of `user` falls in, locked; `nil` when
+  /// another request holds it.
+  private func lockKey(user: String, key: String) throws(StoreError) -> ByteRangeLock? {
+    // FNV-1a over user and key: stable across processes (Hasher is seeded per process).
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in user.utf8 + [0] + key.utf8 {
+      hash ^= UInt64(byte)
+      hash &*= 0x0000_0100_0000_01b3
+    }
+    do {
+      return try ByteRangeLock.tryLock(path: layout.path(StoreLayout.idempotencyLockName), byte: Int(hash % 65_536))
+    } catch {
+      throw .system(error)
+    }
+  }
+
   /// Runs a read or write of the files; on failure drops the cached state, so that the next
   /// call starts from the files again (the fault may be gone by then: a disk that had filled,
   /// a file restored), and reports the store as unavailable (503) rather than as a bug (500).
-  private func available<Result>(writing: Bool, _ body: () throws(StoreError) -> Result)
+  func available<Result>(writing: Bool, _ body: () throws(StoreError) -> Result)
     throws(ContactStoreUnavailable) -> Result
   {
     do {
@@ -173,6 +205,7 @@ public final class FileContactRepository: ContactRepository {
         } else {
           state.changeLog = ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
         }
+        for answer in snapshot.answers { state.remember(answer) }
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
@@ -206,11 +239,12 @@ public final class FileContactRepository: ContactRepository {
     var pending = PendingChanges()
     do {
       for entry in entries {
-        if case .change(let change) = entry.record.operation {
-          pending.add(change, sequence: entry.record.sequence)
-        } else {
+        if case .directoryImport = entry.record.operation {
           pending.apply(to: &state)
           try apply(entry.record, importing: nil)
+        } else {
+          for (change, sequence) in entry.record.contactChanges { pending.add(change, sequence: sequence) }
+          if let answer = entry.record.idempotentAnswer { state.remember(answer) }
         }
       }
     } catch {
@@ -221,11 +255,10 @@ public final class FileContactRepository: ContactRepository {
   }
 
   private func apply(_ record: JournalRecord, importing contacts: [Contact]?) throws(StoreError) {
+    if let answer = record.idempotentAnswer { state.remember(answer) }
     switch record.operation {
-    case .change(.create(let contact)), .change(.update(let contact)):
-      state.upsert(contact, generation: record.sequence)
-    case .change(.delete(let id)):
-      state.remove(id: id, generation: record.sequence)
+    case .change, .changes:
+      for (change, sequence) in record.contactChanges { state.apply(change, generation: sequence) }
     case .directoryImport(let type, let file, _):
       let imported: [Contact]
       if let contacts {

@@ -16,6 +16,8 @@ struct Snapshot {
   var custom: [IndexedContact]
   /// The change log's horizon and entries; `nil` in a format 1 snapshot.
   var changes: (horizon: UInt64, entries: [ChangeEntry])?
+  /// Answers kept for idempotency keys (the last 24 hours').
+  var answers: [IdempotentAnswer] = []
 
   static func encode(_ state: DirectoryState, directoryFiles: [ContactType: String]) -> [UInt8] {
     var writer = JSONWriter(reservingCapacity: 64 + state.count * 120)
@@ -54,7 +56,18 @@ struct Snapshot {
       }
       writer.append(raw: "}")
     }
-    writer.append(raw: "]}}\n")
+    writer.append(raw: "]},\n\"answers\":[")
+    for (index, answer) in state.idempotentAnswers.values.sorted(by: { $0.createdAt < $1.createdAt }).enumerated() {
+      writer.append(raw: index > 0 ? ",\n{" : "{")
+      writer.append(key: "user", string: answer.user, first: true)
+      writer.append(key: "key", string: answer.key)
+      writer.append(key: "hash", string: answer.requestHash)
+      writer.append(key: "status", integer: answer.status)
+      writer.append(key: "body", string: String(decoding: answer.body, as: UTF8.self))
+      writer.append(key: "t", integer: answer.createdAt)
+      writer.append(raw: "}")
+    }
+    writer.append(raw: "]}\n")
     return writer.bytes
   }
 
@@ -66,7 +79,8 @@ struct Snapshot {
     let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
     let read = try reader.snapshot()
     return Snapshot(
-      generation: read.generation, directoryFiles: read.files, custom: read.custom, changes: read.changes)
+      generation: read.generation, directoryFiles: read.files, custom: read.custom, changes: read.changes,
+      answers: read.answers)
   }
 }
 

@@ -65,16 +65,21 @@ public struct StoreCheck: Sendable {
     for entry in scan.entries {
       let line = entry.line
       switch entry.record.operation {
-      case .change(.create(let contact)), .change(.update(let contact)):
-        if contact.type != .custom {
-          damage.append("\(name) line \(line): a change to a \(contact.type.rawValue) contact")
+      case .change, .changes:
+        for (change, _) in entry.record.contactChanges {
+          switch change {
+          case .create(let contact), .update(let contact):
+            if contact.type != .custom {
+              damage.append("\(name) line \(line): a change to a \(contact.type.rawValue) contact")
+            }
+            if case .create = change, contacts[contact.id] != nil {
+              damage.append("\(name) line \(line): creates '\(contact.id)', which exists")
+            }
+            contacts[contact.id] = contact
+          case .delete(let id):
+            contacts[id] = nil
+          }
         }
-        if case .change(.create) = entry.record.operation, contacts[contact.id] != nil {
-          damage.append("\(name) line \(line): creates '\(contact.id)', which exists")
-        }
-        contacts[contact.id] = contact
-      case .change(.delete(let id)):
-        contacts[id] = nil
       case .directoryImport(let type, let file, let count):
         let imported: [Contact]
         do {

@@ -7,6 +7,10 @@ public struct StoreLayout: Sendable {
   static let lockName = "lock"
   static let snapshotName = "snapshot.json"
   static let journalName = "journal.jsonl"
+  /// Byte-range locks, one stripe per idempotency key hash (see `FileContactRepository.commit`).
+  static let idempotencyLockName = "idempotency.lock"
+  /// Every change to a custom contact older than the journal, for the audit history.
+  static let historyName = "history.jsonl"
 
   public init(directory: String) { self.directory = directory }
 

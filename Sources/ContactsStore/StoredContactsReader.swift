@@ -20,8 +20,9 @@ final class StoredContactsReader {
   /// `snapshot.json`: `{"format":1,"generation":G,"files":{…},"custom":[{"v":V,"c":{…}},…]}`.
   func snapshot() throws(StoreError) -> (
     generation: UInt64, files: [ContactType: String], custom: [IndexedContact],
-    changes: (horizon: UInt64, entries: [ChangeEntry])?
+    changes: (horizon: UInt64, entries: [ChangeEntry])?, answers: [IdempotentAnswer]
   ) {
+    var answers: [IdempotentAnswer] = []
     var generation: UInt64?
     var files: [ContactType: String] = [:]
     var custom: [IndexedContact] = []
@@ -32,6 +33,24 @@ final class StoredContactsReader {
         guard (1...2).contains(try integer()) else { throw damaged("unknown format") }
       case "changes":
         changes = try changeLog()
+      case "answers":
+        try arrayElements { () throws(StoreError) in
+          var fields: [String: String] = [:]
+          var numbers: [String: UInt64] = [:]
+          try objectMembers { (key) throws(StoreError) in
+            switch key {
+            case "status", "t": numbers[key] = try integer()
+            default: fields[key] = try string()
+            }
+          }
+          guard let user = fields["user"], let key = fields["key"], let hash = fields["hash"],
+            let body = fields["body"], let status = numbers["status"], let time = numbers["t"]
+          else { throw damaged("incomplete kept answer") }
+          answers.append(
+            IdempotentAnswer(
+              user: user, key: key, requestHash: hash, status: Int(status), body: Array(body.utf8),
+              createdAt: Int(time)))
+        }
       case "generation":
         generation = try integer()
       case "files":
@@ -58,7 +77,7 @@ final class StoredContactsReader {
       }
     }
     guard let generation else { throw damaged("no generation") }
-    return (generation, files, custom, changes)
+    return (generation, files, custom, changes, answers)
   }
 
   /// The change log of a snapshot: `{"horizon":30,"entries":[{"s":31,"c":{…}},{"s":32,"i":"…"}]}`.

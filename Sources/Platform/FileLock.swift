@@ -25,3 +25,41 @@ public struct FileLock: ~Copyable {
     return try body()
   }
 }
+
+/// An exclusive open-file-description record lock (`fcntl(2)` `F_OFD_SETLK`) on one byte of a
+/// dedicated lock file, taken without waiting: many independent locks in one file (one per
+/// idempotency key's stripe).
+///
+/// OFD locks belong to the open file (not the process, as classic POSIX locks do), so two
+/// opens in one process exclude each other as two processes do, and closing another descriptor
+/// of the file drops nothing. The file is opened here once per lock and used for nothing else.
+public final class ByteRangeLock {
+  private let file: FileDescriptor
+
+  private init(file: consuming FileDescriptor) { self.file = file }
+
+  /// `F_OFD_SETLK` (Linux 3.15 and later): glibc declares it only under `_GNU_SOURCE`, which the
+  /// Swift module does not see.
+  static let setOpenFileDescriptionLock: Int32 = 37
+
+  /// Locks byte `index` of the file at `path` (created if needed).
+  ///
+  /// - Returns: the lock (released when the value is dropped), or `nil` when another process
+  ///   holds that byte.
+  /// - Throws: `SystemError` from `open(2)` or `fcntl(2)`.
+  public static func tryLock(path: String, byte index: Int) throws(SystemError) -> ByteRangeLock? {
+    let file = try FileDescriptor(open: path, [.readWrite, .create], mode: 0o600)
+    var lock = flock()
+    lock.l_type = Int16(F_WRLCK)
+    lock.l_whence = Int16(SEEK_SET)
+    lock.l_start = off_t(index)
+    lock.l_len = 1
+    lock.l_pid = 0  // required by OFD locks
+    do {
+      try Syscall.call("fcntl", path: path) { fcntl(file.rawValue, Self.setOpenFileDescriptionLock, &lock) }
+    } catch  where error.code == EAGAIN || error.code == EACCES {
+      return nil
+    }
+    return ByteRangeLock(file: file)
+  }
+}

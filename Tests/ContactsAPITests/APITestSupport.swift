@@ -20,10 +20,13 @@ let fixtureContacts = [
 
 enum Caller: String, CaseIterable, Sendable {
   case admin, agent, guest, anonymous
+  /// A second admin.
+  case other
 
   var identity: CallerIdentity {
     switch self {
     case .admin: .authenticated(Identity(user: "admin", roles: ["Contact Center Admin"]))
+    case .other: .authenticated(Identity(user: "other", roles: ["Contact Center Admin"]))
     case .agent: .authenticated(Identity(user: "agent", roles: ["Agent"]))
     case .guest: .authenticated(Identity(user: "guest", roles: []))
     case .anonymous: .anonymous

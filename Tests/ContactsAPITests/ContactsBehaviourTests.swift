@@ -194,9 +194,12 @@ struct ContactsBehaviourTests {
       struct Failure: Error {}
       func currentState() throws -> DirectoryState { throw Failure() }
       var cachedGeneration: UInt64 { 0 }
-      func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+      func commit(
+        by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+      ) throws -> DirectoryState {
         throw Failure()
       }
+      func history(of id: String) throws -> [HistoryEntry]? { throw Failure() }
     }
     let logged = CapturedLog()
     let api = ContactsAPI(repository: Broken(), logger: logged.logger)

@@ -88,8 +88,15 @@ final class FlakyRepository: ContactRepository {
     return try inner.currentState()
   }
 
-  func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
+  func commit(
+    by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
+  ) throws -> DirectoryState {
     try check(writing: true)
-    return try inner.commit(by: user, decide)
+    return try inner.commit(by: user, idempotencyKey: idempotencyKey, decide)
+  }
+
+  func history(of id: String) throws -> [HistoryEntry]? {
+    try check(writing: false)
+    return try inner.history(of: id)
   }
 }

@@ -277,4 +277,86 @@ import Testing
       _ = try repository.commit(by: "admin") { _ in .create(contact) }
     }
   }
+
+  /// A bulk request is one commit: consecutive sequence numbers, one durable write, seen whole by
+  /// every other worker.
+  @Test(arguments: Store.allCases)
+  func manyChangesCommitTogetherWithConsecutiveVersions(store: Store) throws {
+    let fixture = try Fixture(store)
+    let writer = try fixture.open()
+    let reader = try fixture.open()
+    let start = try writer.currentState().generation
+    let contacts = (0..<3).map { Self.custom("Bulk \($0)") }
+    _ = try writer.commit(by: "admin", idempotencyKey: nil) { _, _ in CommitPlan(contacts.map { .create($0) }) }
+    let seen = try reader.currentState()
+    #expect(seen.generation == start + 3)
+    #expect(contacts.map { seen.contact(id: $0.id)?.contact.version } == [start + 1, start + 2, start + 3])
+    withExtendedLifetime(fixture) {}
+  }
+
+  /// A kept answer is seen by every worker, after a restart, and after compactions; a second
+  /// request with the key while the first runs is refused.
+  @Test(arguments: Store.allCases)
+  func keptAnswersAreSharedAndLastAndAKeyIsUsedOnceAtATime(store: Store) throws {
+    let fixture = try Fixture(store)
+    let first = try fixture.open()
+    let second = try fixture.open()
+    let contact = Self.custom("Kept")
+    let answer = IdempotentAnswer(
+      user: "admin", key: "retry-1", requestHash: "abc", status: 201, body: contact.json, createdAt: 1_900_000_000)
+    var inUse = false
+    _ = try first.commit(by: "admin", idempotencyKey: "retry-1") { _, kept in
+      #expect(kept == nil)
+      // Meanwhile a retry reaches another worker: the key is taken.
+      do {
+        _ = try second.commit(by: "admin", idempotencyKey: "retry-1") { _, _ in CommitPlan([]) }
+      } catch is IdempotencyKeyInUse {
+        inUse = true
+      }
+      return CommitPlan([.create(contact)], idempotentAnswer: answer)
+    }
+    #expect(inUse, "a concurrent request with the same key must be refused")
+    #expect(try second.keptAnswer(user: "admin", key: "retry-1")?.body == contact.json)
+    #expect(try second.keptAnswer(user: "other", key: "retry-1") == nil)
+    var replayed: IdempotentAnswer?
+    _ = try second.commit(by: "admin", idempotencyKey: "retry-1") { _, kept in
+      replayed = kept
+      return CommitPlan([])
+    }
+    #expect(replayed?.requestHash == "abc")
+    for index in 0..<40 { _ = try first.commit(by: "admin") { _ in .create(Self.custom("After \(index)")) } }
+    #expect(try fixture.open().keptAnswer(user: "admin", key: "retry-1")?.status == 201)
+    #expect(try fixture.open().currentState().contains(id: contact.id))
+    withExtendedLifetime(fixture) {}
+  }
+
+  /// The audit history of a custom contact lasts across compactions and restarts, also after it
+  /// was deleted; users and queues have none; an unknown id has no history at all.
+  @Test(arguments: Store.allCases)
+  func historyLastsAcrossCompactionAndRestartAndDeletion(store: Store) throws {
+    let fixture = try Fixture(store)
+    let repository = try fixture.open()
+    let contact = Self.custom("Tracked")
+    _ = try repository.commit(by: "alice") { _ in .create(contact) }
+    _ = try repository.commit(by: "bob") { state in
+      var changed = try #require(state.contact(id: contact.id)).contact
+      changed.name = "Tracked 2"
+      return .update(changed)
+    }
+    for index in 0..<40 { _ = try repository.commit(by: "noise") { _ in .create(Self.custom("Noise \(index)")) } }
+    _ = try repository.commit(by: "carol") { _ in .delete(id: contact.id) }
+    let users = [Contact(id: "user-h", type: .user, name: "User", phoneNumber: "1", userName: "u")]
+    _ = try repository.importDirectory(.user, contacts: users, by: "import", dryRun: false, allowEmpty: true)
+    for reader in [repository, try fixture.open()] {
+      let history = try #require(try reader.history(of: contact.id))
+      #expect(history.map(\.op) == ["create", "update", "delete"])
+      #expect(history.map(\.by) == ["alice", "bob", "carol"])
+      #expect(history[1].contact.flatMap { try? JSONParser.parse($0) }?["name"]?.stringValue == "Tracked 2")
+      #expect(history[2].contact == nil)
+      #expect(history.allSatisfy { $0.at.hasSuffix("Z") && $0.at.count == 24 })
+      #expect(try reader.history(of: "user-h") == [])
+      #expect(try reader.history(of: "never-there") == nil)
+    }
+    withExtendedLifetime(fixture) {}
+  }
 }

@@ -52,7 +52,7 @@ struct StoredContactsReaderTests {
       {"format":1,"generation":3,"files":{"User":"users-\u0032.json"},
        "custom":[{"v":3,"c":{"id":"c1","name":"O\u2019Brien \"OB\"","type":"Custom","phoneNumber":"1"}}]}
       """#
-    let (generation, files, custom, changes) = try StoredContactsReader(Array(snapshot.utf8), file: "snapshot.json")
+    let (generation, files, custom, changes, _) = try StoredContactsReader(Array(snapshot.utf8), file: "snapshot.json")
       .snapshot()
     #expect(changes == nil)
     #expect(generation == 3)

@@ -1,0 +1,94 @@
+import ContactsCore
+import Platform
+
+/// `history.jsonl`: every change to a custom contact that compaction folded out of the journal,
+/// one JSON line each, appended and never rewritten, so that a contact's history lasts as long as
+/// the data does. Together with the journal's records it is the audit history:
+///
+///     {"seq":41,"at":"2026-12-01T12:00:00.000Z","by":"admin","op":"update","id":"…","contact":{…}}
+///
+/// Compaction appends (and `fsync`s) the journal's changes here before it writes the snapshot;
+/// a compaction that died in between appends some of them again on its next run, so readers
+/// take each sequence number once.
+enum AuditHistory {
+  /// Appends the custom changes of `entries` not yet in the file, then makes it durable.
+  static func append(_ entries: [Journal.Entry], to layout: StoreLayout) throws(StoreError) {
+    let path = layout.path(StoreLayout.historyName)
+    let last = try lastSequence(path)
+    var lines: [UInt8] = []
+    for entry in entries {
+      for (change, sequence) in entry.record.contactChanges where sequence > last {
+        lines += line(sequence: sequence, at: entry.record.timestamp, by: entry.record.user, change: change)
+      }
+    }
+    guard !lines.isEmpty else { return }
+    try StoreError.wrapping { () throws(SystemError) in
+      let file = try FileDescriptor(open: path, [.writeOnly, .create, .append], mode: 0o600)
+      try file.writeAll(lines)
+      try file.sync()
+    }
+  }
+
+  /// The history of `id`: the file's entries and then the journal's, by sequence number.
+  static func entries(of id: String, in layout: StoreLayout, journal: [Journal.Entry]) throws(StoreError)
+    -> [HistoryEntry]
+  {
+    var found: [UInt64: HistoryEntry] = [:]
+    let bytes = try StoreError.wrapping { () throws(SystemError) in
+      try FileSystem.contents(of: layout.path(StoreLayout.historyName))
+    }
+    let needle = Array("\"id\":".utf8)
+    for line in (bytes ?? []).split(separator: UInt8(ascii: "\n")) where line.firstRange(of: needle) != nil {
+      // A cheap filter first: only lines naming the id are parsed.
+      guard line.firstRange(of: Array(id.utf8)) != nil, let value = try? JSONParser.parse(Array(line)),
+        value["id"]?.stringValue == id, case .number(let seqText) = value["seq"], let sequence = UInt64(seqText),
+        let at = value["at"]?.stringValue, let by = value["by"]?.stringValue, let op = value["op"]?.stringValue
+      else { continue }
+      let contact = value["contact"].flatMap { try? Contact(stored: $0) }.map(\.json)
+      found[sequence] = HistoryEntry(sequence: sequence, at: at, by: by, op: op, contact: contact)
+    }
+    for entry in journal {
+      for (change, sequence) in entry.record.contactChanges where change.contactID == id {
+        let contact: [UInt8]? =
+          switch change {
+          case .create(let contact), .update(let contact): contact.json
+          case .delete: nil
+          }
+        found[sequence] = HistoryEntry(
+          sequence: sequence, at: entry.record.timestamp, by: entry.record.user, op: change.operationName,
+          contact: contact)
+      }
+    }
+    return found.values.sorted { $0.sequence < $1.sequence }
+  }
+
+  static func line(sequence: UInt64, at: String, by: String, change: ContactChange) -> [UInt8] {
+    var writer = JSONWriter(reservingCapacity: 256)
+    writer.append(raw: "{")
+    writer.append(key: "seq", integer: sequence, first: true)
+    writer.append(key: "at", string: at)
+    writer.append(key: "by", string: by)
+    writer.append(key: "op", string: change.operationName)
+    writer.append(key: "id", string: change.contactID)
+    if case .create(let contact) = change {
+      writer.append(raw: ",\"contact\":")
+      writer.append(raw: contact.json)
+    } else if case .update(let contact) = change {
+      writer.append(raw: ",\"contact\":")
+      writer.append(raw: contact.json)
+    }
+    writer.append(raw: "}\n")
+    return writer.bytes
+  }
+
+  /// The sequence number of the file's last complete line (0 when there is none).
+  static func lastSequence(_ path: String) throws(StoreError) -> UInt64 {
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: path) } ?? []
+    let lines = bytes.split(separator: UInt8(ascii: "\n"))
+    // A torn last line (a crash during an append) is not counted; it is appended again.
+    guard let lastLine = bytes.last == UInt8(ascii: "\n") ? lines.last : lines.dropLast().last,
+      let value = try? JSONParser.parse(Array(lastLine)), case .number(let text) = value["seq"]
+    else { return 0 }
+    return UInt64(text) ?? 0
+  }
+}
