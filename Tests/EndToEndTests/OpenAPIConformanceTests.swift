@@ -33,6 +33,8 @@ struct OpenAPIConformanceTests {
     "500": "needs a broken disk or a misconfigured nginx location (covered by ServeTests)",
     "504": "needs a responder slower than nginx's 60 s read timeout",
     "429": "requests from loopback are exempt from the write rate limit",
+    "409": "a race: a retry while the first request with its key runs (covered by RepositoryContractTests)",
+    "501": "needs an nginx without the nchan module (covered by EventsTests)",
   ]
 
   @Test func documentAndLiveResponsesAgree() throws {
@@ -61,7 +63,7 @@ struct OpenAPIConformanceTests {
         let extra = Set(json.keys).subtracting(schemaProperties("ContactList"))
         if !extra.isEmpty { problems.append("undocumented listing keys \(extra)") }
         for contact in contacts { contactFields.formUnion(contact.keys) }
-      } else if template != "/contacts/openapi.json" {
+      } else if ["/contacts", "/contacts/{id}"].contains(template), json["contact"] == nil {
         contactFields.formUnion(json.keys)
       }
     }
@@ -125,6 +127,71 @@ struct OpenAPIConformanceTests {
     record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin"))
     record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin"))
     record("GET", "/contacts/openapi.json", try client.request("GET", "/contacts/openapi.json"))
+
+    // Safe retries: the same key and request replays, another request with it is 422.
+    let keyed = [("Idempotency-Key", "doc-\(UInt32.random(in: 0...UInt32.max))")]
+    let retried = #"{"name":"Keyed","phoneNumber":"555"}"#
+    record("POST", "/contacts", try client.request("POST", "/contacts", user: "admin", headers: keyed, json: retried))
+    let replay = try client.request("POST", "/contacts", user: "admin", headers: keyed, json: retried)
+    #expect(replay.header("Idempotent-Replayed") == "true")
+    record("POST", "/contacts", replay)
+    record(
+      "POST", "/contacts",
+      try client.request("POST", "/contacts", user: "admin", headers: keyed, json: "{\"name\":\"B\"}"))
+
+    // The change feed, pushed events, bulk changes, the history.
+    let listing = try client.request("GET", "/contacts", user: "agent")
+    let cursor = try #require(listing.header("X-Contacts-Cursor"))
+    for method in ["GET", "HEAD"] {
+      let feed = try client.request(method, "/contacts/_changes?since=\(cursor)", user: "agent")
+      record(method, "/contacts/_changes", feed)
+      let etag = try #require(feed.header("ETag"))
+      record(
+        method, "/contacts/_changes",
+        try client.request(
+          method, "/contacts/_changes?since=\(cursor)", user: "agent", headers: [("If-None-Match", etag)]))
+      record(method, "/contacts/_changes", try client.request(method, "/contacts/_changes?since=bogus", user: "agent"))
+      record(method, "/contacts/_changes", try client.request(method, "/contacts/_changes", user: "guest"))
+      record(method, "/contacts/_changes", try client.request(method, "/contacts/_changes"))
+    }
+    record("GET", "/contacts/_changes", try client.request("GET", "/contacts/_changes?since=c0", user: "agent"))
+    record(
+      "GET", "/contacts/_events",
+      try client.request("GET", "/contacts/_events", user: "agent", headers: [("Accept", "text/event-stream")]))
+    record("GET", "/contacts/_events", try client.request("GET", "/contacts/_events", user: "agent"))
+    record(
+      "GET", "/contacts/_events",
+      try client.request("GET", "/contacts/_events", user: "guest", headers: [("Accept", "text/event-stream")]))
+    record(
+      "GET", "/contacts/_events",
+      try client.request("GET", "/contacts/_events", headers: [("Accept", "text/event-stream")]))
+    let bulkBody =
+      #"{"operations":[{"op":"create","contact":{"name":"Bulk","phoneNumber":"1"}},{"op":"delete","id":"x"}]}"#
+    record("POST", "/contacts/_bulk", try client.request("POST", "/contacts/_bulk", user: "admin", json: bulkBody))
+    record("POST", "/contacts/_bulk", try client.request("POST", "/contacts/_bulk", user: "admin", json: "[]"))
+    record("POST", "/contacts/_bulk", try client.request("POST", "/contacts/_bulk", user: "agent", json: bulkBody))
+    record("POST", "/contacts/_bulk", try client.request("POST", "/contacts/_bulk", json: bulkBody))
+    record(
+      "POST", "/contacts/_bulk",
+      try client.request("POST", "/contacts/_bulk", user: "admin", json: bulkBody, contentType: "text/plain"))
+    record(
+      "POST", "/contacts/_bulk",
+      try client.request(
+        "POST", "/contacts/_bulk", user: "admin", body: Array(repeating: UInt8(ascii: " "), count: 1_100_000)))
+    let bulkKey = [("Idempotency-Key", "bulk-\(UInt32.random(in: 0...UInt32.max))")]
+    record(
+      "POST", "/contacts/_bulk",
+      try client.request("POST", "/contacts/_bulk", user: "admin", headers: bulkKey, json: bulkBody))
+    record(
+      "POST", "/contacts/_bulk",
+      try client.request("POST", "/contacts/_bulk", user: "admin", headers: bulkKey, json: "{\"operations\":[]}"))
+    for method in ["GET", "HEAD"] {
+      let history = "/contacts/\(id)/history"
+      record(method, "/contacts/{id}/history", try client.request(method, history, user: "admin"))
+      record(method, "/contacts/{id}/history", try client.request(method, history, user: "agent"))
+      record(method, "/contacts/{id}/history", try client.request(method, history))
+      record(method, "/contacts/{id}/history", try client.request(method, "/contacts/never-was/history", user: "admin"))
+    }
 
     // With the journal gone (moved away, then back), the workers answer 503 store_unavailable
     // with Retry-After, and serve again as soon as it is back: no restart.
