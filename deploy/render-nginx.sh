@@ -34,17 +34,13 @@ load_modules="" events="" events_http=""
 if events_enabled; then
   load_modules="load_module $NCHAN_MODULE;"
   events="include snippets/contacts-events.conf;"
-  events_http="server {
+  events_http="upstream contacts_events {
+        server unix:$runtime/events.sock;
+    }
+    server {
         listen unix:$runtime/events.sock;
         access_log off;
-        location = /_contacts/publish {
-            nchan_publisher http;
-            nchan_channel_id contacts;
-            nchan_eventsource_event changes;
-            nchan_message_buffer_length 1;
-            nchan_message_timeout 60s;
-        }
-        location / { return 404; }
+        include snippets/contacts-events-server.conf;
     }"
 fi
 

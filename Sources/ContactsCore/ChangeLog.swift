@@ -71,7 +71,10 @@ public struct ChangeLog: Sendable {
   ///
   /// - Returns: `nil` when changes after `sequence` are no longer all here (the cursor expired).
   public func changes(after sequence: UInt64, limit: Int) -> (entries: ArraySlice<ChangeEntry>, hasMore: Bool)? {
-    guard sequence >= horizon else { return nil }
+    // Expired when older than the horizon, or than `capacity` changes ago: the log may hold up
+    // to half again as many, but what it promises is `capacity`, whatever it happens to hold.
+    let newest = entries.last?.sequence ?? horizon
+    guard sequence >= horizon, newest - min(sequence, newest) <= UInt64(capacity) else { return nil }
     var low = 0
     var high = entries.count
     while low < high {

@@ -174,3 +174,16 @@ import Testing
     }
   }
 }
+
+extension ChangeFeedTests {
+  /// A bulk request of more changes than the kept history expires every cursor from before it,
+  /// even while the log still holds them (it may hold more than it promises).
+  @Test func moreChangesThanTheKeptHistoryExpireOlderCursors() throws {
+    let api = ContactsAPI(repository: InMemoryContactRepository(contacts: fixtureContacts, changeHistory: 100))
+    let old = try #require(Self.cursor(api.send("GET", "/contacts", as: .agent)))
+    let creates = Array(repeating: #"{"op":"create","contact":{"name":"Many","phoneNumber":"1"}}"#, count: 150)
+    let bulk = api.send("POST", "/contacts/_bulk", json: #"{"operations":["# + creates.joined(separator: ",") + "]}")
+    #expect(bulk.status == 200)
+    #expect(api.send("GET", "/contacts/_changes?since=\(old)", as: .agent).status == 410)
+  }
+}
