@@ -111,6 +111,17 @@ public final class PostgresConnection {
   /// Whether the connection is still usable.
   public var isHealthy: Bool { PQstatus(connection) == CONNECTION_OK }
 
+  /// Whether the server has sent something on this idle connection: between calls nothing is
+  /// expected (no LISTEN, notices come with their results), so it is the server's goodbye
+  /// (a restart, a terminated backend) and the end of the stream. One `poll` that never
+  /// blocks; libpq itself would only notice on the next query, and fail it.
+  public var closedWhileIdle: Bool {
+    let socket = PQsocket(connection)
+    guard socket >= 0 else { return true }
+    var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+    return poll(&descriptor, 1, 0) != 0
+  }
+
   /// Runs `sql` with `parameters` (`$1`, `$2`, … as text; `nil` is `NULL`).
   ///
   /// - Returns: the result's rows (empty for commands).

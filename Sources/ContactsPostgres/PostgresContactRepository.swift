@@ -14,7 +14,8 @@ import Platform
 ///
 /// One connection per worker, made again by itself after the database went away: while it is
 /// unreachable every call throws `ContactStoreUnavailable` (503), with a new attempt at most every
-/// quarter second, so service resumes within a moment of the database's return.
+/// quarter second, so service resumes within a moment of the database's return. A worker that
+/// was idle meanwhile finds its connection closed before using it, and connects again at once.
 public final class PostgresContactRepository: ContactRepository {
   let url: String
   let log: (String) -> Void
@@ -352,7 +353,13 @@ public final class PostgresContactRepository: ContactRepository {
   }
 
   private func connected(writing: Bool) throws -> PostgresConnection {
-    if let connection, connection.isHealthy { return connection }
+    if let connection, connection.isHealthy {
+      guard connection.closedWhileIdle else { return connection }
+      // The database restarted (or ended this session) while this worker was idle: connect
+      // again now rather than fail this request on the dead connection.
+      log("the database closed the connection while it was idle; connecting again")
+      nextConnectAttempt = 0
+    }
     connection = nil
     let now = Clock.monotonicNanoseconds()
     guard now >= nextConnectAttempt else {

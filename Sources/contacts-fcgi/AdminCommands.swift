@@ -78,14 +78,11 @@ struct Import: ParsableCommand {
         for id in summary.removed { StandardOutput.write("  - \(id)\n") }
       }
     } catch StoreError.importRemovesAll(_, let existing) {
-      StandardError.write(
-        Array(
-          """
-          contacts-fcgi import: \(file): the file holds no \(kind.rawValue); importing it would remove all \
-          \(existing) existing \(kind.rawValue). Pass --allow-empty to do that on purpose.
-          nothing was changed
-
-          """.utf8))
+      refuseRemovingAll(existing: existing)
+      throw ExitCode.failure
+    } catch DirectoryImportError.removesAll(_, let existing) {
+      // The database's refusal: the same words as the data directory's, --allow-empty included.
+      refuseRemovingAll(existing: existing)
       throw ExitCode.failure
     } catch let error as DirectoryImportError {
       StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
@@ -144,6 +141,20 @@ struct Check: ParsableCommand {
     for problem in damage { StandardOutput.write("DAMAGE: \(problem)\n") }
     StandardOutput.write(damage.isEmpty ? "ok\n" : "damaged\n")
     if !damage.isEmpty { throw ExitCode.failure }
+  }
+}
+
+extension Import {
+  /// Why an empty file was not imported, and how to import it on purpose.
+  func refuseRemovingAll(existing: Int) {
+    StandardError.write(
+      Array(
+        """
+        contacts-fcgi import: \(file): the file holds no \(kind.rawValue); importing it would remove all \
+        \(existing) existing \(kind.rawValue). Pass --allow-empty to do that on purpose.
+        nothing was changed
+
+        """.utf8))
   }
 }
 

@@ -3,11 +3,12 @@ import TestSupport
 import Testing
 
 /// What only the real stack can show: the TLS port, the seed's `&` form through nginx's
-/// location matching, the public OpenAPI document, gzip.
+/// location matching, the public OpenAPI document, gzip; from either store, the same.
 @Suite(.tags(.endToEnd))
 struct APIThroughNginxTests {
-  @Test func httpsPortServesTheAPIWithTheSameAuthentication() throws {
-    let stack = try LocalStack()
+  @Test(arguments: StoreKind.allCases)
+  func httpsPortServesTheAPIWithTheSameAuthentication(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
     let base = "https://127.0.0.1:\(stack.httpsPort)"
     let agent = try runCommand(
       "/usr/bin/curl", ["-sk", "-u", "agent:agent", "-w", "\n%{http_code}", "\(base)/contacts/user-joej"])
@@ -22,8 +23,9 @@ struct APIThroughNginxTests {
     #expect(http2.output == "2")
   }
 
-  @Test func seedsAmpersandFormWorksThroughNginx() throws {
-    let stack = try LocalStack()
+  @Test(arguments: StoreKind.allCases)
+  func seedsAmpersandFormWorksThroughNginx(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
     let users = try stack.client.request("GET", "/contacts&type=User", user: "agent")
     #expect(users.status == 200)
     #expect(!users.contacts.isEmpty && users.contacts.allSatisfy { $0["type"] == "User" })
@@ -33,8 +35,9 @@ struct APIThroughNginxTests {
     #expect(try stack.client.request("GET", "/contacts/a/b", user: "agent").status == 404)
   }
 
-  @Test func openAPIDocumentIsPublicAndReadOnly() throws {
-    let stack = try LocalStack()
+  @Test(arguments: StoreKind.allCases)
+  func openAPIDocumentIsPublicAndReadOnly(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
     let document = try stack.client.request("GET", "/contacts/openapi.json")
     #expect(document.status == 200)
     #expect(document.header("Content-Type")?.hasPrefix("application/json") == true)
@@ -45,8 +48,9 @@ struct APIThroughNginxTests {
     #expect(write.errorCode == "method_not_allowed")
   }
 
-  @Test func largeListingsAreGzippedForClientsThatAsk() throws {
-    let stack = try LocalStack()
+  @Test(arguments: StoreKind.allCases)
+  func largeListingsAreGzippedForClientsThatAsk(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
     let plain = try stack.client.request("GET", "/contacts", user: "agent")
     let zipped = try stack.client.request("GET", "/contacts", user: "agent", headers: [("Accept-Encoding", "gzip")])
     #expect(zipped.header("Content-Encoding") == "gzip")

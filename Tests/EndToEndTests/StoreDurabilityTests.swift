@@ -6,12 +6,13 @@ import Testing
   import Glibc
 #endif
 
-/// The data directory under real worker processes behind nginx: concurrency, lost updates,
-/// SIGKILL, import while serving.
+/// Each store (the data directory, PostgreSQL) under real worker processes behind nginx:
+/// concurrency, lost updates, SIGKILL, import while serving.
 @Suite(.serialized, .tags(.endToEnd))
 struct StoreDurabilityTests {
-  @Test func fourClientsCreatingThroughFourWorkersMakeExactlyAThousandUniqueContacts() async throws {
-    let stack = try LocalStack(workers: 4, demoData: false)
+  @Test(arguments: StoreKind.allCases)
+  func fourClientsCreatingThroughFourWorkersMakeExactlyAThousandUniqueContacts(store: StoreKind) async throws {
+    let stack = try LocalStack(workers: 4, demoData: false, database: store.newDatabase())
     let client = stack.client
     let created = try await concurrently(4) { writer in
       try (0..<250).map { index -> String in
@@ -29,15 +30,16 @@ struct StoreDurabilityTests {
     let listing = try client.request("GET", "/contacts?type=Custom", user: "agent")
     #expect(listing.header("X-Total-Count") == "1000")
     #expect(Set(listing.contacts.compactMap { $0["id"] }) == Set(ids))
-    let check = try stack.command(["check", "--data-dir", stack.dataDirectory])
+    let check = try stack.command(["check"] + stack.storeArguments)
     #expect(check.status == 0, "\(check.output)")
     #expect(check.output.contains("1000 Custom"))
   }
 
   /// Read-modify-write with If-Match from four clients: every acknowledged update is in the
   /// final value, and no update is lost.
-  @Test func ifMatchUpdatesFromFourClientsLoseNothing() async throws {
-    let stack = try LocalStack(workers: 4, demoData: false)
+  @Test(arguments: StoreKind.allCases)
+  func ifMatchUpdatesFromFourClientsLoseNothing(store: StoreKind) async throws {
+    let stack = try LocalStack(workers: 4, demoData: false, database: store.newDatabase())
     let client = stack.client
     let created = try client.request("POST", "/contacts", user: "admin", json: #"{"name":"n","phoneNumber":"1"}"#)
     let id = try #require(created.json?["id"] as? String)
@@ -67,8 +69,11 @@ struct StoreDurabilityTests {
 
   /// Workers are SIGKILLed at random moments while clients create contacts: afterwards the
   /// directory passes `check` and every create that was acknowledged is there.
-  @Test func killingWritersAtRandomMomentsLosesNoAcknowledgedWrite() throws {
-    let stack = try LocalStack(workers: 2, demoData: false, serveArguments: ["--journal-compaction-bytes", "16384"])
+  @Test(arguments: StoreKind.allCases)
+  func killingWritersAtRandomMomentsLosesNoAcknowledgedWrite(store: StoreKind) throws {
+    let stack = try LocalStack(
+      workers: 2, demoData: false, database: store.newDatabase(),
+      serveArguments: ["--journal-compaction-bytes", "16384"])
     let client = stack.client
     let stop = StopFlag()
     defer { stop.set() }
@@ -114,7 +119,7 @@ struct StoreDurabilityTests {
     #expect(kills == 25)
     #expect(acknowledged.count > 25, "the kills must land among acknowledged writes")
 
-    let check = try stack.command(["check", "--data-dir", stack.dataDirectory])
+    let check = try stack.command(["check"] + stack.storeArguments)
     #expect(check.status == 0, "\(check.output)")
     let listing = try client.request("GET", "/contacts?type=Custom", user: "agent")
     let stored = Set(listing.contacts.compactMap { $0["id"] })
@@ -123,8 +128,9 @@ struct StoreDurabilityTests {
     #expect(stack.log().contains("killed by signal 9"))
   }
 
-  @Test func everyReadAfterAnAcknowledgedWriteSeesItWhicheverWorkerAnswers() throws {
-    let stack = try LocalStack(workers: 4, demoData: false)
+  @Test(arguments: StoreKind.allCases)
+  func everyReadAfterAnAcknowledgedWriteSeesItWhicheverWorkerAnswers(store: StoreKind) throws {
+    let stack = try LocalStack(workers: 4, demoData: false, database: store.newDatabase())
     for index in 0..<40 {
       let created = try stack.client.request(
         "POST", "/contacts", user: "admin", json: #"{"name":"RYW \#(index)","phoneNumber":"1"}"#)
@@ -135,13 +141,14 @@ struct StoreDurabilityTests {
     }
   }
 
-  @Test func importWhileServingIsSeenWithoutRestartAndAMalformedFileChangesNothing() throws {
-    let stack = try LocalStack(workers: 2)
+  @Test(arguments: StoreKind.allCases)
+  func importWhileServingIsSeenWithoutRestartAndAMalformedFileChangesNothing(store: StoreKind) throws {
+    let stack = try LocalStack(workers: 2, database: store.newDatabase())
     let before = try stack.client.request("GET", "/contacts?type=User", user: "agent")
     let directory = TemporaryDirectory()
     let malformed = directory.file("users.csv")
     try "id,name,phoneNumber\nu-1,Ann,555\nu-2,,556\n".write(toFile: malformed, atomically: true, encoding: .utf8)
-    let rejected = try stack.command(["import", "users", malformed, "--data-dir", stack.dataDirectory])
+    let rejected = try stack.command(["import", "users", malformed] + stack.storeArguments)
     #expect(rejected.status != 0)
     #expect(rejected.errors.contains("line 3, field name"), "\(rejected.errors)")
     let unchanged = try stack.client.request("GET", "/contacts?type=User", user: "agent")
@@ -150,7 +157,7 @@ struct StoreDurabilityTests {
     let valid = directory.file("users-ok.csv")
     try "id,name,userName,firstName,lastName,employeeId,phoneNumber\nu-1,Ann Lee,alee,Ann,Lee,E1,\"+1 555 0101\"\n"
       .write(toFile: valid, atomically: true, encoding: .utf8)
-    let imported = try stack.command(["import", "users", valid, "--data-dir", stack.dataDirectory])
+    let imported = try stack.command(["import", "users", valid] + stack.storeArguments)
     #expect(imported.status == 0, "\(imported.errors)")
     for _ in 0..<10 {
       let users = try stack.client.request("GET", "/contacts?type=User", user: "agent").contacts
@@ -164,13 +171,15 @@ extension StoreDurabilityTests {
   /// `contacts-fcgi import` refuses a file that would remove every user (a header-only CSV, an
   /// empty array) unless `--allow-empty` is passed, and a file with control characters; in
   /// both cases it exits non-zero, says why, and changes nothing.
-  @Test func importRefusesEmptyingATypeWithoutAllowEmptyAndControlCharacters() throws {
+  @Test(arguments: StoreKind.allCases)
+  func importRefusesEmptyingATypeWithoutAllowEmptyAndControlCharacters(store: StoreKind) throws {
     let directory = TemporaryDirectory()
-    let data = directory.file("data")
+    let storeArguments =
+      try store.newDatabase().map { ["--database-url", $0] } ?? ["--data-dir", directory.file("data")]
     let demo = packageRoot.appendingPathComponent("deploy/demo/users.json").path
-    let seeded = try runCommand(serviceBinary, ["import", "users", demo, "--data-dir", data])
+    let seeded = try runCommand(serviceBinary, ["import", "users", demo] + storeArguments)
     #expect(seeded.status == 0, "\(seeded.errors)")
-    let check = { try runCommand(serviceBinary, ["check", "--data-dir", data]).output }
+    let check = { try runCommand(serviceBinary, ["check"] + storeArguments).output }
     let before = try check()
 
     let headerOnly = directory.file("users.csv")
@@ -179,7 +188,7 @@ extension StoreDurabilityTests {
     try "[]".write(toFile: emptyArray, atomically: true, encoding: .utf8)
     for file in [headerOnly, emptyArray] {
       for extra in [[], ["--dry-run"]] {
-        let refused = try runCommand(serviceBinary, ["import", "users", file, "--data-dir", data] + extra)
+        let refused = try runCommand(serviceBinary, ["import", "users", file] + storeArguments + extra)
         #expect(refused.status != 0)
         #expect(refused.errors.contains("--allow-empty"), "\(refused.errors)")
         #expect(refused.errors.contains("nothing was changed"), "\(refused.errors)")
@@ -187,13 +196,13 @@ extension StoreDurabilityTests {
     }
     let control = directory.file("control.csv")
     try "id,name\nu-1,Ann\u{0}Lee\n".write(toFile: control, atomically: true, encoding: .utf8)
-    let refused = try runCommand(serviceBinary, ["import", "users", control, "--data-dir", data])
+    let refused = try runCommand(serviceBinary, ["import", "users", control] + storeArguments)
     #expect(refused.status != 0)
     #expect(refused.errors.contains("line 2, field name"), "\(refused.errors)")
     #expect(try check() == before)
 
     let allowed = try runCommand(
-      serviceBinary, ["import", "users", headerOnly, "--data-dir", data, "--allow-empty"])
+      serviceBinary, ["import", "users", headerOnly, "--allow-empty"] + storeArguments)
     #expect(allowed.status == 0, "\(allowed.errors)")
     let after = try check()
     #expect(after.contains(" 0 User,"), "\(after)")

@@ -88,7 +88,9 @@ public func eventually(within seconds: Double = 10, _ condition: () throws -> Bo
 }
 
 /// The real thing under test: `contacts-fcgi serve` with N workers and nginx in front of it, on
-/// free loopback ports, with a temporary data directory. `stop()` (or release) ends both.
+/// free loopback ports, with a temporary data directory or a PostgreSQL database. `stop()` (or
+/// release) ends both. Several stacks given the same database are several hosts: each has its
+/// own nginx ports, socket and workers, and they share only the database.
 public final class LocalStack: @unchecked Sendable {
   // @unchecked: used from one test at a time; the processes are only touched through methods
   // that the test calls sequentially.
@@ -98,7 +100,13 @@ public final class LocalStack: @unchecked Sendable {
   public let workers: Int
   /// Whether nginx serves pushed events (nchan installed, and not turned off).
   public let eventsEnabled: Bool
+  /// The PostgreSQL URL the stack serves from; `nil` for its own data directory.
+  public let database: String?
   public var dataDirectory: String { directory.file("data") }
+  /// The arguments that name this stack's store to `contacts-fcgi` (`serve`, `import`, `check`).
+  public var storeArguments: [String] {
+    database.map { ["--database-url", $0] } ?? ["--data-dir", dataDirectory]
+  }
   public var socketPath: String { directory.file("fcgi.sock") }
   public var runtime: String { directory.file("nginx") }
   public var serviceLog: String { directory.file("service.log") }
@@ -111,22 +119,27 @@ public final class LocalStack: @unchecked Sendable {
   ///
   /// - Parameters:
   ///   - workers: worker processes.
-  ///   - demoData: import the demo users and queues first.
+  ///   - demoData: import the demo users and queues first (into a database only if it holds
+  ///     none yet: a second stack on the same database finds them there).
+  ///   - database: a PostgreSQL URL (migrated) to serve from instead of a data directory.
   ///   - extraServerConfig: lines added to nginx's server block (extra test locations).
   ///   - extraHTTPConfig: lines added to nginx's http block (extra test servers).
   ///   - serveArguments: more arguments for `serve`.
   ///   - events: serve pushed events when nginx has the nchan module (`false`: render nginx
   ///     without them, as a machine without the module would be).
   public init(
-    workers: Int = 2, demoData: Bool = true, extraServerConfig: String = "", extraHTTPConfig: String = "",
-    serveArguments: [String] = [], events: Bool = true
+    workers: Int = 2, demoData: Bool = true, database: String? = nil, extraServerConfig: String = "",
+    extraHTTPConfig: String = "", serveArguments: [String] = [], events: Bool = true
   ) throws {
     self.workers = workers
+    self.database = database
     self.eventsEnabled = events && FileManager.default.fileExists(atPath: "/usr/lib/nginx/modules/ngx_nchan_module.so")
-    if demoData { try importDemoData(into: dataDirectory) }
+    if demoData {
+      if let database { try importDemoData(intoDatabase: database) } else { try importDemoData(into: dataDirectory) }
+    }
     let supervisor = Process()
     supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
-    var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", dataDirectory]
+    var arguments = ["serve", "--socket", socketPath, "--workers", String(workers)] + storeArguments
     if let nginxGroup { arguments += ["--socket-group", nginxGroup] }
     if eventsEnabled { arguments += ["--events-socket", "\(runtime)/events.sock"] }
     supervisor.arguments = arguments + serveArguments
@@ -221,9 +234,32 @@ public final class LocalStack: @unchecked Sendable {
     """
   }
 
-  /// Runs `contacts-fcgi` with `arguments` (import, check…) against this stack's data.
+  /// Runs `contacts-fcgi` with `arguments` (import, check…); add `storeArguments` to name this
+  /// stack's store.
   public func command(_ arguments: [String]) throws -> CommandResult {
     try runCommand(serviceBinary, arguments)
+  }
+
+  /// Every process of the stack: the supervisor, its workers, nginx's master and its workers.
+  public func processIDs() -> [Int32] {
+    var pids: [Int32] = []
+    for process in [supervisor, nginx].compactMap({ $0 }) where process.isRunning {
+      pids.append(process.processIdentifier)
+      pids += childProcesses(of: process.processIdentifier)
+    }
+    return pids
+  }
+
+  /// Sends `SIGKILL` to every process of the stack at once, as a host that loses power; waits
+  /// until they are gone.
+  ///
+  /// - Returns: the processes killed.
+  @discardableResult
+  public func killEverything() -> [Int32] {
+    let pids = processIDs()
+    for pid in pids { kill(pid, SIGKILL) }
+    _ = eventually(within: 10) { !pids.contains(where: isRunningProcess) }
+    return pids
   }
 
   /// Stops nginx and the pool; waits for both.

@@ -120,6 +120,10 @@ private func stopSharedCluster() {
 
 extension PostgresCluster {
   fileprivate static func stopShared() {
-    if let folder = sharedToStop { stop(folder) }
+    guard let folder = sharedToStop else { return }
+    stop(folder)
+    // Its TemporaryDirectory is never released (a static): remove the folder here, or every
+    // test run leaves a cluster's worth of files in /tmp.
+    try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: folder).deletingLastPathComponent().path)
   }
 }

@@ -90,6 +90,16 @@ public func importDemoData(into dataDirectory: String) throws {
   }
 }
 
+/// Imports the demo users and queues into the PostgreSQL database at `url`, unless it holds
+/// some already (`--only-if-empty`, as deploy/run.sh does for several stacks on one database).
+public func importDemoData(intoDatabase url: String) throws {
+  for kind in ["users", "queues"] {
+    let demo = packageRoot.appendingPathComponent("deploy/demo/\(kind).json").path
+    let result = try runCommand(serviceBinary, ["import", kind, demo, "--database-url", url, "--only-if-empty"])
+    guard result.status == 0 else { throw HTTPClientError(description: "import failed: \(result.errors)") }
+  }
+}
+
 /// The path of a tool a test needs, installed with apt-get (as root) when missing, as
 /// deploy/lib.sh's ensure_packages does.
 ///

@@ -1,0 +1,35 @@
+import ContactsCore
+import ContactsPostgres
+import Foundation
+import TestSupport
+import Testing
+
+/// The PostgreSQL store across a database crash and restart (a cluster of the test's own), each
+/// repository standing for one worker.
+@Suite struct PostgresOutageTests {
+  /// A worker that was called while the database was down gets `ContactStoreUnavailable` and
+  /// works again within a moment of its return; one that made no call meanwhile still holds the
+  /// connection the server closed, and its first read and write after the return are served,
+  /// not refused with a 503.
+  @Test func workersServeAgainAtOnceAfterADatabaseRestartBusyOrIdle() throws {
+    let cluster = try PostgresCluster()
+    let url = try cluster.createDatabase()
+    let busy = try PostgresContactRepository(url: url)
+    let idleReader = try PostgresContactRepository(url: url)
+    let idleWriter = try PostgresContactRepository(url: url)
+    for repository in [busy, idleReader, idleWriter] { _ = try repository.currentState() }
+
+    try cluster.crash()
+    for _ in 0..<3 {
+      #expect(throws: ContactStoreUnavailable.self) { try busy.currentState() }
+    }
+    try cluster.start()
+    let back = Date()
+    #expect(eventually(within: 2) { (try? busy.currentState()) != nil })
+    #expect(Date().timeIntervalSince(back) < 1)
+
+    #expect(try idleReader.currentState().generation == 0)
+    let contact = Contact(id: String(repeating: "a", count: 32), type: .custom, name: "After", phoneNumber: "1")
+    #expect(try idleWriter.commit(by: "admin") { _ in .create(contact) }.generation == 1)
+  }
+}
