@@ -48,15 +48,23 @@ struct ListingCache {
     page.body.count + key.utf8.count + 64
   }
 
+  /// Filters, then sorts the matches when the query asks for an order (once per cache miss:
+  /// without `sortBy` and `order` the state's own order is the listing's, and nothing is
+  /// sorted), then serializes the page, projected when the query asks for `fields`.
   static func render(_ query: ContactQuery, in state: DirectoryState) -> Page {
-    let matches = query.isUnfiltered ? state.entries : state.entries.filter(query.matches)
+    var matches = query.isUnfiltered ? state.entries : state.entries.filter(query.matches)
+    if let order = query.order { matches = order.sorted(matches) }
     let page = matches[query.pageRange(of: matches.count)]
     var body: [UInt8] = []
     body.reserveCapacity(16 + page.reduce(0) { $0 + $1.json.count + 1 })
     body.append(contentsOf: #"{"contacts":["#.utf8)
     for (index, entry) in page.enumerated() {
       if index > 0 { body.append(UInt8(ascii: ",")) }
-      body.append(contentsOf: entry.json)
+      if let fields = query.fields {
+        body.append(contentsOf: entry.contact.json(fields: fields))
+      } else {
+        body.append(contentsOf: entry.json)
+      }
     }
     body.append(contentsOf: "]}".utf8)
     return Page(body: body, total: matches.count)
@@ -94,12 +102,19 @@ extension ContactsAPI {
     return APIResponse(status: 200, headers: headers, body: page.body)
   }
 
-  /// `GET /contacts/{id}`.
+  /// `GET /contacts/{id}`, optionally with `fields` (its only parameter). The query is checked
+  /// after the contact's existence (404 first) and before the preconditions.
   func read(_ context: RequestContext, id: String) throws -> APIResponse {
     let entry = try existing(id, in: repository.currentState(), path: context.request.path)
-    let etag = EntityTag.forContact(version: entry.contact.version)
+    let fields: Set<ContactAttribute>?
+    do throws(QueryError) {
+      fields = try ContactQuery.parseFields(context.request.query)
+    } catch {
+      throw APIError.invalidQuery(error)
+    }
+    let etag = EntityTag.forContact(version: entry.contact.version, fields: fields)
     if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
-    return APIResponse(
-      status: 200, headers: readHeaders(etag: etag, permissions: context.permissions), body: Array(entry.json))
+    let body = fields.map { entry.contact.json(fields: $0) } ?? Array(entry.json)
+    return APIResponse(status: 200, headers: readHeaders(etag: etag, permissions: context.permissions), body: body)
   }
 }

@@ -8,14 +8,26 @@ import ContactsCore
 enum EntityTag {
   static func forContact(version: UInt64) -> String { "\"v\(version)\"" }
 
+  /// A contact shown with only `fields`: the version plus a hash of the attributes kept, so
+  /// that each projection has its own tag (`"v42-…"`) and the whole contact keeps `"v42"`.
+  static func forContact(version: UInt64, fields: Set<ContactAttribute>?) -> String {
+    guard let fields else { return forContact(version: version) }
+    let kept = ContactAttribute.allCases.filter(fields.contains).map(\.rawValue).joined(separator: ",")
+    return "\"v\(version)-\(hash(kept))\""
+  }
+
   static func forListing(generation: UInt64, query: String) -> String {
-    // FNV-1a: stable across processes and runs, unlike `Hasher`.
+    "\"g\(generation)-\(hash(query))\""
+  }
+
+  /// FNV-1a in base 36: stable across processes and runs, unlike `Hasher`.
+  private static func hash(_ text: String) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in query.utf8 {
+    for byte in text.utf8 {
       hash ^= UInt64(byte)
       hash &*= 0x0000_0100_0000_01b3
     }
-    return "\"g\(generation)-\(String(hash, radix: 36))\""
+    return String(hash, radix: 36)
   }
 
   /// The tags of an `If-Match` / `If-None-Match` value; `nil` for `*`.

@@ -72,18 +72,25 @@ public struct Contact: Equatable, Sendable {
   }
 
   /// The contact as the API returns it: only its type's attributes, absent values omitted.
-  public var json: [UInt8] {
+  public var json: [UInt8] { json(fields: nil) }
+
+  /// The contact as the API returns it with `fields`: only the attributes in `fields` that it
+  /// has, and always its `id`, in the same order as the whole contact; `nil` is every attribute.
+  public func json(fields: Set<ContactAttribute>?) -> [UInt8] {
     var writer = JSONWriter(reservingCapacity: 160)
     let isUser = type == .user
+    func kept(_ attribute: ContactAttribute, _ value: String?) -> String? {
+      fields == nil || fields?.contains(attribute) == true ? value : nil
+    }
     writer.appendObject([
       "id": id,
-      "name": name,
-      "type": type.rawValue,
-      "phoneNumber": phoneNumber,
-      "userName": isUser ? userName : nil,
-      "firstName": isUser ? firstName : nil,
-      "lastName": isUser ? lastName : nil,
-      "employeeId": isUser ? employeeId : nil,
+      "name": kept(.name, name),
+      "type": kept(.type, type.rawValue),
+      "phoneNumber": kept(.phoneNumber, phoneNumber),
+      "userName": isUser ? kept(.userName, userName) : nil,
+      "firstName": isUser ? kept(.firstName, firstName) : nil,
+      "lastName": isUser ? kept(.lastName, lastName) : nil,
+      "employeeId": isUser ? kept(.employeeId, employeeId) : nil,
     ])
     return writer.bytes
   }

@@ -1,4 +1,5 @@
-/// A `GET /contacts` query: filters, free-text search and paging (API.md, "Listing and filtering").
+/// A `GET /contacts` query: filters, free-text search, order, fields and paging (API.md,
+/// "Listing, filtering and paging" and "Sorting and fields").
 public struct ContactQuery: Equatable, Sendable {
   /// Per attribute, the folded values any one of which must match (phone numbers: digits only).
   public var filters: [ContactAttribute: [String]] = [:]
@@ -8,6 +9,11 @@ public struct ContactQuery: Equatable, Sendable {
   public var textDigits: [UInt8] = []
   public var limit: Int?
   public var offset: Int = 0
+  /// `sortBy` and `order`; `nil` when neither is given: the listing's own order, and no sort.
+  public var order: ContactOrder?
+  /// `fields`: the attributes each contact keeps (with its `id`); `nil` for all of them (no
+  /// `fields`, `fields=*`, or every attribute listed), the contacts' JSON as it is stored.
+  public var fields: Set<ContactAttribute>?
   /// The decoded parameters in order, to build the `next` link from.
   public var parameters: [QueryParameter] = []
 
@@ -15,7 +21,7 @@ public struct ContactQuery: Equatable, Sendable {
   /// The largest `offset` accepted (2³¹ − 1): far beyond any directory, and small enough that
   /// `offset + limit` can never overflow, whatever the platform's `Int`.
   public static let maximumOffset = Int(Int32.max)
-  static let reservedNames = ["q", "limit", "offset"]
+  static let reservedNames = ["q", "limit", "offset", "sortBy", "order", "fields"]
   /// Every parameter name accepted, in the order error messages list them.
   public static let allowedNames = ContactAttribute.allCases.map(\.rawValue) + reservedNames
 
@@ -27,21 +33,25 @@ public struct ContactQuery: Equatable, Sendable {
   public static func parse(_ rawQuery: String) throws(QueryError) -> ContactQuery {
     var query = ContactQuery()
     var seenReserved: Set<String> = []
+    var sortKeys: [ContactAttribute]?
+    var descending: Bool?
     for piece in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
       let parameter = try QueryParameter(encoded: piece)
       query.parameters.append(parameter)
       let (name, value) = (parameter.name, parameter.value)
-      if let control = TextRules.firstControlCharacter(in: value) {
-        throw QueryError(
-          parameter: name,
-          message: "'\(name)' contains the control character \(control); query values must be printable text")
-      }
+      try checkPrintable(parameter)
       if reservedNames.contains(name) {
         guard seenReserved.insert(name).inserted else {
           throw QueryError(parameter: name, message: "'\(name)' may be given only once")
         }
       }
       switch name {
+      case "sortBy":
+        sortKeys = try attributeList(value, parameter: name)
+      case "order":
+        descending = try isDescending(value)
+      case "fields":
+        query.fields = try fields(value)
       case "q":
         query.text = Array(TextFolding.fold(value).utf8)
         query.textDigits = Array(TextFolding.digits(of: value).utf8)
@@ -81,7 +91,87 @@ public struct ContactQuery: Equatable, Sendable {
         query.filters[attribute, default: []].append(folded)
       }
     }
+    if sortKeys != nil || descending != nil {
+      query.order = ContactOrder(keys: sortKeys ?? ContactOrder.defaultKeys, descending: descending ?? false)
+    }
     return query
+  }
+
+  /// Parses the query of `GET /contacts/{id}`, which takes `fields` only, at most once.
+  ///
+  /// - Returns: the attributes to keep, `nil` for all of them.
+  /// - Throws: `QueryError` for any other parameter, a repeated or bad `fields`, a malformed
+  ///   escape or a control character, as `parse` does.
+  public static func parseFields(_ rawQuery: String) throws(QueryError) -> Set<ContactAttribute>? {
+    var result: Set<ContactAttribute>?
+    var seen = false
+    for piece in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
+      let parameter = try QueryParameter(encoded: piece)
+      try checkPrintable(parameter)
+      guard parameter.name == "fields" else {
+        throw QueryError(
+          parameter: parameter.name,
+          message:
+            "Unknown query parameter '\(parameter.name)'; a single contact takes only 'fields' (names are case-sensitive)",
+          allowed: ["fields"])
+      }
+      guard !seen else { throw QueryError(parameter: "fields", message: "'fields' may be given only once") }
+      seen = true
+      result = try fields(parameter.value)
+    }
+    return result
+  }
+
+  /// Every attribute name `sortBy` and `fields` take, in the order error messages list them.
+  static let attributeNames = ContactAttribute.allCases.map(\.rawValue)
+
+  private static func checkPrintable(_ parameter: QueryParameter) throws(QueryError) {
+    if let control = TextRules.firstControlCharacter(in: parameter.value) {
+      throw QueryError(
+        parameter: parameter.name,
+        message: "'\(parameter.name)' contains the control character \(control); query values must be printable text")
+    }
+  }
+
+  /// A comma-separated list of attribute names, each exactly as the contact object spells it.
+  private static func attributeList(_ value: String, parameter: String, allowed: [String] = attributeNames)
+    throws(QueryError) -> [ContactAttribute]
+  {
+    var attributes: [ContactAttribute] = []
+    for name in value.split(separator: ",", omittingEmptySubsequences: false) {
+      guard let attribute = ContactAttribute(rawValue: String(name)) else {
+        let list = attributeNames.joined(separator: ", ")
+        let what = name.isEmpty ? "An empty attribute name" : "Unknown attribute '\(name)'"
+        let all = allowed.contains("*") ? "* (every attribute), or " : ""
+        throw QueryError(
+          parameter: parameter,
+          message:
+            "\(what) in '\(parameter)'; allowed: \(all)a comma-separated list of \(list) (names are case-sensitive)",
+          allowed: allowed)
+      }
+      attributes.append(attribute)
+    }
+    return attributes
+  }
+
+  /// `order`: `Ascending` or `Descending` in any case, or `asc` / `desc`.
+  private static func isDescending(_ value: String) throws(QueryError) -> Bool {
+    switch value.lowercased() {
+    case "ascending", "asc": return false
+    case "descending", "desc": return true
+    default:
+      throw QueryError(
+        parameter: "order",
+        message: "Unknown order '\(value)'; allowed: Ascending, Descending (any case; asc and desc too)",
+        allowed: ["Ascending", "Descending"])
+    }
+  }
+
+  /// `fields`: `*` (all), or attribute names; `nil` when that is every attribute.
+  private static func fields(_ value: String) throws(QueryError) -> Set<ContactAttribute>? {
+    guard value != "*" else { return nil }
+    let fields = Set(try attributeList(value, parameter: "fields", allowed: ["*"] + attributeNames))
+    return fields.count == ContactAttribute.allCases.count ? nil : fields
   }
 
   /// Whether `entry` passes every filter and `q`.

@@ -61,7 +61,8 @@ import Testing
     let values = [
       "", "1", "0", "-1", "1000", "1001", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
       "2147483647", "User", "queue", "CUSTOM", "Bogus", "555-123", "%00", "%0a", "%C2%85", "%e2%80%ae", "%", "%g0",
-      "%ff", "+", "a+b", "%2B", "Zo%C3%AB", "%26", "%3D",
+      "%ff", "+", "a+b", "%2B", "Zo%C3%AB", "%26", "%3D", "name,id", "lastName%2CfirstName", "phoneNumber,", "desc",
+      "ASC", "*", "*,name", "Name",
     ]
     let state = DirectoryState(
       contacts: [
@@ -81,7 +82,8 @@ import Testing
         accepted += 1
         #expect(query.offset >= 0 && query.offset <= ContactQuery.maximumOffset)
         if let limit = query.limit { #expect((1...ContactQuery.maximumLimit).contains(limit)) }
-        let matches = state.entries.filter(query.matches)
+        var matches = state.entries.filter(query.matches)
+        if let order = query.order { matches = order.sorted(matches) }
         let page = query.pageRange(of: matches.count)
         #expect(page.upperBound <= matches.count)
         _ = query.nextPageQuery(total: matches.count)

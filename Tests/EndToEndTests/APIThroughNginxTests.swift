@@ -35,6 +35,35 @@ struct APIThroughNginxTests {
     #expect(try stack.client.request("GET", "/contacts/a/b", user: "agent").status == 404)
   }
 
+  /// `sortBy`, `order` and `fields` pass through nginx untouched (commas and all), the next
+  /// page keeps them, and the tags of sorted listings and projected contacts revalidate.
+  @Test(arguments: StoreKind.allCases)
+  func sortByOrderAndFieldsThroughNginx(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
+    let client = stack.client
+    let target = "/contacts?type=User&sortBy=lastName,firstName&order=desc&fields=lastName,firstName&limit=3"
+    let page = try client.request("GET", target, user: "agent")
+    #expect(page.status == 200, "\(page.text)")
+    #expect(page.contacts.count == 3)
+    #expect(page.contacts.allSatisfy { Set($0.keys).isSubset(of: ["id", "firstName", "lastName"]) })
+    let lastNames = page.contacts.map { ($0["lastName"] ?? "").lowercased() }
+    #expect(lastNames == lastNames.sorted(by: >), "\(lastNames)")
+    let link = try #require(page.header("Link"))
+    #expect(link.contains("sortBy=lastName%2CfirstName") && link.contains("order=desc") && link.contains("offset=3"))
+    let etag = try #require(page.header("ETag"))
+    #expect(try client.request("GET", target, user: "agent", headers: [("If-None-Match", etag)]).status == 304)
+
+    let joe = try client.request("GET", "/contacts/user-joej?fields=userName", user: "agent")
+    #expect(joe.status == 200 && joe.text == #"{"id":"user-joej","userName":"joej"}"#, "\(joe.text)")
+    let tag = try #require(joe.header("ETag"))
+    #expect(tag != (try client.request("GET", "/contacts/user-joej", user: "agent").header("ETag")))
+    let again = try client.request(
+      "GET", "/contacts/user-joej?fields=userName", user: "agent", headers: [("If-None-Match", tag)])
+    #expect(again.status == 304)
+    let refused = try client.request("GET", "/contacts/user-joej?colour=red", user: "agent")
+    #expect(refused.status == 400 && refused.errorCode == "invalid_query")
+  }
+
   @Test(arguments: StoreKind.allCases)
   func openAPIDocumentIsPublicAndReadOnly(store: StoreKind) throws {
     let stack = try LocalStack(database: store.newDatabase())

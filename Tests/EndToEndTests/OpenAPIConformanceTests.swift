@@ -94,6 +94,13 @@ struct OpenAPIConformanceTests {
       record(method, "/contacts/{id}", try client.request(method, "/contacts/user-joej"))
       record(method, "/contacts/{id}", try client.request(method, "/contacts/user-joej", user: "guest"))
       record(method, "/contacts/{id}", try client.request(method, "/contacts/nope", user: "agent"))
+      record(method, "/contacts/{id}", try client.request(method, "/contacts/user-joej?colour=red", user: "agent"))
+      record(
+        method, "/contacts/{id}",
+        try client.request(method, "/contacts/user-joej?fields=name,phoneNumber", user: "agent"))
+      record(
+        method, "/contacts",
+        try client.request(method, "/contacts?sortBy=lastName,id&order=Descending&fields=name", user: "agent"))
       record(
         method, "/contacts/{id}",
         try client.request(method, "/contacts/user-joej", user: "agent", headers: [("If-Match", "\"x\"")]))
