@@ -10,6 +10,13 @@ cd "$CONTACTS_ROOT"
 # Besides the stack: curl for the checks, spawn-fcgi and systemd's tools for the deployment tests
 # (socket handed over on descriptor 0, systemd-analyze verify of the units).
 ensure_packages "${STACK_PACKAGES[@]}" curl spawn-fcgi systemd postgresql
+# The reference Prometheus parser, for the end-to-end test of /_contacts/metrics
+# (Tests/prometheus/parse_metrics.py): PyPI's prometheus-client, as Tests/browser/run.sh installs
+# selenium.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  log "installing prometheus-client (PyPI)"
+  python3 -m pip install -q prometheus-client
+fi
 mkdir -p test-output
 
 # A private PostgreSQL cluster for the PostgreSQL store's tests: initdb into a temporary folder
