@@ -98,7 +98,7 @@ public final class LocalStack: @unchecked Sendable {
   public let workers: Int
   /// Whether nginx serves pushed events (nchan installed, and not turned off).
   public let eventsEnabled: Bool
-  public var dataDirectory: String { directory.file("data") }
+  public let dataDirectory: String
   public var socketPath: String { directory.file("fcgi.sock") }
   public var runtime: String { directory.file("nginx") }
   public var serviceLog: String { directory.file("service.log") }
@@ -117,16 +117,18 @@ public final class LocalStack: @unchecked Sendable {
   ///   - serveArguments: more arguments for `serve`.
   ///   - events: serve pushed events when nginx has the nchan module (`false`: render nginx
   ///     without them, as a machine without the module would be).
+  ///   - dataDirectory: serve this data directory instead of a new one in the stack's folder.
   public init(
     workers: Int = 2, demoData: Bool = true, extraServerConfig: String = "", extraHTTPConfig: String = "",
-    serveArguments: [String] = [], events: Bool = true
+    serveArguments: [String] = [], events: Bool = true, dataDirectory: String? = nil
   ) throws {
     self.workers = workers
+    self.dataDirectory = dataDirectory ?? directory.file("data")
     self.eventsEnabled = events && FileManager.default.fileExists(atPath: "/usr/lib/nginx/modules/ngx_nchan_module.so")
-    if demoData { try importDemoData(into: dataDirectory) }
+    if demoData { try importDemoData(into: self.dataDirectory) }
     let supervisor = Process()
     supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
-    var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", dataDirectory]
+    var arguments = ["serve", "--socket", socketPath, "--workers", String(workers), "--data-dir", self.dataDirectory]
     if let nginxGroup { arguments += ["--socket-group", nginxGroup] }
     if eventsEnabled { arguments += ["--events-socket", "\(runtime)/events.sock"] }
     supervisor.arguments = arguments + serveArguments
