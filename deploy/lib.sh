@@ -64,6 +64,13 @@ start_private_postgres() {
   printf 'postgresql:///contacts?host=%s&user=contacts\n' "$dir"
 }
 
+# Restarts the private cluster in DIR (fast shutdown: sessions are cut, as in a failover).
+restart_private_postgres() {
+  local dir=$1
+  runuser -u postgres -- "$(postgres_bin)/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -m fast -w -s \
+    -o "-k $dir -c listen_addresses='' -c max_connections=200" restart >&2
+}
+
 stop_private_postgres() {
   local dir=$1
   [ -d "$dir/data" ] || return 0

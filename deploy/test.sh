@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting, unit tests, and end-to-end tests through a real nginx, then a scripted
-# check that deploy/run.sh serves on a fresh data directory and stops cleanly on SIGTERM.
+# Every test: formatting, unit tests, and end-to-end tests through a real nginx, a one-minute soak
+# (deploy/soak.sh), then a scripted check that deploy/run.sh serves on a fresh data directory and
+# stops cleanly on SIGTERM.
 # Installs what is missing (as root); the tests start and stop their own nginx and workers on
 # free 127.0.0.1 ports. Artifacts (logs, dashboard screenshots) go to test-output/.
 set -euo pipefail
@@ -10,6 +11,13 @@ cd "$CONTACTS_ROOT"
 # Besides the stack: curl for the checks, spawn-fcgi and systemd's tools for the deployment tests
 # (socket handed over on descriptor 0, systemd-analyze verify of the units).
 ensure_packages "${STACK_PACKAGES[@]}" curl spawn-fcgi systemd postgresql
+# The reference Prometheus parser, for the end-to-end test of /_contacts/metrics
+# (Tests/prometheus/parse_metrics.py): PyPI's prometheus-client, as Tests/browser/run.sh installs
+# selenium.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  log "installing prometheus-client (PyPI)"
+  python3 -m pip install -q prometheus-client
+fi
 mkdir -p test-output
 
 # A private PostgreSQL cluster for the PostgreSQL store's tests: initdb into a temporary folder
@@ -33,6 +41,11 @@ fi
 
 log "== swift test"
 swift test --skip-build 2>&1 | tee test-output/swift-test.log
+test "${PIPESTATUS[0]}" -eq 0
+
+log "== soak: 60 s under load with workers killed and reloads (deploy/soak.sh)"
+CONTACTS_FCGI_BINARY=$CONTACTS_ROOT/.build/debug/contacts-fcgi deploy/soak.sh --seconds 60 2>&1 \
+  | tee test-output/soak.log
 test "${PIPESTATUS[0]}" -eq 0
 
 log "== the agents' dashboard in headless Chromium"

@@ -15,6 +15,9 @@ struct ListingCache {
   /// The most bytes of bodies and keys kept.
   let capacityBytes: Int
   private(set) var storedBytes = 0
+  /// Listings answered from a kept page, and rendered anew, since the worker started.
+  private(set) var hits = 0
+  private(set) var misses = 0
   private var generation: UInt64?
   private var entries = LeastRecentlyUsed<String, Page>()
 
@@ -31,7 +34,11 @@ struct ListingCache {
       entries.removeAll()
       storedBytes = 0
     }
-    if let page = entries.use(rawQuery) { return page }
+    if let page = entries.use(rawQuery) {
+      hits += 1
+      return page
+    }
+    misses += 1
     let page = Self.render(query, in: state)
     let size = Self.size(of: page, key: rawQuery)
     guard size <= capacityBytes else { return page }

@@ -55,6 +55,9 @@ public final class ContactsAPI {
   /// Bytes and pages of serialized listings this worker keeps now.
   public var listingCacheUsage: (bytes: Int, pages: Int) { (listings.storedBytes, listings.count) }
 
+  /// Listings this worker answered from its cache, and rendered because they were not there.
+  public var listingCacheLookups: (hits: Int, misses: Int) { (listings.hits, listings.misses) }
+
   /// Answers `request`. Never throws: an `APIError` becomes its error body, anything else a
   /// logged 500.
   ///

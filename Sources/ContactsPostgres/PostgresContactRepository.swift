@@ -25,6 +25,8 @@ public final class PostgresContactRepository: ContactRepository {
   /// Beyond this many changes behind, a worker reloads everything instead of applying them.
   static let catchUpLimit = 10_000
   static let reconnectIntervalNanoseconds: UInt64 = 250_000_000
+  /// Connections made again after one was lost, since this repository was made (for metrics).
+  public private(set) var reconnects = 0
 
   /// Connects and checks the schema.
   ///
@@ -369,6 +371,7 @@ public final class PostgresContactRepository: ContactRepository {
       let made = try PostgresConnection(url: url)
       try Self.checkSchema(made)
       connection = made
+      reconnects += 1
       log("connected to the database again")
       return made
     } catch {

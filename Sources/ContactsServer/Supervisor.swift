@@ -141,7 +141,11 @@ public final class Supervisor {
       } else if let slot = workers.removeValue(forKey: pid) {
         environment.release(slot)
         let expected = stopping || exit == .exited(0)
-        let cause = timedOut.remove(pid) != nil ? " after its request timed out" : ""
+        let timedOutNow = timedOut.remove(pid) != nil
+        let cause = timedOutNow ? " after its request timed out" : ""
+        if !stopping {
+          environment.countReplacement(timedOutNow ? .timeout : exit == .exited(0) ? .recycled : .crash)
+        }
         logger.log(
           expected ? .info : .error, event: "worker_exited",
           "worker \(pid) \(exit)\(cause)\(stopping ? "" : "; starting a replacement")", ["worker": "\(pid)"])
@@ -177,6 +181,7 @@ public final class Supervisor {
     while let old = toReplace.popLast() {
       guard workers[old] != nil else { continue }
       guard let new = startWorker() else { return }
+      environment.countReplacement(.reload)
       replacement = (new, old)
       return
     }
@@ -239,6 +244,8 @@ public protocol SupervisorEnvironment: AnyObject {
   func countRestart()
   /// Counts a request that ran past the timeout.
   func countTimeout()
+  /// Counts a worker that is being replaced, by why (a crash, a timeout, recycling, a reload).
+  func countReplacement(_ reason: Scoreboard.RestartReason)
   /// Whether an events publisher runs beside the workers.
   var runsPublisher: Bool { get }
   /// Starts the events publisher; its process id.
@@ -294,6 +301,7 @@ public final class ProcessSupervisorEnvironment: SupervisorEnvironment {
   public func release(_ slot: Int) { scoreboard.release(slot) }
   public func countRestart() { scoreboard.restarts += 1 }
   public func countTimeout() { scoreboard.timeouts += 1 }
+  public func countReplacement(_ reason: Scoreboard.RestartReason) { scoreboard.countReplacement(reason) }
   public var runsPublisher: Bool { publisherArguments != nil }
   public func spawnPublisher() throws -> Int32 {
     // No listening socket for it: it accepts nothing (standard input is /dev/null).

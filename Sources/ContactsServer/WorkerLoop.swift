@@ -1,5 +1,6 @@
 import ContactsAPI
 import ContactsCore
+import ContactsPostgres
 import ContactsStore
 import FastCGI
 public import Logging
@@ -59,8 +60,9 @@ public struct WorkerLoop {
       logger.log(.error, event: "worker_start_failed", "cannot open the store: \(error)")
       return 1
     }
+    // The API's calls to the store are timed and counted on the scoreboard (/_contacts/metrics).
     let api = ContactsAPI(
-      repository: repository,
+      repository: MeasuredRepository(repository, scoreboard: scoreboard, slot: slot),
       configuration: .init(
         policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes,
         listingCacheBytes: configuration.listingCacheBytes),
@@ -104,12 +106,23 @@ public struct WorkerLoop {
         // which refuses it (400) before anything else.
         let operationsResponse =
           apiRequest.targetProblem == nil
-          ? operations.respond(to: apiRequest.path, generation: repository.cachedGeneration) : nil
+          ? operations.respond(to: apiRequest.path, repository: repository) : nil
         let response = operationsResponse ?? FastCGIResponse(api.respond(to: apiRequest, logger: requestLogger))
         let delivered = connection.respond(response)
-        let milliseconds = Int((Clock.monotonicNanoseconds() - started) / 1_000_000)
+        let nanoseconds = Clock.monotonicNanoseconds() - started
+        let milliseconds = Int(nanoseconds / 1_000_000)
         let slow = milliseconds >= configuration.slowRequestMilliseconds
-        if let scoreboard, let slot { scoreboard.endRequest(slot, slow: slow, generation: repository.cachedGeneration) }
+        if let scoreboard, let slot {
+          scoreboard.endRequest(
+            slot, method: apiRequest.method, status: response.status, nanoseconds: nanoseconds, slow: slow,
+            generation: repository.cachedGeneration)
+          let cache = api.listingCacheUsage
+          let lookups = api.listingCacheLookups
+          scoreboard.updateWorkerCounts(
+            slot, storeReconnects: (repository as? PostgresContactRepository)?.reconnects ?? 0,
+            listingCacheHits: lookups.hits, listingCacheMisses: lookups.misses, listingCacheBytes: cache.bytes,
+            listingCachePages: cache.pages)
+        }
         let fields: Logger.Metadata = [
           "method": .string(apiRequest.method), "path": .string(apiRequest.path),
           "status": .stringConvertible(response.status), "ms": .stringConvertible(milliseconds),

@@ -67,6 +67,10 @@ public final class FileContactRepository: ContactRepository {
   /// The generation this worker has applied (for status pages).
   public var generation: UInt64 { state.generation }
 
+  /// The bytes of the journal this worker has read (its size as of the last refresh): how much
+  /// a new worker replays, and how near the next compaction is (for metrics).
+  public var journalBytes: Int64 { journal.offset }
+
   // MARK: ContactRepository
 
   /// - Throws: `ContactStoreUnavailable` when the files cannot be read (the next call reloads).

@@ -9,6 +9,13 @@ public enum Clock {
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
   }
 
+  /// Sleeps for `milliseconds` (`nanosleep(2)`, resumed after a signal).
+  public static func sleep(milliseconds: Int) {
+    var remaining = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+    var left = timespec()
+    while nanosleep(&remaining, &left) == -1 && errno == EINTR { remaining = left }
+  }
+
   /// Seconds since the Unix epoch, `CLOCK_REALTIME`.
   public static func unixSeconds() -> Int {
     var now = timespec()

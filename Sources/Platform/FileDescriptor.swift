@@ -92,6 +92,25 @@ public struct FileDescriptor: ~Copyable {
     return bytes
   }
 
+  /// Copies this file's first `length` bytes (fewer if it is shorter) to the end of
+  /// `destination` in chunks, with `pread(2)`: the file's offset is not moved.
+  ///
+  /// - Returns: the bytes copied.
+  public func copy(first length: Int64, to destination: borrowing FileDescriptor) throws(SystemError) -> Int64 {
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var position: Int64 = 0
+    while position < length {
+      let wanted = Int(min(Int64(chunk.count), length - position))
+      let count = try Syscall.call("pread", path: path) {
+        chunk.withUnsafeMutableBytes { pread(rawValue, $0.baseAddress, wanted, off_t(position)) }
+      }
+      if count == 0 { break }
+      try destination.writeAll(chunk[0..<count])
+      position += Int64(count)
+    }
+    return position
+  }
+
   /// Writes all of `bytes` with `write(2)`, continuing after short writes.
   public func writeAll(_ bytes: some Collection<UInt8>) throws(SystemError) {
     let array = Array(bytes)
@@ -177,6 +196,18 @@ public enum FileSystem {
     let directory = parentDirectory(of: path)
     let handle = try FileDescriptor(open: directory, [.readOnly, .directory])
     try handle.sync()
+  }
+
+  /// Removes a directory and the files in it (not folders within it); a missing one is not an
+  /// error.
+  public static func removeFlatDirectoryIfPresent(_ path: String) throws(SystemError) {
+    guard try identity(of: path) != nil else { return }
+    for name in try entries(of: path) { try removeIfPresent("\(path)/\(name)") }
+    do {
+      try Syscall.call("rmdir", path: path) { rmdir(path) }
+    } catch  where error.code == ENOENT {
+      return
+    }
   }
 
   /// `mkdir(2)` of `path` and any missing parents.

@@ -24,6 +24,7 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
   }
 
   public static let noSuchFile = ENOENT
+  public static let fileExists = EEXIST
   public static let interrupted = EINTR
   public static let addressInUse = EADDRINUSE
 }

@@ -6,6 +6,9 @@ struct ContactsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "contacts-fcgi",
     abstract: "The Contacts API: a FastCGI responder behind nginx, and its admin commands.",
-    subcommands: [Serve.self, Worker.self, Publisher.self, Migrate.self, Import.self, Check.self, ConfigCommand.self]
+    subcommands: [
+      Serve.self, Worker.self, Publisher.self, Migrate.self, Import.self, Check.self, BackupCommand.self,
+      ConfigCommand.self,
+    ]
   )
 }

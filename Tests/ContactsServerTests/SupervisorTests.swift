@@ -50,6 +50,8 @@ import Testing
     func release(_ slot: Int) { claimed[slot] = nil }
     func countRestart() { restarts += 1 }
     func countTimeout() { timeouts += 1 }
+    var replacements: [Scoreboard.RestartReason: Int] = [:]
+    func countReplacement(_ reason: Scoreboard.RestartReason) { replacements[reason, default: 0] += 1 }
     var runsPublisher = false
     var publishers: [Int32] = []
     func spawnPublisher() throws -> Int32 {
@@ -83,6 +85,7 @@ import Testing
     #expect(environment.running.count == 2)
     #expect(environment.running[victim] == nil)
     #expect(environment.restarts == 1)
+    #expect(environment.replacements == [.crash: 1])
   }
 
   @Test func sighupReplacesEveryWorkerOneByOneNeverBelowStrength() {
@@ -106,6 +109,8 @@ import Testing
     #expect(after.isDisjoint(with: before), "before \(before), after \(after)")
     for old in before { #expect(environment.signals(to: old) == [Signals.terminate]) }
     #expect(environment.restarts == 0)
+    // Retired workers exiting 0 are not counted as recycled: the reload counted them.
+    #expect(environment.replacements == [.reload: 3])
   }
 
   @Test func aRequestPastTheTimeoutKillsItsWorkerOnceAndItIsReplaced() {
@@ -126,6 +131,18 @@ import Testing
     environment.crash(pid)
     #expect(supervisor.step(received: Signals.child))
     #expect(environment.running.count == 1 && environment.running[pid] == nil)
+    #expect(environment.replacements == [.timeout: 1])
+  }
+
+  @Test func aWorkerThatExitsAfterMaxRequestsCountsAsRecycled() {
+    let (supervisor, environment) = Self.make(size: 1)
+    supervisor.start()
+    let pid = environment.running.keys.first!
+    environment.running[pid] = nil
+    environment.exited.append((pid, .exited(0)))
+    #expect(supervisor.step(received: Signals.child))
+    #expect(environment.replacements == [.recycled: 1])
+    #expect(environment.restarts == 1)
   }
 
   @Test func sigtermStopsEveryWorkerAndEndsTheLoop() {

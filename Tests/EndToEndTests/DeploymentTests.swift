@@ -41,9 +41,11 @@ struct DeploymentTests {
     let status = try client.request("GET", "/_contacts/status")
     #expect(status.status == 200 && status.json?["workers"] != nil, "\(status)")
     #expect(try client.request("GET", "/_contacts/ping").text == "pong\n")
+    #expect(try client.request("GET", "/_contacts/metrics").text.contains("contacts_requests_total"))
     let remote = [("X-Forwarded-For", "203.0.113.7")]
     #expect(try client.request("GET", "/_contacts/status", headers: remote).status == 403)
     #expect(try client.request("GET", "/_contacts/ping", headers: remote).status == 403)
+    #expect(try client.request("GET", "/_contacts/metrics", headers: remote).status == 403)
     #expect(try client.request("GET", "/contacts", user: "agent", headers: remote).status == 200)
     withExtendedLifetime(deployment) {}
   }

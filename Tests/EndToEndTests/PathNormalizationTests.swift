@@ -13,7 +13,9 @@ import Testing
 struct PathNormalizationTests {
   /// Every location contacts-locations.conf serves.
   static let locations = [
-    "/contacts", "/contacts/user-joej", "/_contacts/status", "/_contacts/ping", "/contacts/openapi.json", "/dashboard/",
+    "/contacts", "/contacts/user-joej", "/_contacts/status", "/_contacts/ping", "/_contacts/metrics",
+    "/contacts/openapi.json",
+    "/dashboard/",
   ]
 
   /// From every location to every other one, through dot segments spelled in every way nginx
@@ -137,15 +139,16 @@ struct PathNormalizationTests {
   }
 
   /// What is wrong with an answer to a request that must not be served: a 2xx other than the
-  /// public documents (the OpenAPI document, ping and status, which carry no identity), or
+  /// public documents (the OpenAPI document, ping, status and metrics, which carry no identity), or
   /// contact data in the body.
   static func problems(_ response: HTTPResponse, _ request: String) -> [String] {
     let json = response.json
     let isOpenAPIDocument = json?["openapi"] != nil
     let isPing = response.text == "pong\n"
     let isStatus = json?["workers"] != nil && json?["contacts"] == nil
+    let isMetrics = response.text.hasPrefix("# HELP contacts_")
     var problems: [String] = []
-    if (200..<300).contains(response.status) && !(isOpenAPIDocument || isPing || isStatus) {
+    if (200..<300).contains(response.status) && !(isOpenAPIDocument || isPing || isStatus || isMetrics) {
       problems.append("\(request) → \(response)")
     }
     if !isOpenAPIDocument && (response.text.contains(#""contacts""#) || response.text.contains(#""phoneNumber""#)) {

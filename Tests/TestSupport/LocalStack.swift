@@ -102,7 +102,7 @@ public final class LocalStack: @unchecked Sendable {
   public let eventsEnabled: Bool
   /// The PostgreSQL URL the stack serves from; `nil` for its own data directory.
   public let database: String?
-  public var dataDirectory: String { directory.file("data") }
+  public let dataDirectory: String
   /// The arguments that name this stack's store to `contacts-fcgi` (`serve`, `import`, `check`).
   public var storeArguments: [String] {
     database.map { ["--database-url", $0] } ?? ["--data-dir", dataDirectory]
@@ -127,15 +127,21 @@ public final class LocalStack: @unchecked Sendable {
   ///   - serveArguments: more arguments for `serve`.
   ///   - events: serve pushed events when nginx has the nchan module (`false`: render nginx
   ///     without them, as a machine without the module would be).
+  ///   - dataDirectory: serve this data directory instead of a new one in the stack's folder.
   public init(
     workers: Int = 2, demoData: Bool = true, database: String? = nil, extraServerConfig: String = "",
-    extraHTTPConfig: String = "", serveArguments: [String] = [], events: Bool = true
+    extraHTTPConfig: String = "", serveArguments: [String] = [], events: Bool = true, dataDirectory: String? = nil
   ) throws {
     self.workers = workers
     self.database = database
+    self.dataDirectory = dataDirectory ?? directory.file("data")
     self.eventsEnabled = events && FileManager.default.fileExists(atPath: "/usr/lib/nginx/modules/ngx_nchan_module.so")
     if demoData {
-      if let database { try importDemoData(intoDatabase: database) } else { try importDemoData(into: dataDirectory) }
+      if let database {
+        try importDemoData(intoDatabase: database)
+      } else {
+        try importDemoData(into: self.dataDirectory)
+      }
     }
     let supervisor = Process()
     supervisor.executableURL = URL(fileURLWithPath: serviceBinary)
