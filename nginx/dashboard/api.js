@@ -110,55 +110,10 @@ export function eventsUrl() {
   return absolute('/contacts/_events');
 }
 
-function listPath(query) {
-  const params = new URLSearchParams();
-  if (query.q) params.set('q', query.q);
-  for (const type of query.types) params.append('type', type);
-  params.set('limit', String(query.limit ?? PAGE_SIZE));
-  params.set('offset', String(query.offset ?? 0));
-  return `/contacts?${params}`;
-}
-
 export class ContactsClient {
-  constructor({ cacheSize = 40 } = {}) {
-    // Per listing URL: its last ETag and what came with it, so a 304 costs nothing.
-    this.listings = new Map();
-    this.cacheSize = cacheSize;
-  }
-
-  /** One page of contacts. Resolves to {contacts, total, next, permissions, notModified, url}. */
-  async list(query, signal) {
-    const path = listPath(query);
-    const cached = this.listings.get(path);
-    const headers = cached && cached.etag ? { 'If-None-Match': cached.etag } : {};
-    const response = await send('GET', path, { headers, signal });
-    const permissions = parsePermissions(response.headers.get('X-Contacts-Permissions'));
-    if (response.status === 304 && cached) {
-      // Keep it as the most recently used entry.
-      this.listings.delete(path);
-      this.listings.set(path, cached);
-      return { ...cached, permissions, notModified: true, url: path };
-    }
-    if (!response.ok) throw await errorFrom(response);
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      throw new ApiError('server', response.status, 'The contacts service sent a listing that is not JSON.');
-    }
-    const contacts = Array.isArray(body && body.contacts) ? body.contacts : [];
-    const totalHeader = response.headers.get('X-Total-Count');
-    const total = totalHeader !== null && /^\d+$/.test(totalHeader.trim()) ? Number(totalHeader) : contacts.length;
-    const entry = {
-      etag: response.headers.get('ETag'),
-      contacts,
-      total,
-      next: parseNextLink(response.headers.get('Link')),
-    };
-    this.listings.delete(path);
-    this.listings.set(path, entry);
-    while (this.listings.size > this.cacheSize) this.listings.delete(this.listings.keys().next().value);
-    return { ...entry, permissions, notModified: false, url: path };
+  constructor() {
+    // The ETag of the change feed's last answer and its URL: asking the same again costs a 304.
+    this.feedTag = null;
   }
 
   /** The whole directory, once: {contacts, cursor, permissions}. The dashboard filters, sorts

@@ -80,18 +80,29 @@ let inflight = null; // the directory load in flight: {controller}
 let syncing = null; // the change-feed read in flight: a promise
 let syncAgain = false; // something asked for a read while one was in flight
 let pollTimer = null;
+let pollDue = 0;
 let pendingWhileHidden = false;
 
 function pollInterval() {
   // Fast while the stream is not open or the last read failed ("Retrying every few seconds").
-  if (state.problem || !state.loaded) return FAST_POLL_MS;
   if (state.view === 'unauthenticated' || state.view === 'forbidden') return BLOCKED_POLL_MS;
+  if (state.problem || !state.loaded) return FAST_POLL_MS;
   return live.open ? SAFETY_POLL_MS : FAST_POLL_MS;
 }
 
-function schedulePoll() {
+function cancelPoll() {
   clearTimeout(pollTimer);
+  pollTimer = null;
+}
+
+/** The next read in pollInterval(), unless one is due sooner already. */
+function schedulePoll() {
+  const due = Date.now() + pollInterval();
+  if (pollTimer !== null && pollDue <= due) return;
+  cancelPoll();
+  pollDue = due;
   pollTimer = setTimeout(() => {
+    pollTimer = null;
     // A hidden tab does not poll; becoming visible again checks at once.
     if (document.visibilityState === 'hidden') {
       pendingWhileHidden = true;
@@ -100,13 +111,13 @@ function schedulePoll() {
     }
     if (state.loaded) sync('poll');
     else loadDirectory();
-  }, pollInterval());
+  }, due - Date.now());
 }
 
 /** Reads the whole directory (the first load, and again after a 410). */
 async function loadDirectory() {
   if (inflight) inflight.controller.abort();
-  clearTimeout(pollTimer);
+  cancelPoll();
   const controller = new AbortController();
   const mine = { controller };
   inflight = mine;
@@ -170,7 +181,7 @@ function sync(reason) {
 
 /** Follows the feed until it has no more; false when it failed (the caller stops). */
 async function syncOnce() {
-  clearTimeout(pollTimer);
+  cancelPoll();
   try {
     for (let pages = 0; pages < MAX_FEED_PAGES; pages += 1) {
       const since = state.cursor;
@@ -885,6 +896,12 @@ function start() {
     }
   });
   window.addEventListener('online', () => (state.loaded ? sync('online') : loadDirectory()));
+  // The browser knows it lost the network before any read fails (an open stream may not notice).
+  window.addEventListener('offline', () => {
+    state.problem = { kind: 'offline', message: 'This device is offline.' };
+    render();
+    schedulePoll();
+  });
   window.addEventListener('hashchange', () => {
     readFragment();
     search.value = state.q;
