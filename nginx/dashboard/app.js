@@ -29,7 +29,7 @@ const state = {
   // The change feed's position the directory is at (X-Contacts-Cursor, then the feed's cursor).
   cursor: null,
   total: 0,
-  next: null,
+  next: false, // whether there is a page after this one
   loaded: false, // a listing has been shown at least once
   checkedAt: null,
   // "loading" | "list" | "unauthenticated" | "forbidden"
@@ -168,7 +168,6 @@ function sync(reason) {
   syncing = (async () => {
     do {
       syncAgain = false;
-      // eslint-disable-next-line no-await-in-loop
       if (!(await syncOnce())) break;
     } while (syncAgain);
   })().finally(() => {
