@@ -5,8 +5,12 @@
 #
 #   bash Tests/browser/run.sh
 #
+# A second stack with CONTACTS_EVENTS=off (nginx without nchan: /contacts/_events answers 501)
+# checks the page's polling fallback.
+#
 # Installs what is missing first (as root): the Debian packages chromium and chromium-driver,
-# and selenium from PyPI. Screenshots and the stack's log go to test-output/dashboard/.
+# and from PyPI selenium and axe-selenium-python (for the copy of axe-core it ships). Screenshots
+# and the stacks' logs go to test-output/dashboard/.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +38,10 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
   log "installing selenium"
   python3 -m pip install -q selenium
 fi
+if ! python3 -c 'import axe_selenium_python' 2>/dev/null; then
+  log "installing axe-selenium-python (axe-core for the accessibility checks)"
+  python3 -m pip install -q axe-selenium-python
+fi
 
 # ---------------------------------------------------------------------------- (b) the stack
 rm -rf "$out"
@@ -44,28 +52,39 @@ chmod 711 "$tmp"
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
-http_port=$(free_port)
-https_port=$(free_port)
-while [ "$https_port" = "$http_port" ]; do https_port=$(free_port); done
+ports=()
+while [ ${#ports[@]} -lt 4 ]; do
+  port=$(free_port)
+  [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+done
+http_port=${ports[0]} https_port=${ports[1]}
+polling_http_port=${ports[2]} polling_https_port=${ports[3]}
 base_url=http://127.0.0.1:$http_port
+polling_url=http://127.0.0.1:$polling_http_port
 
-stack_pid=""
+stack_pid="" polling_pid=""
+stop_stack() {
+  local pid=$1 name=$2
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+  log "stopping the $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "the $name did not stop within 15 s; killing its process group"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [ -n "$stack_pid" ] && kill -0 "$stack_pid" 2>/dev/null; then
-    log "stopping the stack (pid $stack_pid)"
-    kill -TERM "$stack_pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$stack_pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$stack_pid" 2>/dev/null; then
-      log "the stack did not stop within 15 s; killing its process group"
-      kill -KILL -- "-$stack_pid" 2>/dev/null || true
+  stop_stack "$polling_pid" "stack without events"
+  stop_stack "$stack_pid" "stack"
+  # deploy/run.sh keeps nginx's runtime folder per port; these ports' are ours alone.
+  for port in "${http_port:-}" "${polling_http_port:-}"; do
+    if [ -n "$port" ] && [ ! -s "$root/.run/nginx-$port/nginx.pid" ]; then
+      rm -rf "$root/.run/nginx-$port"
     fi
-  fi
-  # deploy/run.sh keeps nginx's runtime folder per port; this port's is ours alone.
-  if [ -n "${http_port:-}" ] && [ ! -s "$root/.run/nginx-$http_port/nginx.pid" ]; then
-    rm -rf "$root/.run/nginx-$http_port"
-  fi
+  done
   rm -rf "$tmp"
   log "total runtime $(( $(date +%s) - started_at )) s"
   exit "$status"
@@ -99,9 +118,26 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$base_url/cont
 done
 log "the stack answers after $(( $(date +%s) - started_at )) s"
 
+# The second stack, without pushed events (built already: it starts in seconds).
+log "starting the stack without events on $polling_url (log in $out/stack-no-events.log)"
+CONTACTS_EVENTS=off CONTACTS_DATA_DIR=$tmp/data-no-events CONTACTS_HTTP_PORT=$polling_http_port \
+  CONTACTS_HTTPS_PORT=$polling_https_port CONTACTS_SOCKET=$tmp/contacts-no-events.sock CONTACTS_WORKERS=1 \
+  setsid "$root/deploy/run.sh" > "$out/stack-no-events.log" 2>&1 < /dev/null &
+polling_pid=$!
+deadline=$(( $(date +%s) + 120 ))
+until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$polling_url/contacts" 2>/dev/null)" = 200 ]; do
+  if ! kill -0 "$polling_pid" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
+    log "the stack without events did not answer; the end of $out/stack-no-events.log:"
+    tail -n 30 "$out/stack-no-events.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+
 # ---------------------------------------------------------------------------- (c) the test
 set +e
-python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --socket "$tmp/contacts.sock" --out "$out"
+python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --socket "$tmp/contacts.sock" \
+  --polling-base-url "$polling_url" --out "$out"
 status=$?
 set -e
 # (d) its status

@@ -105,35 +105,22 @@ export function parseNextLink(header) {
   return null;
 }
 
-function listPath(query) {
-  const params = new URLSearchParams();
-  if (query.q) params.set('q', query.q);
-  for (const type of query.types) params.append('type', type);
-  params.set('limit', String(query.limit ?? PAGE_SIZE));
-  params.set('offset', String(query.offset ?? 0));
-  return `/contacts?${params}`;
+/** The URL of the pushed-events stream (for EventSource), from location.origin as above. */
+export function eventsUrl() {
+  return absolute('/contacts/_events');
 }
 
 export class ContactsClient {
-  constructor({ cacheSize = 40 } = {}) {
-    // Per listing URL: its last ETag and what came with it, so a 304 costs nothing.
-    this.listings = new Map();
-    this.cacheSize = cacheSize;
+  constructor() {
+    // The ETag of the change feed's last answer and its URL: asking the same again costs a 304.
+    this.feedTag = null;
   }
 
-  /** One page of contacts. Resolves to {contacts, total, next, permissions, notModified, url}. */
-  async list(query, signal) {
-    const path = listPath(query);
-    const cached = this.listings.get(path);
-    const headers = cached && cached.etag ? { 'If-None-Match': cached.etag } : {};
-    const response = await send('GET', path, { headers, signal });
+  /** The whole directory, once: {contacts, cursor, permissions}. The dashboard filters, sorts
+   *  and pages it itself from then on, and follows the change feed from `cursor`. */
+  async listAll(signal) {
+    const response = await send('GET', '/contacts', { signal });
     const permissions = parsePermissions(response.headers.get('X-Contacts-Permissions'));
-    if (response.status === 304 && cached) {
-      // Keep it as the most recently used entry.
-      this.listings.delete(path);
-      this.listings.set(path, cached);
-      return { ...cached, permissions, notModified: true, url: path };
-    }
     if (!response.ok) throw await errorFrom(response);
     let body;
     try {
@@ -141,19 +128,46 @@ export class ContactsClient {
     } catch {
       throw new ApiError('server', response.status, 'The contacts service sent a listing that is not JSON.');
     }
-    const contacts = Array.isArray(body && body.contacts) ? body.contacts : [];
-    const totalHeader = response.headers.get('X-Total-Count');
-    const total = totalHeader !== null && /^\d+$/.test(totalHeader.trim()) ? Number(totalHeader) : contacts.length;
-    const entry = {
-      etag: response.headers.get('ETag'),
-      contacts,
-      total,
-      next: parseNextLink(response.headers.get('Link')),
+    const cursor = response.headers.get('X-Contacts-Cursor');
+    if (!cursor) throw new ApiError('server', response.status, 'The contacts service sent no X-Contacts-Cursor.');
+    return { contacts: Array.isArray(body && body.contacts) ? body.contacts : [], cursor, permissions };
+  }
+
+  /**
+   * One page of the change feed after `since`: {changes, cursor, next, permissions, notModified}.
+   * `next` is true when more changes remain (a Link rel="next"): ask again from `cursor` at once.
+   * The ETag of the last answer is kept per URL, so an unchanged feed costs a 304.
+   * A 410 (cursor_expired) or 400 (invalid_cursor) throws an ApiError with kind "gone".
+   */
+  async changes(since, signal) {
+    const path = `/contacts/_changes?since=${encodeURIComponent(since)}`;
+    const headers = this.feedTag && this.feedTag.path === path ? { 'If-None-Match': this.feedTag.etag } : {};
+    const response = await send('GET', path, { headers, signal });
+    const permissions = parsePermissions(response.headers.get('X-Contacts-Permissions'));
+    if (response.status === 304) return { changes: [], cursor: since, next: false, permissions, notModified: true };
+    if (!response.ok) {
+      const error = await errorFrom(response);
+      if (response.status === 410 || error.code === 'invalid_cursor') error.kind = 'gone';
+      throw error;
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      throw new ApiError('server', response.status, 'The contacts service sent a change feed that is not JSON.');
+    }
+    if (!body || !Array.isArray(body.changes) || typeof body.cursor !== 'string') {
+      throw new ApiError('server', response.status, 'The contacts service sent a change feed without changes or cursor.');
+    }
+    const etag = response.headers.get('ETag');
+    this.feedTag = etag ? { path, etag } : null;
+    return {
+      changes: body.changes,
+      cursor: body.cursor,
+      next: parseNextLink(response.headers.get('Link')) !== null,
+      permissions,
+      notModified: false,
     };
-    this.listings.delete(path);
-    this.listings.set(path, entry);
-    while (this.listings.size > this.cacheSize) this.listings.delete(this.listings.keys().next().value);
-    return { ...entry, permissions, notModified: false, url: path };
   }
 
   /** One contact and its ETag (needed for If-Match on PUT and DELETE). */

@@ -1,13 +1,22 @@
 // The agents' dashboard: search, filter, page through and call contacts; admins also edit them.
-import { ContactsClient, PAGE_SIZE } from './api.js';
+import { ContactsClient, PAGE_SIZE, eventsUrl } from './api.js';
+import { Directory } from './directory.js';
 import { contactForm, deleteConfirm, writeErrorMessage } from './editor.js';
 import { copyText, el, formatCount, formatTime, telHref } from './util.js';
 
-const REFRESH_MS = 3000;
-const SEARCH_DEBOUNCE_MS = 250;
+// The change feed is read when an event says the data moved, and also every SAFETY_POLL_MS while
+// the event stream is open (in case an event was lost), every FAST_POLL_MS otherwise.
+const SAFETY_POLL_MS = 30000;
+const FAST_POLL_MS = 3000;
+const BLOCKED_POLL_MS = 30000; // signed out or forbidden: check now and then whether that changed
+const EVENTS_RETRY_MIN_MS = 5000;
+const EVENTS_RETRY_MAX_MS = 300000;
+const MAX_FEED_PAGES = 20; // per read; a longer backlog goes on in the next read
+const SEARCH_DEBOUNCE_MS = 150;
 const TYPES = ['Queue', 'User', 'Custom'];
 
 const api = new ContactsClient();
+const directory = new Directory();
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -15,10 +24,12 @@ const state = {
   q: '',
   types: new Set(),
   offset: 0,
-  // The page on screen.
+  // The page on screen (computed from the directory).
   contacts: [],
+  // The change feed's position the directory is at (X-Contacts-Cursor, then the feed's cursor).
+  cursor: null,
   total: 0,
-  next: null,
+  next: false, // whether there is a page after this one
   loaded: false, // a listing has been shown at least once
   checkedAt: null,
   // "loading" | "list" | "unauthenticated" | "forbidden"
@@ -56,96 +67,292 @@ function currentQuery() {
   return { q: state.q, types: TYPES.filter((type) => state.types.has(type)), limit: PAGE_SIZE, offset: state.offset };
 }
 
-// ---------------------------------------------------------------- loading and refreshing
+// ---------------------------------------------------------------- loading and following changes
+//
+// The whole directory is read once (GET /contacts, no limit) and kept in `directory`; the page on
+// screen is computed from it (directory.js, with the API's rules). From then on the page follows
+// the change feed from the listing's X-Contacts-Cursor: GET /contacts/_changes?since=<cursor>
+// whenever the event stream says the data moved, and as a safety net every 30 s (every 3 s when
+// there is no stream). No listing request is made again, except after a 410 (the feed no longer
+// reaches back to our cursor) or a 400 invalid_cursor (the service's data was replaced).
 
-let inflight = null; // {controller, poll}
+let inflight = null; // the directory load in flight: {controller}
+let syncing = null; // the change-feed read in flight: a promise
+let syncAgain = false; // something asked for a read while one was in flight
 let pollTimer = null;
-let sequence = 0;
+let pollDue = 0;
+let pendingWhileHidden = false;
 
-function schedulePoll() {
-  clearTimeout(pollTimer);
-  pollTimer = setTimeout(() => {
-    // A hidden tab does not poll; becoming visible again refreshes at once.
-    if (document.visibilityState !== 'hidden') refresh('poll');
-  }, REFRESH_MS);
+function pollInterval() {
+  // Fast while the stream is not open or the last read failed ("Retrying every few seconds").
+  if (state.view === 'unauthenticated' || state.view === 'forbidden') return BLOCKED_POLL_MS;
+  if (state.problem || !state.loaded) return FAST_POLL_MS;
+  return live.open ? SAFETY_POLL_MS : FAST_POLL_MS;
 }
 
-/** Loads the current query. reason "poll" never interrupts a request in flight. */
-async function refresh(reason) {
-  if (inflight) {
-    if (reason === 'poll') {
+function cancelPoll() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+}
+
+/** The next read in pollInterval(), unless one is due sooner already. */
+function schedulePoll() {
+  const due = Date.now() + pollInterval();
+  if (pollTimer !== null && pollDue <= due) return;
+  cancelPoll();
+  pollDue = due;
+  pollTimer = setTimeout(() => {
+    pollTimer = null;
+    // A hidden tab does not poll; becoming visible again checks at once.
+    if (document.visibilityState === 'hidden') {
+      pendingWhileHidden = true;
       schedulePoll();
       return;
     }
-    inflight.controller.abort();
-  }
-  clearTimeout(pollTimer);
+    if (state.loaded) sync('poll');
+    else loadDirectory();
+  }, due - Date.now());
+}
+
+/** Reads the whole directory (the first load, and again after a 410). */
+async function loadDirectory() {
+  if (inflight) inflight.controller.abort();
+  cancelPoll();
   const controller = new AbortController();
-  const mine = ++sequence;
-  inflight = { controller };
+  const mine = { controller };
+  inflight = mine;
   $('list').setAttribute('aria-busy', 'true');
   try {
-    const page = await api.list(currentQuery(), controller.signal);
-    if (mine !== sequence) return;
-    applyPermissions(page.permissions);
+    const listing = await api.listAll(controller.signal);
+    if (inflight !== mine) return;
+    applyPermissions(listing.permissions);
+    directory.replace(listing.contacts);
+    state.cursor = listing.cursor;
     state.problem = null;
     state.checkedAt = new Date();
-    if (page.contacts.length === 0 && page.total > 0 && state.offset > 0) {
-      // The page emptied (contacts were deleted): go to the last page there is.
-      state.offset = Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE;
-      writeFragment();
-      inflight = null;
-      refresh('query');
-      return;
-    }
-    const changed = !page.notModified || state.view !== 'list' || reason !== 'poll';
     state.view = 'list';
-    if (changed) {
-      state.contacts = page.contacts;
-      state.total = page.total;
-      state.next = page.next;
-      state.loaded = true;
-      render();
-      markFirstRender();
-    } else {
-      renderStates();
-    }
-  } catch (error) {
-    if (error && error.name === 'AbortError') return;
-    if (mine !== sequence) return;
-    switch (error.kind) {
-      case 'unauthenticated':
-        state.view = 'unauthenticated';
-        break;
-      case 'forbidden':
-        state.view = 'forbidden';
-        $('forbidden-detail').textContent = error.message;
-        break;
-      case 'network':
-        state.problem = { kind: 'offline', message: error.message };
-        break;
-      default:
-        state.problem = { kind: 'error', message: `${error.message} (HTTP ${error.status})` };
-    }
-    if (state.view === 'unauthenticated' || state.view === 'forbidden') {
-      state.problem = null;
-      applyPermissions(new Set());
-    }
+    state.loaded = true;
+    recompute();
     render();
     markFirstRender();
+    openEvents();
+  } catch (error) {
+    if (error && error.name === 'AbortError') return;
+    if (inflight !== mine) return;
+    showFailure(error);
   } finally {
-    if (mine === sequence) {
+    if (inflight === mine) {
       inflight = null;
       $('list').removeAttribute('aria-busy');
+      renderStates();
       schedulePoll();
     }
   }
+}
+
+/**
+ * Brings the directory up to date with the change feed. Only one read at a time; a request
+ * while one is in flight makes it read once more when done (an event may have come in after
+ * the server answered). Resolves when the directory is as current as it gets.
+ */
+function sync(reason) {
+  if (!state.loaded) return Promise.resolve();
+  if (reason === 'event' && document.visibilityState === 'hidden') {
+    pendingWhileHidden = true;
+    return Promise.resolve();
+  }
+  if (syncing) {
+    syncAgain = true;
+    return syncing;
+  }
+  syncing = (async () => {
+    do {
+      syncAgain = false;
+      if (!(await syncOnce())) break;
+    } while (syncAgain);
+  })().finally(() => {
+    syncing = null;
+    renderStates();
+    schedulePoll();
+  });
+  return syncing;
+}
+
+/** Follows the feed until it has no more; false when it failed (the caller stops). */
+async function syncOnce() {
+  cancelPoll();
+  try {
+    for (let pages = 0; pages < MAX_FEED_PAGES; pages += 1) {
+      const since = state.cursor;
+      const feed = await api.changes(since);
+      if (state.cursor !== since || inflight) return true; // a reload replaced what we had
+      applyPermissions(feed.permissions);
+      state.checkedAt = new Date();
+      const wasBlocked = state.view !== 'list' || state.problem;
+      state.problem = null;
+      state.view = 'list';
+      if (feed.changes.length) {
+        state.cursor = feed.cursor;
+        applyChanges(feed.changes);
+      } else {
+        state.cursor = feed.cursor;
+        if (wasBlocked) render();
+        else renderStates();
+      }
+      if (!feed.next) return true;
+    }
+    syncAgain = true; // a long backlog: go on, but let the page breathe between batches
+    return true;
+  } catch (error) {
+    if (error && error.name === 'AbortError') return false;
+    if (error.kind === 'gone') {
+      // The feed cannot bring us up to date from here: read everything again.
+      announce('Reloading the contacts: too much changed while this page was away.');
+      loadDirectory();
+      return false;
+    }
+    showFailure(error);
+    return false;
+  }
+}
+
+/** Applies changes of the feed (or of our own writes) and re-renders what they affect. */
+function applyChanges(changes) {
+  const touched = directory.apply(changes);
+  if (!touched.size) return;
+  const before = state.contacts;
+  recompute();
+  const shown = (contacts) => contacts.some((contact) => touched.has(contact.id));
+  if (shown(before) || shown(state.contacts) || before.length !== state.contacts.length) {
+    render();
+  } else {
+    // Nothing on this page changed; only the counts may have.
+    renderStates();
+    renderPager();
+  }
+}
+
+function showFailure(error) {
+  switch (error.kind) {
+    case 'unauthenticated':
+      state.view = 'unauthenticated';
+      break;
+    case 'forbidden':
+      state.view = 'forbidden';
+      $('forbidden-detail').textContent = error.message;
+      break;
+    case 'network':
+      state.problem = { kind: 'offline', message: error.message };
+      break;
+    default:
+      state.problem = { kind: 'error', message: `${error.message} (HTTP ${error.status})` };
+  }
+  if (state.view === 'unauthenticated' || state.view === 'forbidden') {
+    state.problem = null;
+    applyPermissions(new Set());
+  }
+  render();
+  markFirstRender();
+}
+
+/** The page on screen, from the directory and the query. */
+function recompute() {
+  let page = directory.query({ ...currentQuery(), limit: PAGE_SIZE });
+  if (page.contacts.length === 0 && page.total > 0 && state.offset > 0) {
+    // The page emptied (contacts were deleted, or the search narrowed): go to the last page.
+    state.offset = Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE;
+    writeFragment();
+    page = directory.query({ ...currentQuery(), limit: PAGE_SIZE });
+  }
+  state.contacts = page.contacts;
+  state.total = page.total;
+  state.next = page.next;
 }
 
 function queryChanged() {
   state.selectedId = null;
   writeFragment();
-  refresh('query');
+  if (!state.loaded) return;
+  recompute();
+  render();
+}
+
+/** Our own write, shown at once; the feed brings the same change (and anyone else's) next. */
+function wrote(changes) {
+  applyChanges(changes);
+  sync('write');
+}
+
+// ---------------------------------------------------------------- the event stream
+//
+// EventSource on /contacts/_events (same origin: the browser sends the credentials it has). Each
+// "changes" event carries the feed's new cursor; one we are at already costs nothing. The browser
+// reconnects by itself after a network error; when the stream fails for good (501 without nchan,
+// a proxy's error page, 401/403), we poll every 3 s and try the stream again later, waiting
+// longer each time (up to 5 minutes), so a service without events costs one try per 5 minutes.
+
+const live = { source: null, open: false, retryTimer: null, retryDelay: 0, everOpened: false };
+
+function openEvents() {
+  if (live.source || typeof EventSource !== 'function') return;
+  clearTimeout(live.retryTimer);
+  const source = new EventSource(eventsUrl());
+  live.source = source;
+  source.addEventListener('open', () => {
+    live.open = true;
+    live.everOpened = true;
+    live.retryDelay = 0;
+    renderStates();
+    // Anything committed while the stream was not open: read it now (usually a 304).
+    sync('open');
+  });
+  source.addEventListener('changes', (event) => {
+    let cursor = null;
+    try {
+      cursor = JSON.parse(event.data).cursor;
+    } catch {
+      cursor = null;
+    }
+    if (cursor && cursor === state.cursor) return;
+    sync('event');
+  });
+  source.addEventListener('error', () => {
+    const wasOpen = live.open;
+    live.open = false;
+    if (source.readyState === EventSource.CLOSED) {
+      // Failed for good: poll, and try again later.
+      source.close();
+      live.source = null;
+      live.retryDelay = Math.min(Math.max(live.retryDelay * 2, EVENTS_RETRY_MIN_MS), EVENTS_RETRY_MAX_MS);
+      live.retryTimer = setTimeout(openEvents, live.retryDelay);
+    }
+    renderStates();
+    // Polling takes over at once: a read now tells whether the service is there at all.
+    if (wasOpen) sync('poll');
+    else schedulePoll();
+  });
+}
+
+let lastMode = null;
+function renderConnection() {
+  let mode;
+  if (state.problem) mode = 'offline';
+  else if (!state.loaded) mode = 'connecting';
+  else if (live.open) mode = 'live';
+  else mode = 'polling';
+  const indicator = $('connection');
+  if (mode === lastMode) return;
+  lastMode = mode;
+  const text = {
+    connecting: ['Connecting…', 'Updates: connecting'],
+    live: ['Live', 'Updates: live, changes appear as they are made'],
+    polling: ['Polling', `Updates: polling, changes appear within ${FAST_POLL_MS / 1000} s`],
+    offline: ['Offline', 'Updates: offline, not receiving changes'],
+  }[mode];
+  indicator.dataset.mode = mode;
+  $('connection-text').textContent = text[0];
+  indicator.setAttribute('aria-label', text[1]);
+  indicator.title = text[1];
 }
 
 let firstRenderMarked = false;
@@ -219,8 +426,12 @@ function renderStates() {
     if (state.types.size) filters.push(`type ${[...state.types].join(' or ')}`);
     $('state-empty').textContent = filters.length ? `No contacts match ${filters.join(' and ')}.` : 'There are no contacts yet.';
   }
+  const how = live.open
+    ? 'changes appear as they are made'
+    : `the list checks for changes every ${FAST_POLL_MS / 1000} s`;
   $('updated').textContent = state.checkedAt
-    ? `Checked for changes at ${formatTime(state.checkedAt)}; the list updates itself every ${REFRESH_MS / 1000} s.` : '';
+    ? `Checked for changes at ${formatTime(state.checkedAt)}; ${how}.` : '';
+  renderConnection();
 }
 
 function renderPager() {
@@ -308,9 +519,41 @@ function renderRows() {
     wanted.unshift(editor.row);
   }
   for (const id of [...rowCache.keys()]) if (!present.has(id)) rowCache.delete(id);
+  const focus = focusedRowPlace();
   reconcile($('rows'), wanted);
+  restoreFocus(focus);
   if (state.selectedId && !present.has(state.selectedId)) state.selectedId = null;
   renderSelection();
+}
+
+/** Where focus is in the rows (row id, which control, row index), to put it back after a change. */
+function focusedRowPlace() {
+  const active = document.activeElement;
+  const rows = $('rows');
+  if (!active || !rows.contains(active)) return null;
+  const row = active.closest('tr.row');
+  if (!row || row.dataset.editing) return null;
+  let control = null;
+  if (active.matches('a.tel')) control = 'a.tel';
+  else if (active.dataset.action) control = `button[data-action="${active.dataset.action}"]`;
+  return { active, id: row.dataset.id, control, index: [...rows.children].indexOf(row) };
+}
+
+/**
+ * A row that changed is built anew, and one that went is gone: focus inside it would fall back
+ * to the page. Put it on the same control of the new row, or (the row went) on the row now in
+ * its place, or the list itself.
+ */
+function restoreFocus(place) {
+  if (!place || document.contains(place.active)) return;
+  const row = rowFor(place.id);
+  let target = null;
+  if (row) target = (place.control && row.querySelector(place.control)) || row;
+  else {
+    const rows = [...$('rows').querySelectorAll('tr.row:not(.editing)')];
+    target = rows[Math.min(place.index, rows.length - 1)] || $('list');
+  }
+  target.focus({ preventScroll: true });
 }
 
 function renderSelection() {
@@ -331,7 +574,7 @@ function rowFor(id) {
 }
 
 function contactFor(id) {
-  return state.contacts.find((contact) => contact.id === id) || null;
+  return state.contacts.find((contact) => contact.id === id) || directory.get(id);
 }
 
 // ---------------------------------------------------------------- status messages
@@ -443,7 +686,7 @@ async function saveNew(editor, values) {
     closeEditor({ restoreFocusTo: $('search') });
     state.selectedId = contact.id;
     announce(`Created “${contact.name}”.`);
-    refresh('write');
+    wrote([{ op: 'upsert', contact }]);
   } catch (error) {
     if (state.editor !== editor) return;
     editor.form.setBusy(false);
@@ -465,7 +708,7 @@ async function loadIntoEditor(editor) {
   } catch (error) {
     if (state.editor !== editor) return;
     editor.form.showError(error);
-    if (error.kind === 'not_found') refresh('write');
+    if (error.kind === 'not_found') wrote([{ op: 'delete', id: editor.id }]);
   }
 }
 
@@ -495,7 +738,7 @@ async function saveEdit(editor, values) {
     closeEditor({ restoreFocusTo: $('search') });
     state.selectedId = contact.id;
     announce(`Saved “${contact.name}”.`);
-    refresh('write');
+    wrote([{ op: 'upsert', contact }]);
   } catch (error) {
     if (state.editor !== editor) return;
     editor.form.setBusy(false);
@@ -526,7 +769,7 @@ async function confirmDelete(editor) {
     if (state.editor !== editor) return;
     closeEditor({ restoreFocusTo: $('search') });
     announce(`Deleted “${contact ? contact.name : editor.id}”.`);
-    refresh('write');
+    wrote([{ op: 'delete', id: editor.id }]);
   } catch (error) {
     if (state.editor !== editor) return;
     editor.form.setBusy(false);
@@ -619,10 +862,6 @@ function goToPage(offset) {
 }
 
 function nextOffset() {
-  if (state.next) {
-    const offset = Number(new URL(state.next, location.origin).searchParams.get('offset'));
-    if (Number.isInteger(offset) && offset > state.offset) return offset;
-  }
   return state.offset + PAGE_SIZE;
 }
 
@@ -649,17 +888,27 @@ function start() {
     $(`next-page${suffix}`).addEventListener('click', () => goToPage(nextOffset()));
   }
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') refresh('poll');
+    if (document.visibilityState === 'visible' && pendingWhileHidden) {
+      pendingWhileHidden = false;
+      if (state.loaded) sync('visible');
+      else loadDirectory();
+    }
   });
-  window.addEventListener('online', () => refresh('poll'));
+  window.addEventListener('online', () => (state.loaded ? sync('online') : loadDirectory()));
+  // The browser knows it lost the network before any read fails (an open stream may not notice).
+  window.addEventListener('offline', () => {
+    state.problem = { kind: 'offline', message: 'This device is offline.' };
+    render();
+    schedulePoll();
+  });
   window.addEventListener('hashchange', () => {
     readFragment();
     search.value = state.q;
     for (const type of TYPES) $(`filter-${type}`).checked = state.types.has(type);
-    refresh('query');
+    queryChanged();
   });
   render();
-  refresh('query');
+  loadDirectory();
 }
 
 start();
