@@ -4,7 +4,7 @@
 # responder behind the same nginx, at several data sizes. A benchmark, not a test: it prints the
 # figures and PASS/MISS per target, and exits 0 unless something broke (then non-zero).
 #
-#   deploy/bench.sh [--quick]
+#   deploy/bench.sh [--quick] [--store data|postgres|both]
 #
 # Installs what is missing (wrk and the stack's packages, as root), builds the release binary,
 # then runs deploy/bench/bench.py, which for each size N starts its own stack on free loopback
@@ -12,8 +12,18 @@
 # nginx/local/nginx.conf.template by deploy/render-nginx.sh with extra locations), seeds N
 # custom contacts over HTTP as admin, measures, and stops everything it started.
 #
+# With --store postgres (or both) it first starts a private PostgreSQL cluster in a temp folder
+# (start_private_postgres in deploy/lib.sh: the postgres user, a unix socket, no TCP), which it
+# stops at the end, also on Ctrl-C; each size gets a database of its own there, migrated with
+# `contacts-fcgi migrate`, and the workers serve it with --database-url. The POST reference is
+# then PostgreSQL's own single-row INSERT + COMMIT rate on that cluster (pgbench, from
+# postgresql-contrib: a table of its own, synchronous_commit on, 16 clients like the POST run).
+#
 # Options and environment:
 #   --quick            sizes "1000 10000", 3 s per wrk run, one round
+#   --store STORE      data (default): the data directory; postgres: the PostgreSQL store; both:
+#                      each size on both, side by side, and PostgreSQL's targets relative to the
+#                      data directory's (by id and 304 ≥ 0.7×, whole listing ≥ 0.9×)
 #   BENCH_SIZES        data sizes, default "1000 10000 100000"
 #   BENCH_DURATION     seconds per wrk run, default 5
 #   BENCH_ROUNDS       rounds of the GET scenarios (best req/s is kept), default 3 (1 with --quick)
@@ -33,16 +43,46 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 args=()
-for arg in "$@"; do
-  case $arg in
+store=data
+while [ $# -gt 0 ]; do
+  case $1 in
     --quick) args+=(--quick) ;;
+    --store) [ $# -ge 2 ] || { log "--store needs a value: data, postgres or both"; exit 2; }; store=$2; shift ;;
+    --store=*) store=${1#--store=} ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) log "unknown option: $arg (see --help)"; exit 2 ;;
+    *) log "unknown option: $1 (see --help)"; exit 2 ;;
   esac
+  shift
 done
+case $store in
+  data | postgres | both) ;;
+  *) log "--store: data, postgres or both (got '$store')"; exit 2 ;;
+esac
 
-ensure_packages wrk gcc "${STACK_PACKAGES[@]}"
+packages=(wrk gcc "${STACK_PACKAGES[@]}")
+[ "$store" = data ] || packages+=(postgresql postgresql-contrib)
+ensure_packages "${packages[@]}"
 command -v perf >/dev/null || { [ -z "${BENCH_PERF:-}" ] || log "perf is not installed: BENCH_PERF ignored"; }
 binary=$(build_service release)
 
-exec python3 "$CONTACTS_ROOT/deploy/bench/bench.py" --binary "$binary" "${args[@]}"
+if [ "$store" = data ]; then
+  exec python3 "$CONTACTS_ROOT/deploy/bench/bench.py" --binary "$binary" "${args[@]}"
+fi
+
+# The private cluster: stopped and removed however this script ends. On Ctrl-C the terminal
+# interrupts bench.py too, which stops its own stacks first; bash runs the trap once it returns.
+postgres_dir=$(mktemp -d /tmp/contacts-bench-pg.XXXXXX)
+chmod 0755 "$postgres_dir"
+cleanup() {
+  stop_private_postgres "$postgres_dir/cluster"
+  rm -rf "$postgres_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+database_url=$(start_private_postgres "$postgres_dir/cluster")
+log "PostgreSQL for the benchmark: $database_url"
+status=0
+python3 "$CONTACTS_ROOT/deploy/bench/bench.py" --binary "$binary" --store "$store" --database-url "$database_url" \
+  "${args[@]}" || status=$?
+exit "$status"

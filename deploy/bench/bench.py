@@ -16,6 +16,15 @@ one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed respon
 worker's RSS, a worker's start-up (SIGHUP, from the responder's log), the disk's append+fdatasync
 rate and POST /contacts with 16 connections. Everything it starts is stopped in a `finally`.
 
+With --store postgres (or both) the same is done against the PostgreSQL store: deploy/bench.sh
+starts a private cluster (start_private_postgres) and passes its URL; each size gets a database
+of its own in it (created, migrated with `contacts-fcgi migrate`, dropped at the end), and the
+workers serve it with --database-url. Instead of the disk's fdatasync rate, the POST reference is
+PostgreSQL's own single-row INSERT + COMMIT rate, measured with pgbench on the same cluster (a
+table of its own, synchronous_commit on, as many clients as the POST scenario has connections).
+With both stores, each size runs the data directory's stack then PostgreSQL's, and a table puts
+them side by side.
+
 It prints a table per N and a summary of every target with PASS/MISS, and writes
 test-output/bench/bench-<date>.txt and test-output/bench/summary-<date>.json. It exits 0 unless
 something broke: a MISS is a figure, not a failure. Python standard library only.
@@ -28,6 +37,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -43,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "Basic " + base64.b64encode(b"admin:admin").decode()
 AGENT = "Basic " + base64.b64encode(b"agent:agent").decode()
 FIXED_BODY_BYTES = 88
+POST_CONNECTIONS = 16
+STORES = {"data": "data directory", "postgres": "PostgreSQL"}
 
 # Scenario keys, in the order they run and are printed, with their labels.
 GET_SCENARIOS = ["static", "listing", "filter", "fixed", "by_id", "not_modified"]
@@ -308,8 +320,9 @@ def run_wrk(url, script, duration, connections, headers=(), threads=1, timeout=N
 # The stack for one size
 
 class Stack:
-    def __init__(self, base, binary, fixed_binary, workers):
+    def __init__(self, base, binary, fixed_binary, workers, database_url=None):
         self.base = base
+        self.database_url = database_url
         self.binary = binary
         self.fixed_binary = fixed_binary
         self.workers = workers
@@ -340,8 +353,8 @@ class Stack:
         user = self._nginx_user()
         log = open(self.responder_log, "ab")
         self._log_handles.append(log)
-        command = [str(self.binary), "serve", "--socket", str(self.socket), "--workers", str(self.workers),
-                   "--data-dir", str(self.data)]
+        command = [str(self.binary), "serve", "--socket", str(self.socket), "--workers", str(self.workers)]
+        command += ["--database-url", self.database_url] if self.database_url else ["--data-dir", str(self.data)]
         if user:
             command += ["--socket-group", user]
         self.serve = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -429,6 +442,73 @@ class Stack:
 
     def fixed_pids(self):
         return children_of(self.fixed.pid)
+
+
+# ---------------------------------------------------------------------------------------------
+# The private PostgreSQL cluster (started and stopped by deploy/bench.sh)
+
+class PostgresCluster:
+    """The cluster at `url` (postgresql:///contacts?host=DIR&user=contacts, as
+    start_private_postgres prints it): a database per size, psql for small statements, pgbench
+    for the INSERT + COMMIT reference."""
+
+    def __init__(self, url):
+        self.url = url
+        for tool in ("psql", "pgbench"):
+            if not shutil.which(tool):
+                raise BenchError(f"{tool} is not installed (deploy/bench.sh installs postgresql-contrib)")
+
+    def url_for(self, database):
+        parts = urllib.parse.urlsplit(self.url)
+        # (urlunsplit would drop the "//" of an empty host: postgresql:///db?host=/socket/dir)
+        return f"{parts.scheme}://{parts.netloc}/{database}" + (f"?{parts.query}" if parts.query else "")
+
+    def psql(self, database, sql):
+        """Runs `sql`; returns its unaligned, tuples-only output."""
+        done = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url_for(database),
+                               "-c", sql], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise BenchError(f"psql ({sql[:60]}…) failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def create_database(self, name):
+        self.psql("contacts", f"DROP DATABASE IF EXISTS {name}")
+        self.psql("contacts", f"CREATE DATABASE {name}")
+
+    def drop_database(self, name):
+        try:
+            self.psql("contacts", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        except (BenchError, subprocess.TimeoutExpired) as error:
+            note(f"could not drop database {name}: {error}")
+
+    def settings(self, database):
+        names = ["server_version", "synchronous_commit", "fsync", "wal_sync_method", "shared_buffers",
+                 "max_connections"]
+        values = self.psql(database, "SELECT name, setting FROM pg_settings WHERE name IN ("
+                           + ", ".join(f"'{name}'" for name in names) + ") ORDER BY name")
+        return dict(line.split("|", 1) for line in values.splitlines() if "|" in line)
+
+    def insert_commit_rate(self, database, clients, duration, scripts):
+        """PostgreSQL's own single-row INSERT + COMMIT rate (pgbench, autocommit, synchronous
+        commit on) with `clients` connections, on a table of its own that is dropped afterwards:
+        the ceiling for a write path that commits one row per request."""
+        self.psql(database, "DROP TABLE IF EXISTS bench_rows; CREATE TABLE bench_rows ("
+                  "id bigserial PRIMARY KEY, name text NOT NULL, phone_number text NOT NULL, "
+                  "at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        script = scripts / "insert-commit.sql"
+        script.write_text("INSERT INTO bench_rows (name, phone_number) "
+                          "VALUES ('Bench ' || :client_id, '+1 555 0000000');\n")
+        environment = dict(os.environ, PGOPTIONS="-c synchronous_commit=on")
+        try:
+            done = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "1", "-T", str(duration),
+                                   "-f", str(script), self.url_for(database)],
+                                  capture_output=True, text=True, timeout=duration + 60, env=environment)
+        finally:
+            self.psql(database, "DROP TABLE IF EXISTS bench_rows")
+        found = re.search(r"^tps = ([0-9.]+)", done.stdout, re.MULTILINE)
+        if done.returncode != 0 or not found:
+            raise BenchError(f"pgbench failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-1000:]}")
+        return float(found.group(1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,25 +686,37 @@ def perf_profile(pids, seconds, output):
     return finish
 
 
-def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
-    base = Path(tempfile.mkdtemp(prefix=f"contacts-bench-{count}-", dir="/tmp"))
+def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cluster=None):
+    """One stack for `count` contacts on `store` ("data" or "postgres", in a database of its own
+    in `cluster`): seed, measure, stop. Returns the figures."""
+    base = Path(tempfile.mkdtemp(prefix=f"contacts-bench-{store}-{count}-", dir="/tmp"))
     os.chmod(base, 0o755)  # nginx's workers (www-data) must reach the sockets and the listing
     scripts = base / "scripts"
     scripts.mkdir()
     os.chmod(scripts, 0o755)
     copy = base / "contacts-fcgi"
     shutil.copy2(binary, copy)  # others may rebuild .build/ meanwhile; SIGHUP re-executes this copy
-    stack = Stack(base, copy, fixed_binary, options.workers)
-    result = {"n": count, "scenarios": {}, "rounds": []}
+    database = f"contacts_bench_{count}" if store == "postgres" else None
+    database_url = cluster.url_for(database) if database else None
+    stack = Stack(base, copy, fixed_binary, options.workers, database_url)
+    result = {"n": count, "store": store, "scenarios": {}, "rounds": []}
     perf_wanted = set(filter(None, (os.environ.get("BENCH_PERF") or "").split(",")))
+    what = f"{store} N = {count:,}"
     try:
-        wait_for_quiet(f"N = {count:,} start")
-        note(f"N = {count:,}: starting the stack in {base}")
+        wait_for_quiet(f"{what} start")
+        if database:
+            cluster.create_database(database)
+            migrated = subprocess.run([str(copy), "migrate", "--database-url", database_url],
+                                      capture_output=True, text=True, timeout=120)
+            if migrated.returncode != 0:
+                raise BenchError(f"contacts-fcgi migrate failed: {(migrated.stderr or migrated.stdout).strip()}")
+            result["postgres_settings"] = cluster.settings(database)
+        note(f"{what}: starting the stack in {base}")
         stack.start()
         seconds, seeded = seed(stack, count, scripts)
         result["seed_seconds"] = seconds
         result["seed_rate"] = count / seconds if seconds > 0 else None
-        note(f"N = {count:,}: seeded in {seconds:.1f} s ({count / seconds:,.0f}/s)")
+        note(f"{what}: seeded in {seconds:.1f} s ({count / seconds:,.0f}/s)")
 
         # The listing's bytes, its ETag, one contact and its name.
         status, headers, listing = http_request(stack.http_port, "GET", "/contacts", {"Authorization": AGENT})
@@ -670,7 +762,7 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
             elif key == "fixed" and len(body) != FIXED_BODY_BYTES:
                 problem = f"answered {len(body)} bytes, expected {FIXED_BODY_BYTES}"
             if problem:
-                raise BenchError(f"N = {count}: {LABELS[key]} {problem}")
+                raise BenchError(f"{what}: {LABELS[key]} {problem}")
             checks[key] = {"status": status, "bytes": len(body)}
         result["checks"] = checks
 
@@ -679,7 +771,7 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
         result["busy_before_round"] = []
         for round_index in range(options.rounds):
             round_results = {}
-            result["busy_before_round"].append(wait_for_quiet(f"N = {count:,} round {round_index + 1}"))
+            result["busy_before_round"].append(wait_for_quiet(f"{what} round {round_index + 1}"))
             for key in GET_SCENARIOS:
                 finisher = None
                 if key in perf_wanted and round_index == 0:
@@ -689,8 +781,8 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
                     if key == "static":
                         pids = stack.nginx_worker_pids()
                     finisher = perf_profile(pids, max(1, options.duration - 1),
-                                            out_dir / f"perf-{stamp}-{count}-{key}.txt")
-                note(f"N = {count:,} round {round_index + 1}: {LABELS[key]}")
+                                            out_dir / f"perf-{stamp}-{store}-{count}-{key}.txt")
+                note(f"{what} round {round_index + 1}: {LABELS[key]}")
                 figures, _ = run_wrk(stack.url(paths[key]), get_lua, options.duration, options.connections,
                                      [f"Authorization: {AGENT}"] + extra_headers.get(key, []))
                 if finisher:
@@ -705,25 +797,37 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
         result["rss_kib"] = {str(pid): rss_kib(pid) for pid in workers}
 
         # Start-up: a SIGHUP replaces each worker; a new one reads the whole data directory.
-        note(f"N = {count:,}: start-up (SIGHUP)")
-        # What a new worker reads: the snapshot and the journal as the service left them.
-        result["data_files"] = {entry.name: entry.stat().st_size for entry in sorted(stack.data.iterdir())
-                                if entry.is_file()}
+        note(f"{what}: start-up (SIGHUP)")
+        # What a new worker reads: the snapshot and the journal as the service left them, or the
+        # database.
+        if database:
+            result["data_files"] = {"database": int(cluster.psql(database, "SELECT pg_database_size(current_database())"))}
+        else:
+            result["data_files"] = {entry.name: entry.stat().st_size for entry in sorted(stack.data.iterdir())
+                                    if entry.is_file()}
         result["startup_ms"] = startup(stack, options.workers)
         result["rss_kib_fresh"] = {str(pid): rss_kib(pid) for pid in stack.worker_pids()}
 
         # Writes last, as they add contacts. The disk's rate is taken just before, in the same
         # conditions as far as possible.
-        result["busy_before_post"] = wait_for_quiet(f"N = {count:,} POST")
+        result["busy_before_post"] = wait_for_quiet(f"{what} POST")
         result["disk_rate"] = disk_rate(base)
+        if database:
+            # PostgreSQL's own INSERT + COMMIT rate on the same cluster: with as many clients as
+            # the POST scenario has connections (the reference), and with one per worker (what
+            # the pool can use: one connection each; for information).
+            note(f"{what}: pgbench INSERT + COMMIT ({POST_CONNECTIONS} and {options.workers} clients)")
+            result["pg_insert_rate"] = cluster.insert_commit_rate(database, POST_CONNECTIONS, options.duration, scripts)
+            result["pg_insert_rate_workers"] = cluster.insert_commit_rate(database, options.workers,
+                                                                          options.duration, scripts)
         post_lua = scripts / "post.lua"
         post_lua.write_text(post_script(f"Bench post {count} {stamp}"))
         finisher = None
         if "post" in perf_wanted:
             finisher = perf_profile(stack.worker_pids() + stack.nginx_worker_pids(), max(1, options.duration - 1),
-                                    out_dir / f"perf-{stamp}-{count}-post.txt")
-        note(f"N = {count:,}: {LABELS['post']}")
-        figures, _ = run_wrk(stack.url("/contacts"), post_lua, options.duration, 16)
+                                    out_dir / f"perf-{stamp}-{store}-{count}-post.txt")
+        note(f"{what}: {LABELS['post']}")
+        figures, _ = run_wrk(stack.url("/contacts"), post_lua, options.duration, POST_CONNECTIONS)
         if finisher:
             figures["perf_report"] = str(finisher())
         result["scenarios"]["post"] = figures
@@ -736,6 +840,8 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
         return result
     finally:
         stack.stop()
+        if database:
+            cluster.drop_database(database)
         if os.environ.get("BENCH_KEEP") == "1":
             note(f"kept {base}")
         else:
@@ -748,9 +854,16 @@ def measure_size(count, options, binary, fixed_binary, out_dir, stamp):
 def print_size(result, options):
     count = result["n"]
     scenarios = result["scenarios"]
+    store = result.get("store", "data")
     say()
-    say(f"N = {count:,}   listing {result['listing_bytes']:,} bytes   seeded in {result['seed_seconds']:.1f} s "
-        f"({result['seed_rate']:,.0f}/s)   disk append+fdatasync {result['disk_rate']:,.0f}/s")
+    say(f"N = {count:,}, {STORES[store]}   listing {result['listing_bytes']:,} bytes   seeded in "
+        f"{result['seed_seconds']:.1f} s ({result['seed_rate']:,.0f}/s)   disk append+fdatasync {result['disk_rate']:,.0f}/s")
+    if store == "postgres":
+        settings = result.get("postgres_settings", {})
+        say(f"  PostgreSQL {settings.get('server_version', '?')} (synchronous_commit {settings.get('synchronous_commit', '?')}, "
+            f"fsync {settings.get('fsync', '?')}, wal_sync_method {settings.get('wal_sync_method', '?')}): "
+            f"pgbench INSERT + COMMIT {result['pg_insert_rate']:,.0f}/s with {POST_CONNECTIONS} clients, "
+            f"{result['pg_insert_rate_workers']:,.0f}/s with {options.workers} (one per worker)")
     busy = ", ".join(f"{value:.0%}" for value in result.get("busy_before_round", []))
     say(f"  CPU busy with other work before each round: {busy}; before POST: {result['busy_before_post']:.0%}")
     say(f"  {'scenario':<38} {'req/s':>9} {'p50':>10} {'p99':>10} {'errors':>8}   {'rounds (req/s)'}")
@@ -770,13 +883,14 @@ def print_size(result, options):
     startups = ", ".join(f"{pid}: {ms:.0f} ms" for pid, ms in result["startup_ms"].items())
     say(f"  worker start-up (SIGHUP, worker_started → worker_ready): {startups}")
     files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in result["data_files"].items() if size)
-    say(f"    data directory at the time: {files}")
+    say(f"    {'database' if store == 'postgres' else 'data directory'} at the time: {files}")
     say(f"  after POST: {result['after_post_total']:,} contacts ({result['scenarios']['post']['created']:,} created, "
         f"{result['scenarios']['post']['failed']:,} failed)")
 
 
-def evaluate(results):
-    """Every target of the issue, for the sizes measured; plus informational rows (no verdict)."""
+def evaluate_data(results):
+    """Every target of the data directory's issue, for the sizes measured; plus informational rows
+    (no verdict)."""
     by_n = {r["n"]: r for r in results}
     rows = []
 
@@ -790,7 +904,7 @@ def evaluate(results):
             verdict = "info"
         else:
             verdict = "PASS" if (value >= threshold if op == ">=" else value <= threshold) else "MISS"
-        rows.append({"target": name, "n": n, "value": value, "op": op, "threshold": threshold, "unit": unit,
+        rows.append({"store": "data", "target": name, "n": n, "value": value, "op": op, "threshold": threshold, "unit": unit,
                      "verdict": verdict})
 
     def ratio(a, b):
@@ -827,10 +941,49 @@ def evaluate(results):
     return rows
 
 
+def evaluate_postgres(results, data_results):
+    """The PostgreSQL store's targets: reads against the data directory's at the same N (when
+    both ran), POST against PostgreSQL's own INSERT + COMMIT rate, POST flat in N."""
+    by_n = {r["n"]: r for r in results}
+    data_by_n = {r["n"]: r for r in data_results}
+    rows = []
+
+    def rps(table, n, key):
+        return table[n]["scenarios"][key]["rps"] if n in table else None
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    def add(name, n, value, threshold, why_missing=None):
+        verdict = "n/a" if value is None else ("PASS" if value >= threshold else "MISS")
+        rows.append({"store": "postgres", "target": name, "n": n, "value": value, "op": ">=",
+                     "threshold": threshold, "unit": "×", "verdict": verdict,
+                     "note": why_missing if value is None else None})
+
+    no_data = "run with --store both"
+    for key, label, threshold in [("by_id", "GET /contacts/{id}", 0.7),
+                                  ("not_modified", "GET /contacts 304 (If-None-Match)", 0.7),
+                                  ("listing", "GET /contacts (whole listing, cached bytes)", 0.9)]:
+        for n in sorted(by_n):
+            add(f"{label} ÷ the data directory's", n, ratio(rps(by_n, n, key), rps(data_by_n, n, key)), threshold,
+                no_data)
+    for n in sorted(by_n):
+        add(f"POST /contacts ({POST_CONNECTIONS} conns) ÷ pgbench INSERT+COMMIT", n,
+            ratio(rps(by_n, n, "post"), by_n[n].get("pg_insert_rate")), 0.5)
+    add("POST /contacts at N = 100,000 ÷ at N = 1,000", 100000,
+        ratio(rps(by_n, 100000, "post"), rps(by_n, 1000, "post")), 0.9, "needs N = 1,000 and 100,000")
+    if 10000 in by_n and 1000 in by_n:
+        # What --quick can say about flatness (no verdict: the target is at 100,000).
+        rows.append({"store": "postgres", "target": "POST /contacts at N = 10,000 ÷ at N = 1,000", "n": 10000,
+                     "value": ratio(rps(by_n, 10000, "post"), rps(by_n, 1000, "post")), "op": ">=",
+                     "threshold": 0.9, "unit": "×", "verdict": "info", "note": None})
+    return rows
+
+
 def print_summary(rows, stamp):
     say()
     say(f"Summary ({stamp})")
-    say(f"  {'target':<64} {'N':>8} {'measured':>10} {'target':>10}  verdict")
+    say(f"  {'store':<9} {'target':<64} {'N':>8} {'measured':>10} {'target':>10}  verdict")
     for row in rows:
         value = row["value"]
         if value is None:
@@ -841,7 +994,35 @@ def print_summary(rows, stamp):
             shown = f"{value:.1f} {row['unit']}"
         op = "≥" if row["op"] == ">=" else "≤"
         target = f"{op} {row['threshold']}{'×' if row['unit'] == '×' else ' ' + row['unit']}"
-        say(f"  {row['target']:<64} {row['n']:>8,} {shown:>10} {target:>10}  {row['verdict']}")
+        remark = f" ({row['note']})" if row.get("note") else ""
+        say(f"  {row['store']:<9} {row['target']:<64} {row['n']:>8,} {shown:>10} {target:>10}  {row['verdict']}{remark}")
+
+
+def print_side_by_side(data, postgres, options):
+    """Both stores at one N: each scenario's req/s and p99, and PostgreSQL's share of the data
+    directory's; also that share with each store's figure first divided by its own stack's
+    fixed responder, which takes out much of what other work on the machine did to one stack
+    and not the other (for reading the figures; the targets use the plain share)."""
+    say()
+    say(f"N = {data['n']:,}, the two stores side by side (req/s; p99)")
+    say(f"  {'scenario':<38} {'data dir':>9} {'p99':>10} {'PostgreSQL':>11} {'p99':>10} {'PG ÷ data':>10} "
+        f"{'÷ own floor':>12}")
+    floor_a, floor_b = data["scenarios"]["fixed"]["rps"], postgres["scenarios"]["fixed"]["rps"]
+    for key in GET_SCENARIOS + ["post"]:
+        a, b = data["scenarios"][key], postgres["scenarios"][key]
+        share = f"{b['rps'] / a['rps']:.2f}×" if a["rps"] else "-"
+        normalized = "-"
+        if key not in ("fixed", "post") and a["rps"] and floor_a and floor_b:
+            normalized = f"{(b['rps'] / floor_b) / (a['rps'] / floor_a):.2f}×"
+        say(f"  {LABELS[key]:<38} {a['rps']:>9,.0f} {fmt_us(a['p99_us']):>10} {b['rps']:>11,.0f} "
+            f"{fmt_us(b['p99_us']):>10} {share:>10} {normalized:>12}")
+    say(f"  {'POST reference':<38} {data['disk_rate']:>9,.0f} {'fdatasync':>10} {postgres['pg_insert_rate']:>11,.0f} "
+        f"{'pgbench':>10}")
+    startup_a, startup_b = max(data["startup_ms"].values()), max(postgres["startup_ms"].values())
+    rss_a = max(kib for kib in data["rss_kib"].values() if kib) / 1024
+    rss_b = max(kib for kib in postgres["rss_kib"].values() if kib) / 1024
+    say(f"  {'worker start-up (slowest), ms':<38} {startup_a:>9,.0f} {'':>10} {startup_b:>11,.0f}")
+    say(f"  {'worker RSS (largest), MB':<38} {rss_a:>9,.1f} {'':>10} {rss_b:>11,.1f}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -850,7 +1031,17 @@ def main():
     parser = argparse.ArgumentParser(description="End-to-end benchmark (run through deploy/bench.sh).")
     parser.add_argument("--binary", default=str(ROOT / ".build/release/contacts-fcgi"))
     parser.add_argument("--quick", action="store_true", help="sizes 1000 10000, 3 s per run, one round")
+    parser.add_argument("--store", choices=["data", "postgres", "both"], default="data",
+                        help="which store to measure; both: side by side, each size on each")
+    parser.add_argument("--database-url", help="the private cluster (deploy/bench.sh starts it) for --store "
+                        "postgres or both: a database per size is made in it")
     arguments = parser.parse_args()
+    stores = ["data", "postgres"] if arguments.store == "both" else [arguments.store]
+    cluster = None
+    if "postgres" in stores:
+        if not arguments.database_url:
+            raise BenchError("--store postgres needs --database-url (deploy/bench.sh starts a private cluster)")
+        cluster = PostgresCluster(arguments.database_url)
 
     class Options:
         pass
@@ -875,7 +1066,7 @@ def main():
     out_dir.mkdir(parents=True, exist_ok=True)
 
     build = Path(tempfile.mkdtemp(prefix="contacts-bench-fixed-", dir="/tmp"))
-    results = []
+    results = {store: [] for store in stores}
     try:
         fixed_binary = build / "fixed-responder"
         compiled = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(fixed_binary),
@@ -897,31 +1088,42 @@ def main():
             "kernel": platform.release(), "load_before": os.getloadavg(), "nginx": version(["nginx", "-v"]),
             "wrk": version(["wrk", "-v"]), "git": git, "sizes": options.sizes, "duration": options.duration,
             "rounds": options.rounds, "connections": options.connections, "workers": options.workers,
+            "stores": stores,
         }
         say(f"Contacts API benchmark, {environment['date']} on {environment['host']} "
             f"({environment['cpus']} CPUs, load average {environment['load_before'][0]:.2f}), git {git}")
         say(f"  wrk -t1 -c{options.connections} -d{options.duration}s through nginx with basic auth (agent); "
             f"{options.workers} responder workers; best of {options.rounds} round(s) for the GET scenarios; "
-            f"POST: wrk -t1 -c16 as admin")
+            f"POST: wrk -t1 -c{POST_CONNECTIONS} as admin; store(s): {', '.join(STORES[s] for s in stores)}")
         busy = cpu_busy(2.0)
         environment["busy_at_start"] = busy
         if busy > 0.25:
             say(f"  warning: the machine is {busy:.0%} busy with other work; figures will be noisy")
 
         for count in options.sizes:
-            result = measure_size(count, options, binary, fixed_binary, out_dir, stamp)
-            results.append(result)
-            print_size(result, options)
+            for store in stores:
+                result = measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cluster)
+                results[store].append(result)
+                print_size(result, options)
+            if len(stores) == 2:
+                print_side_by_side(results["data"][-1], results["postgres"][-1], options)
 
-        rows = evaluate(results)
+        rows = []
+        if "data" in results:
+            rows += evaluate_data(results["data"])
+        if "postgres" in results:
+            rows += evaluate_postgres(results["postgres"], results.get("data", []))
         print_summary(rows, stamp)
         environment["load_after"] = os.getloadavg()
         misses = [row for row in rows if row["verdict"] == "MISS"]
         say(f"\n{len(misses)} target(s) missed" if misses else "\nevery target measured passes")
-        summary = {"environment": environment, "targets": rows,
-                   "sizes": {str(r["n"]): {key: value for key, value in r.items() if key != "rounds"}
-                             for r in results},
-                   "rounds": {str(r["n"]): r["rounds"] for r in results}}
+        # "sizes" and "rounds" are the data directory's, as before; "stores" has every store's.
+        by_store = {store: {"sizes": {str(r["n"]): {key: value for key, value in r.items() if key != "rounds"}
+                                      for r in store_results},
+                            "rounds": {str(r["n"]): r["rounds"] for r in store_results}}
+                    for store, store_results in results.items()}
+        summary = {"environment": environment, "targets": rows, "stores": by_store,
+                   **by_store.get("data", {})}
         (out_dir / f"summary-{stamp}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         say(f"written: {out_dir / f'summary-{stamp}.json'} and {out_dir / f'bench-{stamp}.txt'}")
     finally:
