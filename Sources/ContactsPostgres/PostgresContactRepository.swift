@@ -105,16 +105,17 @@ public final class PostgresContactRepository: ContactRepository {
   private func refresh(_ connection: PostgresConnection, to generation: UInt64, inTransaction: Bool = false)
     throws -> DirectoryState
   {
-    if var current = state, current.generation <= generation {
-      if current.generation == generation { return current }
+    // In place: a copy of the state held while it changes would be copied whole (100,000
+    // contacts) on every write.
+    if let known = state?.generation, known <= generation {
+      if known == generation { return state! }
       let rows = try connection.query(
         """
         SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
-        """, [String(current.generation), String(generation), String(Self.catchUpLimit + 1)])
-      if rows.count <= Self.catchUpLimit, rows.count > 0, rows[0, 0] == String(current.generation + 1) {
-        try Self.apply(rows, to: &current, generation: generation)
-        state = current
-        return current
+        """, [String(known), String(generation), String(Self.catchUpLimit + 1)])
+      if rows.count <= Self.catchUpLimit, rows.count > 0, rows[0, 0] == String(known + 1) {
+        try Self.apply(rows, to: &state!, generation: generation)
+        return state!
       }
     }
     var loaded = try Self.loadAll(connection, inTransaction: inTransaction)
@@ -164,6 +165,15 @@ public final class PostgresContactRepository: ContactRepository {
 
   /// Applies change rows (`seq, op, contact_id, contact`) in order.
   static func apply(_ rows: PostgresRows, to state: inout DirectoryState, generation: UInt64) throws {
+    // A few changes one by one (a sorted insertion each); many in one linear merge.
+    if rows.count < 64 {
+      for row in 0..<rows.count {
+        let (seq, change) = try change(rows, row)
+        state.apply(change, generation: seq)
+      }
+      state.advance(to: generation)
+      return
+    }
     var upserts: [String: Contact] = [:]
     var removals: [String: UInt64] = [:]
     for row in 0..<rows.count {
@@ -206,8 +216,8 @@ public final class PostgresContactRepository: ContactRepository {
         guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
           throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
         }
-        var current = try refresh(connection, to: generation, inTransaction: true)
-        let plan = try decide(current, kept)
+        _ = try refresh(connection, to: generation, inTransaction: true)
+        let plan = try decide(state!, kept)
         for (index, change) in plan.changes.enumerated() {
           try Self.write(change, sequence: generation + 1 + UInt64(index), by: user, connection)
         }
@@ -232,11 +242,10 @@ public final class PostgresContactRepository: ContactRepository {
         }
         try connection.query("COMMIT")
         for (index, change) in plan.changes.enumerated() {
-          current.apply(change, generation: generation + 1 + UInt64(index))
+          state!.apply(change, generation: generation + 1 + UInt64(index))
         }
-        if let answer = plan.idempotentAnswer, !plan.changes.isEmpty { current.remember(answer) }
-        state = current
-        return current
+        if let answer = plan.idempotentAnswer, !plan.changes.isEmpty { state!.remember(answer) }
+        return state!
       } catch {
         _ = try? connection.query("ROLLBACK")
         throw error
@@ -286,6 +295,18 @@ public final class PostgresContactRepository: ContactRepository {
       let exists = try connection.query("SELECT 1 FROM contacts WHERE id = $1", [id])
       return exists.count > 0 ? [] : nil
     }
+  }
+
+  /// The change of one row of `contact_changes` (`seq, op, contact_id, contact`).
+  static func change(_ rows: PostgresRows, _ row: Int) throws -> (UInt64, ContactChange) {
+    guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
+      throw PostgresStoreError("a row of contact_changes is malformed")
+    }
+    if op == "delete" { return (seq, .delete(id: id)) }
+    guard let bytes = rows.bytes(row: row, column: 3), let value = try? JSONParser.parse(bytes),
+      let contact = try? Contact(stored: value)
+    else { throw PostgresStoreError("change \(seq) holds no readable contact") }
+    return (seq, op == "create" ? .create(contact) : .update(contact))
   }
 
   /// The contact row, its change row and the new generation, in one statement.
