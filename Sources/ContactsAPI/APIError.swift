@@ -164,10 +164,6 @@ public struct APIError: Error, Equatable, Sendable {
     status: 424, code: "not_applied",
     message: "Not applied: another operation of this atomic request failed, so none was committed.")
 
-  static func notImplemented(_ what: String) -> APIError {
-    APIError(status: 501, code: "not_implemented", message: "\(what) is not implemented yet.")
-  }
-
   static let internalError = APIError(
     status: 500, code: "internal_error",
     message: "The server failed to handle the request; the failure has been logged.")

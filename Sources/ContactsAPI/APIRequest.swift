@@ -63,6 +63,7 @@ public struct APIResponse: Sendable, Equatable {
   public var headers: [Header]
   public var body: [UInt8]
 
+  /// One response header: name and value, sent in order.
   public struct Header: Sendable, Equatable {
     public var name: String
     public var value: String

@@ -11,6 +11,7 @@ public import Logging
 ///
 /// Not thread-safe: a worker process owns one and serves one request at a time.
 public final class ContactsAPI {
+  /// Roles and limits: what the service's configuration gives the API.
   public struct Configuration: Sendable {
     public var policy: RolePolicy
     /// Bodies longer than this answer 413.

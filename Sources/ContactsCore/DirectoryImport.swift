@@ -9,6 +9,20 @@ public struct DirectoryImportSummary: Equatable, Sendable {
 
   public init() {}
 
+  /// What `contacts-fcgi import` prints: the counts, and with `dryRun` each id that would change.
+  public func report(count: Int, kind: String, file: String, dryRun: Bool) -> String {
+    var text =
+      dryRun
+      ? "dry run: would import \(count) \(kind) from \(file)\n"
+      : "imported \(count) \(kind) from \(file) (generation \(generation))\n"
+    text += "  added \(added.count), changed \(changed.count), removed \(removed.count), unchanged \(unchanged)\n"
+    if dryRun {
+      text += added.map { "  + \($0)\n" }.joined() + changed.map { "  ~ \($0)\n" }.joined()
+      text += removed.map { "  - \($0)\n" }.joined()
+    }
+    return text
+  }
+
   /// The contacts that change, in the order every store numbers them: by id.
   public var changedIDs: [String] { (added + changed + removed).sorted() }
 }

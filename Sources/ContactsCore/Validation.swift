@@ -158,37 +158,34 @@ public enum CustomContactValidation {
     return text
   }
 
+  /// The trimmed text of `field`, 1 to `maximum` characters; `nil` (with the error noted) else.
+  private static func trimmedText(
+    _ field: String, maximum: Int, _ members: [JSONMember], required: Bool, errors: inout [FieldError]
+  ) -> String? {
+    guard let raw = stringField(field, members, required: required, errors: &errors) else { return nil }
+    let text = raw.trimmingWhitespace()
+    let problem =
+      text.isEmpty
+      ? "must not be empty"
+      : text.count > maximum ? "must be at most \(maximum) characters (it has \(text.count))" : nil
+    if let problem {
+      errors.append(FieldError(field: field, message: problem))
+      return nil
+    }
+    return text
+  }
+
   private static func validatedName(_ members: [JSONMember], required: Bool, errors: inout [FieldError]) -> String? {
-    guard let raw = stringField("name", members, required: required, errors: &errors) else { return nil }
-    let name = raw.trimmingWhitespace()
-    if name.isEmpty {
-      errors.append(FieldError(field: "name", message: "must not be empty"))
-      return nil
-    }
-    if name.count > maximumNameLength {
-      errors.append(
-        FieldError(field: "name", message: "must be at most \(maximumNameLength) characters (it has \(name.count))"))
-      return nil
-    }
-    return name
+    trimmedText("name", maximum: maximumNameLength, members, required: required, errors: &errors)
   }
 
   private static func validatedPhoneNumber(
     _ members: [JSONMember], required: Bool, errors: inout [FieldError]
   ) -> String? {
-    guard let raw = stringField("phoneNumber", members, required: required, errors: &errors) else { return nil }
-    let number = raw.trimmingWhitespace()
-    if number.isEmpty {
-      errors.append(FieldError(field: "phoneNumber", message: "must not be empty"))
-      return nil
-    }
-    if number.count > maximumPhoneNumberLength {
-      errors.append(
-        FieldError(
-          field: "phoneNumber",
-          message: "must be at most \(maximumPhoneNumberLength) characters (it has \(number.count))"))
-      return nil
-    }
+    guard
+      let number = trimmedText(
+        "phoneNumber", maximum: maximumPhoneNumberLength, members, required: required, errors: &errors)
+    else { return nil }
     let invalid = number.filter { !($0.isASCII && $0.isNumber) && !phoneNumberPunctuation.contains($0) }
     if !invalid.isEmpty {
       var shown: [Character] = []

@@ -102,7 +102,7 @@ public final class PostgresContactRepository: ContactRepository {
   ///
   /// - Parameter inTransaction: the caller holds the generation lock in a transaction of its
   ///   own, so a full load reads inside it (no writer can commit meanwhile).
-  private func refresh(_ connection: PostgresConnection, to generation: UInt64, inTransaction: Bool = false)
+  func refresh(_ connection: PostgresConnection, to generation: UInt64, inTransaction: Bool = false)
     throws -> DirectoryState
   {
     // In place: a copy of the state held while it changes would be copied whole (100,000
@@ -253,62 +253,6 @@ public final class PostgresContactRepository: ContactRepository {
     }
   }
 
-  /// The answer kept for `key` of `user` within the retention, read from the database.
-  static func keptAnswer(user: String, key: String, _ connection: PostgresConnection) throws -> IdempotentAnswer? {
-    let rows = try connection.query(
-      """
-      SELECT request_hash, status, convert_from(response, 'UTF8'), extract(epoch FROM created_at)::bigint
-      FROM idempotency_keys WHERE user_name = $1 AND key = $2
-        AND created_at > clock_timestamp() - make_interval(secs => $3)
-      """, [user, key, String(IdempotentAnswer.retentionSeconds)])
-    guard rows.count == 1, let hash = rows[0, 0], let status = rows[0, 1].flatMap({ Int($0) }),
-      let body = rows[0, 2], let time = rows[0, 3].flatMap({ Int($0) })
-    else { return nil }
-    return IdempotentAnswer(
-      user: user, key: key, requestHash: hash, status: status, body: Array(body.utf8), createdAt: time)
-  }
-
-  /// One query: the kept answer for a retry, whichever host kept it.
-  public func keptAnswer(user: String, key: String) throws -> IdempotentAnswer? {
-    try withConnection(writing: false) { connection in try Self.keptAnswer(user: user, key: key, connection) }
-  }
-
-  /// Every change of a custom contact, from `contact_changes`.
-  public func history(of id: String) throws -> [HistoryEntry]? {
-    try withConnection(writing: false) { connection in
-      let rows = try connection.query(
-        """
-        SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), by_user, op, contact
-        FROM contact_changes WHERE contact_id = $1 AND contact_type = 'Custom' ORDER BY seq
-        """, [id])
-      var entries: [HistoryEntry] = []
-      for row in 0..<rows.count {
-        guard let seq = rows[row, 0].flatMap({ UInt64($0) }), let at = rows[row, 1], let by = rows[row, 2],
-          let op = rows[row, 3]
-        else { throw PostgresStoreError("a row of contact_changes is malformed") }
-        let contact = rows.bytes(row: row, column: 4).flatMap { try? JSONParser.parse($0) }.flatMap {
-          try? Contact(stored: $0)
-        }
-        entries.append(HistoryEntry(sequence: seq, at: at, by: by, op: op, contact: contact?.json))
-      }
-      if !entries.isEmpty { return entries }
-      let exists = try connection.query("SELECT 1 FROM contacts WHERE id = $1", [id])
-      return exists.count > 0 ? [] : nil
-    }
-  }
-
-  /// The change of one row of `contact_changes` (`seq, op, contact_id, contact`).
-  static func change(_ rows: PostgresRows, _ row: Int) throws -> (UInt64, ContactChange) {
-    guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
-      throw PostgresStoreError("a row of contact_changes is malformed")
-    }
-    if op == "delete" { return (seq, .delete(id: id)) }
-    guard let bytes = rows.bytes(row: row, column: 3), let value = try? JSONParser.parse(bytes),
-      let contact = try? Contact(stored: value)
-    else { throw PostgresStoreError("change \(seq) holds no readable contact") }
-    return (seq, op == "create" ? .create(contact) : .update(contact))
-  }
-
   /// The contact row, its change row and the new generation, in one statement.
   static func write(_ change: ContactChange, sequence: UInt64, by user: String, _ connection: PostgresConnection)
     throws
@@ -400,161 +344,12 @@ public final class PostgresContactRepository: ContactRepository {
       throw ContactStoreUnavailable(reason: "database unreachable: \(error)", duringWrite: writing)
     }
   }
-
-  // MARK: Schema
-
-  /// The schema version the database has (0 for an empty database).
-  static func schemaVersion(_ connection: PostgresConnection) throws -> Int {
-    let table = try connection.query("SELECT to_regclass('contacts_meta') IS NOT NULL")
-    guard table[0, 0] == "t" else { return 0 }
-    let rows = try connection.query("SELECT value FROM contacts_meta WHERE key = 'schema'")
-    return rows.count == 1 ? Int(rows[0, 0] ?? "") ?? 0 : 0
-  }
-
-  static func checkSchema(_ connection: PostgresConnection) throws {
-    let version = try schemaVersion(connection)
-    guard version == PostgresSchema.currentVersion else {
-      throw PostgresStoreError(
-        version == 0
-          ? "the database has no contacts schema yet; run 'contacts-fcgi migrate --database-url …' first"
-          : "the database's contacts schema is version \(version), this build knows version \(PostgresSchema.currentVersion)"
-            + (version < PostgresSchema.currentVersion ? "; run 'contacts-fcgi migrate'" : "; upgrade this build"))
-    }
-  }
-
-  /// Applies every migration the database lacks, each in one transaction; safe to run again.
-  ///
-  /// - Returns: the schema versions before and after.
-  /// - Throws: `PostgresStoreError` naming the problem.
-  public static func migrate(url: String) throws(PostgresStoreError) -> (from: Int, to: Int) {
-    do {
-      try PostgresConnection.validate(url: url)
-      let connection = try PostgresConnection(url: url)
-      // One migrator at a time, across hosts.
-      try connection.query("SELECT pg_advisory_lock(727273)")
-      let from = try schemaVersion(connection)
-      guard from <= PostgresSchema.currentVersion else {
-        throw PostgresStoreError(
-          "the database's schema is version \(from), newer than this build's \(PostgresSchema.currentVersion)")
-      }
-      for version in (from + 1)..<(PostgresSchema.currentVersion + 1) where version > from {
-        try connection.query(
-          "BEGIN; \(PostgresSchema.migrations[version - 1]); "
-            + "UPDATE contacts_meta SET value = \(version) WHERE key = 'schema'; COMMIT")
-      }
-      try connection.query("SELECT pg_advisory_unlock(727273)")
-      return (from, PostgresSchema.currentVersion)
-    } catch let error as PostgresStoreError {
-      throw error
-    } catch {
-      throw PostgresStoreError("\(error)")
-    }
-  }
 }
 
 /// Why the PostgreSQL store cannot start or go on: a sentence naming the problem.
 public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
   public var description: String
   public init(_ description: String) { self.description = description }
-}
-
-extension PostgresContactRepository {
-  /// Replaces every contact of `type` (Queue or User) with `contacts` in one transaction (all or
-  /// nothing): the rows go in by `COPY`, and each contact added, changed or removed gets its own
-  /// change row, numbered in id order, so the change feed shows the import contact by contact.
-  ///
-  /// - Throws: `DirectoryImportError` (nothing changed), `ContactStoreUnavailable`.
-  public func importDirectory(
-    _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false, allowEmpty: Bool = false
-  ) throws -> DirectoryImportSummary {
-    precondition(type != .custom, "custom contacts are not imported")
-    return try withConnection(writing: true) { connection in
-      let locked = try connection.query("BEGIN; SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
-      do {
-        guard let text = locked[0, 0], let generation = UInt64(text) else {
-          throw PostgresStoreError("contacts_meta has no generation row")
-        }
-        let current = try refresh(connection, to: generation, inTransaction: true)
-        var summary = try current.importSummary(type, contacts, allowEmpty: allowEmpty)
-        let changed = summary.changedIDs
-        summary.generation = generation + UInt64(changed.count)
-        if dryRun || changed.isEmpty {
-          try connection.query("ROLLBACK")
-          return summary
-        }
-        var sequenceOf: [String: UInt64] = [:]
-        for (index, id) in changed.enumerated() { sequenceOf[id] = generation + 1 + UInt64(index) }
-        let byID = Dictionary(contacts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-
-        var rows = CopyText()
-        var changeRows = CopyText()
-        for contact in contacts {
-          var stored = contact
-          stored.type = type
-          stored.version = sequenceOf[contact.id] ?? current.contact(id: contact.id)?.contact.version ?? generation
-          rows.append([
-            stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
-            stored.lastName, stored.employeeId, String(stored.version),
-          ])
-        }
-        let added = Set(summary.added)
-        for id in changed {
-          let seq = String(sequenceOf[id]!)
-          if var contact = byID[id] {
-            contact.type = type
-            contact.version = sequenceOf[id]!
-            changeRows.append([
-              seq, user, added.contains(id) ? "create" : "update", id, type.rawValue,
-              String(decoding: contact.json, as: UTF8.self),
-            ])
-          } else {
-            changeRows.append([seq, user, "delete", id, type.rawValue, nil])
-          }
-        }
-        try connection.query("DELETE FROM contacts WHERE type = $1", [type.rawValue])
-        try connection.copy(
-          """
-          COPY contacts (id, type, name, phone_number, user_name, first_name, last_name, employee_id, version)
-          FROM STDIN
-          """, data: rows.bytes)
-        try connection.copy(
-          "COPY contact_changes (seq, by_user, op, contact_id, contact_type, contact) FROM STDIN",
-          data: changeRows.bytes)
-        try connection.query(
-          "UPDATE contacts_meta SET value = $1 WHERE key = 'generation'", [String(summary.generation)])
-        try connection.query("COMMIT")
-        return summary
-      } catch {
-        _ = try? connection.query("ROLLBACK")
-        throw error
-      }
-    }
-  }
-}
-
-/// Rows in `COPY`'s text format: tab-separated, `\N` for `NULL`, backslash escapes.
-struct CopyText {
-  private(set) var bytes: [UInt8] = []
-
-  mutating func append(_ values: [String?]) {
-    for (index, value) in values.enumerated() {
-      if index > 0 { bytes.append(UInt8(ascii: "\t")) }
-      guard let value else {
-        bytes.append(contentsOf: #"\N"#.utf8)
-        continue
-      }
-      for byte in value.utf8 {
-        switch byte {
-        case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
-        case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
-        case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
-        case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
-        default: bytes.append(byte)
-        }
-      }
-    }
-    bytes.append(UInt8(ascii: "\n"))
-  }
 }
 
 extension PostgresContactRepository: DirectoryImporting {}

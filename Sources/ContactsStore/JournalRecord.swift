@@ -58,14 +58,8 @@ struct JournalRecord: Equatable {
       writer.append(key: "count", integer: count)
     }
     if let answer = idempotentAnswer {
-      writer.append(raw: ",\"idem\":{")
-      writer.append(key: "user", string: answer.user, first: true)
-      writer.append(key: "key", string: answer.key)
-      writer.append(key: "hash", string: answer.requestHash)
-      writer.append(key: "status", integer: answer.status)
-      writer.append(key: "body", string: String(decoding: answer.body, as: UTF8.self))
-      writer.append(key: "t", integer: answer.createdAt)
-      writer.append(raw: "}")
+      writer.append(raw: ",\"idem\":")
+      answer.append(to: &writer)
     }
     writer.append(raw: "}\n")
     return writer.bytes
@@ -165,5 +159,20 @@ struct JournalRecord: Equatable {
   static func base(fromHeader line: ArraySlice<UInt8>) -> UInt64? {
     guard let value = try? JSONParser.parse(Array(line)), case .number(let text) = value["base"] else { return nil }
     return UInt64(text)
+  }
+}
+
+extension IdempotentAnswer {
+  /// `{"user":…,"key":…,"hash":…,"status":…,"body":"…","t":…}`: how the journal and the
+  /// snapshot keep an answer.
+  func append(to writer: inout JSONWriter) {
+    writer.append(raw: "{")
+    writer.append(key: "user", string: user, first: true)
+    writer.append(key: "key", string: key)
+    writer.append(key: "hash", string: requestHash)
+    writer.append(key: "status", integer: status)
+    writer.append(key: "body", string: String(decoding: body, as: UTF8.self))
+    writer.append(key: "t", integer: createdAt)
+    writer.append(raw: "}")
   }
 }

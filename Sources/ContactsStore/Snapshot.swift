@@ -58,14 +58,8 @@ struct Snapshot {
     }
     writer.append(raw: "]},\n\"answers\":[")
     for (index, answer) in state.idempotentAnswers.values.sorted(by: { $0.createdAt < $1.createdAt }).enumerated() {
-      writer.append(raw: index > 0 ? ",\n{" : "{")
-      writer.append(key: "user", string: answer.user, first: true)
-      writer.append(key: "key", string: answer.key)
-      writer.append(key: "hash", string: answer.requestHash)
-      writer.append(key: "status", integer: answer.status)
-      writer.append(key: "body", string: String(decoding: answer.body, as: UTF8.self))
-      writer.append(key: "t", integer: answer.createdAt)
-      writer.append(raw: "}")
+      if index > 0 { writer.append(raw: ",\n") }
+      answer.append(to: &writer)
     }
     writer.append(raw: "]}\n")
     return writer.bytes

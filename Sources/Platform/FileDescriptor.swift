@@ -33,6 +33,7 @@ public struct FileDescriptor: ~Copyable {
     self.path = path
   }
 
+  /// `open(2)` flags (`O_CLOEXEC` is always added).
   public struct OpenOptions: OptionSet, Sendable {
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }

@@ -9,6 +9,7 @@ public final class Scoreboard {
   /// The descriptor a worker finds the scoreboard on (the supervisor puts it there).
   public static let workerDescriptor: Int32 = 3
 
+  /// What a slot's worker is doing: nothing (free slot), waiting for a request, or serving one.
   public enum WorkerState: Int64 {
     case free = 0
     case idle = 1

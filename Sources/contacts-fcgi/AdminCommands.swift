@@ -1,6 +1,7 @@
 public import ArgumentParser
 import ContactsCore
 import ContactsPostgres
+import ContactsServer
 import ContactsStore
 import Platform
 
@@ -66,17 +67,7 @@ struct Import: ParsableCommand {
       }
       let summary = try repository.importDirectory(
         kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
-      StandardOutput.write(
-        """
-        \(dryRun ? "dry run: would import" : "imported") \(contacts.count) \(kind.rawValue) from \(file)\(dryRun ? "" : " (generation \(summary.generation))")
-          added \(summary.added.count), changed \(summary.changed.count), removed \(summary.removed.count), unchanged \(summary.unchanged)
-
-        """)
-      if dryRun {
-        for id in summary.added { StandardOutput.write("  + \(id)\n") }
-        for id in summary.changed { StandardOutput.write("  ~ \(id)\n") }
-        for id in summary.removed { StandardOutput.write("  - \(id)\n") }
-      }
+      StandardOutput.write(summary.report(count: contacts.count, kind: kind.rawValue, file: file, dryRun: dryRun))
     } catch StoreError.importRemovesAll(_, let existing) {
       refuseRemovingAll(existing: existing)
       throw ExitCode.failure
@@ -84,20 +75,12 @@ struct Import: ParsableCommand {
       // The database's refusal: the same words as the data directory's, --allow-empty included.
       refuseRemovingAll(existing: existing)
       throw ExitCode.failure
-    } catch let error as DirectoryImportError {
-      StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as PostgresStoreError {
-      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as ContactStoreUnavailable {
-      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as StoreError {
-      StandardError.write(Array("contacts-fcgi import: \(file): \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as SystemError {
-      StandardError.write(Array("contacts-fcgi import: \(error)\nnothing was changed\n".utf8))
+    } catch let error as ValidationError {
+      throw error
+    } catch {
+      // The file's own problems name it; the store's (unreachable, damaged) speak for themselves.
+      let subject = error is StoreError || error is DirectoryImportError ? "\(file): " : ""
+      StandardError.write(Array("contacts-fcgi import: \(subject)\(error)\nnothing was changed\n".utf8))
       throw ExitCode.failure
     }
   }
@@ -118,29 +101,15 @@ struct Check: ParsableCommand {
   var databaseUrl: String?
 
   func run() throws {
-    let (title, generation, counts, kept, notes, damage):
-      (String, UInt64, [ContactType: Int], String, [String], [String])
-    if let databaseUrl {
-      let report: PostgresCheck
-      do { report = try PostgresCheck.run(url: databaseUrl) } catch {
-        StandardError.write(Array("contacts-fcgi check: \(error)\n".utf8))
-        throw ExitCode.failure
-      }
-      (title, generation, counts) = ("the database", report.generation, report.counts)
-      kept = "\(report.changes) changes kept"
-      (notes, damage) = (report.notes, report.damage)
-    } else {
-      let report = StoreCheck.run(directory: dataDir)
-      (title, generation, counts) = (dataDir, report.generation, report.counts)
-      kept = "\(report.journalRecords) journal records"
-      (notes, damage) = (report.notes, report.damage)
+    let health: StoreHealth
+    do {
+      health = try databaseUrl.map { try StoreHealth.check(databaseURL: $0) } ?? StoreHealth.check(directory: dataDir)
+    } catch {
+      StandardError.write(Array("contacts-fcgi check: \(error)\n".utf8))
+      throw ExitCode.failure
     }
-    let countText = ContactType.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-    StandardOutput.write("\(title): generation \(generation), \(countText), \(kept)\n")
-    for note in notes { StandardOutput.write("note: \(note)\n") }
-    for problem in damage { StandardOutput.write("DAMAGE: \(problem)\n") }
-    StandardOutput.write(damage.isEmpty ? "ok\n" : "damaged\n")
-    if !damage.isEmpty { throw ExitCode.failure }
+    StandardOutput.write(health.report)
+    if !health.damage.isEmpty { throw ExitCode.failure }
   }
 }
 

@@ -10,9 +10,7 @@ struct Publisher: ParsableCommand {
     abstract: "Push an event to nginx's nchan publisher on every commit (started by serve when eventsSocket is set).",
     shouldDisplay: false)
 
-  /// Set by the supervisor: descriptor 4 is this process's end of the supervisor's lifeline.
-  @Flag(help: .hidden)
-  var supervised = false
+  @OptionGroup var supervision: SupervisedOptions
 
   @OptionGroup var options: ServiceOptions
 
@@ -22,11 +20,9 @@ struct Publisher: ParsableCommand {
     guard let socket = configuration.eventsSocket else {
       throw ValidationError("give --events-socket PATH (nginx's events publisher socket)")
     }
-    if supervised && !Lifeline.isLifeline() {
-      throw ValidationError("--supervised, but descriptor \(Lifeline.childDescriptor) is not the supervisor's lifeline")
-    }
     let watcher = try configuration.openGenerationWatcher(logger: logger)
-    let publisher = EventPublisher(watcher: watcher, socketPath: socket, supervised: supervised, logger: logger)
+    let publisher = EventPublisher(
+      watcher: watcher, socketPath: socket, supervised: supervision.supervised, logger: logger)
     throw ExitCode(publisher.run())
   }
 }

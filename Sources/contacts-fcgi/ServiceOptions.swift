@@ -40,6 +40,20 @@ struct ServiceOptions: ParsableArguments {
   }
 }
 
+/// What the supervisor tells a process it starts (a worker, the events publisher).
+struct SupervisedOptions: ParsableArguments {
+  /// Descriptor 4 is this process's end of the supervisor's lifeline: exit once it closes.
+  @Flag(help: .hidden)
+  var supervised = false
+
+  /// - Throws: `ValidationError` when `--supervised` came without the lifeline.
+  func validate() throws {
+    if supervised && !Lifeline.isLifeline() {
+      throw ValidationError("--supervised, but descriptor \(Lifeline.childDescriptor) is not the supervisor's lifeline")
+    }
+  }
+}
+
 /// `contacts-fcgi config check`: validates a configuration file and prints what it resolves to.
 struct ConfigCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -16,9 +16,7 @@ struct Worker: ParsableCommand {
   @Option(help: .hidden)
   var poolSize: Int = 1
 
-  /// Set by the supervisor: descriptor 4 is this worker's end of the supervisor's lifeline.
-  @Flag(help: .hidden)
-  var supervised = false
+  @OptionGroup var supervision: SupervisedOptions
 
   @OptionGroup var options: ServiceOptions
 
@@ -27,9 +25,6 @@ struct Worker: ParsableCommand {
     let logger = Logger.service()
     guard UnixSocket.isListening(UnixSocket.inheritedDescriptor) else {
       throw ValidationError("descriptor 0 is not a listening socket; run 'contacts-fcgi serve' instead")
-    }
-    if supervised && !Lifeline.isLifeline() {
-      throw ValidationError("--supervised, but descriptor \(Lifeline.childDescriptor) is not the supervisor's lifeline")
     }
     var scoreboard: Scoreboard?
     if scoreboardSlot != nil {
@@ -42,7 +37,7 @@ struct Worker: ParsableCommand {
     }
     let loop = WorkerLoop(
       configuration: configuration, scoreboard: scoreboard, slot: scoreboard == nil ? nil : scoreboardSlot,
-      poolSize: poolSize, supervised: supervised, logger: logger)
+      poolSize: poolSize, supervised: supervision.supervised, logger: logger)
     throw ExitCode(loop.run())
   }
 }
