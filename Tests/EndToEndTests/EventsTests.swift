@@ -81,4 +81,29 @@ struct EventsTests {
     let cursor = try #require(listing.header("X-Contacts-Cursor"))
     #expect(try stack.client.request("GET", "/contacts/_changes?since=\(cursor)", user: "agent").status == 200)
   }
+
+  /// Thousands of idle dashboards cost the responder nothing: with 2,000 streams open, every
+  /// worker is idle between requests, the API answers as before, and an event reaches a stream.
+  @Test func twoThousandIdleStreamsHoldNoWorker() throws {
+    try raiseDescriptorLimit(to: 6000)
+    let stack = try LocalStack(workers: 2)
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    var streams: [EventStreamClient] = []
+    for _ in 0..<2000 {
+      let stream = try EventStreamClient(port: stack.httpPort, user: "agent")
+      try #require(stream.status == 200, "stream \(streams.count): \(stream.head)")
+      streams.append(stream)
+    }
+    let status = try stack.status()
+    let workers = try #require(status["workers"] as? [String: Int])
+    // The status request itself is the one busy worker.
+    #expect(workers["active"] == 1 && workers["total"] == 2, "\(workers)")
+    for _ in 0..<50 {
+      #expect(try stack.client.request("GET", "/contacts/queue-sales", user: "agent").status == 200)
+    }
+    _ = try stack.client.request("POST", "/contacts", user: "admin", json: #"{"name":"To all","phoneNumber":"1"}"#)
+    let heard = streams[1999].lines(within: 3, until: { $0.hasPrefix("data:") })
+    #expect(heard.matched, "the last stream heard nothing: \(heard.lines)")
+    withExtendedLifetime(streams) {}
+  }
 }
