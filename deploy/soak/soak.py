@@ -12,7 +12,8 @@ nginx rendered by deploy/render-nginx.sh, as deploy/bench/bench.py does), then f
   - with --store postgres, every 30 s (offset by 15 s) the database restarts (SOAK_DB_RESTART).
 
 At the end it prints the requests by status and fails (exit 1) unless:
-  - every answer is 2xx or 4xx, except 502s no more than the SIGKILLs (a request in flight in a
+  - every answer is 2xx or 4xx, except 502s (and answers cut short: a worker killed while nginx
+    passed its answer on) no more than the SIGKILLs (a request in flight in a
     killed worker), and 503s only while the database restarts (and a few seconds after);
   - every acknowledged write reads back: a contact whose last write was acknowledged holds it; one
     whose last write's answer was lost (502) holds that write or the one before;
@@ -269,8 +270,15 @@ def main():
     def record(status, method, path, detail):
         at = time.monotonic()
         with lock:
-            statuses[status if status is not None else "error"] += 1
-            if status is None:
+            cut = status is None and any(
+                word in str(detail) for word in ("IncompleteRead", "RemoteDisconnected", "ConnectionReset"))
+            statuses["cut" if cut else status if status is not None else "error"] += 1
+            if cut:
+                # A worker killed while nginx was already passing its answer on: the client sees
+                # the answer cut short (headers sent, body not). In flight in a killed worker,
+                # like a 502, and counted with them below.
+                pass
+            elif status is None:
                 failures.append((at, method, path, f"no answer: {detail}"))
             elif status == 503 and in_db_window(at):
                 pass
@@ -371,8 +379,10 @@ def main():
             print(f"  {label}: {first:.0f} → {last:.0f} over the second half {'ok' if ok else 'GROWS'}")
         print(f"  check: {check.stdout.strip().splitlines()[-1] if check.stdout.strip() else check.stderr.strip()}")
         problems = []
-        if statuses.get(502, 0) > events["worker SIGKILL"]:
-            problems.append(f"{statuses[502]} answers 502, more than the {events['worker SIGKILL']} workers killed")
+        in_flight = statuses.get(502, 0) + statuses.get("cut", 0)
+        if in_flight > events["worker SIGKILL"]:
+            problems.append(
+                f"{in_flight} answers 502 or cut short, more than the {events['worker SIGKILL']} workers killed")
         problems += [f"{method} {path} → {detail}" for _, method, path, detail in failures[:20]]
         if len(failures) > 20:
             problems.append(f"… and {len(failures) - 20} more failed requests")
