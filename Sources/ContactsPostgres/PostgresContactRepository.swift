@@ -55,6 +55,9 @@ public final class PostgresContactRepository: ContactRepository {
 
   public var cachedGeneration: UInt64 { state?.generation ?? 0 }
 
+  /// Drops the cached state: the next call loads everything (after `loadDump`).
+  func forgetState() { state = nil }
+
   /// How many of the latest changes the change feed serves at least; older cursors expire.
   public var changeHistory = ChangeLog.defaultCapacity
 
@@ -67,6 +70,8 @@ public final class PostgresContactRepository: ContactRepository {
       return ChangeFeedPage(entries: Array(page.entries), hasMore: page.hasMore)
     }
     return try withConnection(writing: false) { connection in
+      // A database loaded from a dump lacks changes up to its horizon: older cursors expired.
+      guard try sequence >= Self.horizon(connection) else { return nil }
       let rows = try connection.query(
         """
         SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
@@ -113,7 +118,9 @@ public final class PostgresContactRepository: ContactRepository {
         """
         SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
         """, [String(known), String(generation), String(Self.catchUpLimit + 1)])
-      if rows.count <= Self.catchUpLimit, rows.count > 0, rows[0, 0] == String(known + 1) {
+      // Only when every change since is there (one row per sequence number): a database loaded
+      // from a dump meanwhile has gaps up to its horizon, and is loaded whole.
+      if rows.count <= Self.catchUpLimit, UInt64(rows.count) == generation - known {
         try Self.apply(rows, to: &state!, generation: generation)
         return state!
       }

@@ -62,23 +62,43 @@ enum AuditHistory {
     return found.values.sorted { $0.sequence < $1.sequence }
   }
 
+  /// One line of the file: the same object as a change of a dump (`ContactsDump.line`).
   static func line(sequence: UInt64, at: String, by: String, change: ContactChange) -> [UInt8] {
-    var writer = JSONWriter(reservingCapacity: 256)
-    writer.append(raw: "{")
-    writer.append(key: "seq", integer: sequence, first: true)
-    writer.append(key: "at", string: at)
-    writer.append(key: "by", string: by)
-    writer.append(key: "op", string: change.operationName)
-    writer.append(key: "id", string: change.contactID)
-    if case .create(let contact) = change {
-      writer.append(raw: ",\"contact\":")
-      writer.append(raw: contact.json)
-    } else if case .update(let contact) = change {
-      writer.append(raw: ",\"contact\":")
-      writer.append(raw: contact.json)
+    ContactsDump.line(ContactsDump.Change(sequence: sequence, at: at, by: by, change: change)) + [UInt8(ascii: "\n")]
+  }
+
+  /// Every change of the history, the file's and then the journal's, up to `generation`, by
+  /// sequence number (for `contacts-fcgi export`).
+  static func all(in layout: StoreLayout, journal: [Journal.Entry], upTo generation: UInt64) throws(StoreError)
+    -> [ContactsDump.Change]
+  {
+    var found: [UInt64: ContactsDump.Change] = [:]
+    let bytes = try StoreError.wrapping { () throws(SystemError) in
+      try FileSystem.contents(of: layout.path(StoreLayout.historyName))
     }
-    writer.append(raw: "}\n")
-    return writer.bytes
+    var lineNumber = 0
+    for line in (bytes ?? []).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+      lineNumber += 1
+      guard !line.isEmpty else { continue }
+      guard let value = try? JSONParser.parse(Array(line)), case .number(let seqText) = value["seq"],
+        let sequence = UInt64(seqText), let at = value["at"]?.stringValue, let by = value["by"]?.stringValue,
+        let op = value["op"]?.stringValue, let change = JournalRecord.change(from: value, operation: op)
+      else {
+        // A torn last line (a compaction that died mid-append) is appended again from the journal.
+        if line.endIndex == bytes?.endIndex { continue }
+        throw .damaged(file: StoreLayout.historyName, line: lineNumber, reason: "an unreadable change")
+      }
+      if sequence <= generation {
+        found[sequence] = ContactsDump.Change(sequence: sequence, at: at, by: by, change: change)
+      }
+    }
+    for entry in journal {
+      for (change, sequence) in entry.record.contactChanges where sequence <= generation {
+        found[sequence] = ContactsDump.Change(
+          sequence: sequence, at: entry.record.timestamp, by: entry.record.user, change: change)
+      }
+    }
+    return found.values.sorted { $0.sequence < $1.sequence }
   }
 
   /// The sequence number of the file's last complete line (0 when there is none).

@@ -190,7 +190,7 @@ public final class FileContactRepository: ContactRepository {
   }
 
   /// Loads snapshot, directory files and journal from scratch.
-  private func reload() throws(StoreError) {
+  func reload() throws(StoreError) {
     var attempts = 0
     while true {
       do {

@@ -79,9 +79,15 @@ struct Snapshot {
 }
 
 /// `users-<g>.json` / `queues-<g>.json`: `{"type":"User","contacts":[…]}`, written once by an
-/// import and never changed.
+/// import (or by `import dump`) and never changed.
+///
+/// Every contact is at the file's generation `g`, except one written `{"v":V,"c":{…}}`, which is
+/// at version `V`: `import dump` keeps that way the versions of contacts that PostgreSQL gave
+/// versions of their own (it numbers each contact an import changes).
 enum DirectoryFile {
-  static func encode(_ contacts: [Contact], type: ContactType) -> [UInt8] {
+  /// - Parameter generation: the file's generation; a contact whose version differs is written
+  ///   with its own (`nil`, an import: every contact is at the file's generation).
+  static func encode(_ contacts: [Contact], type: ContactType, generation: UInt64? = nil) -> [UInt8] {
     var writer = JSONWriter(reservingCapacity: 64 + contacts.count * 160)
     writer.append(raw: "{\"type\":")
     writer.append(string: type.rawValue)
@@ -90,13 +96,22 @@ enum DirectoryFile {
       if index > 0 { writer.append(raw: ",\n") }
       var typed = contact
       typed.type = type
-      writer.append(raw: typed.json)
+      if let generation, contact.version != generation {
+        writer.append(raw: "{\"v\":")
+        writer.append(integer: contact.version)
+        writer.append(raw: ",\"c\":")
+        writer.append(raw: typed.json)
+        writer.append(raw: "}")
+      } else {
+        writer.append(raw: typed.json)
+      }
     }
     writer.append(raw: "]}\n")
     return writer.bytes
   }
 
-  /// The contacts of a directory file, each at `version` (the generation of its import).
+  /// The contacts of a directory file, each at `version` (the generation of its import) unless
+  /// written with a version of its own.
   static func read(_ path: String, type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
     let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: path) }
     guard let bytes else { throw .system(SystemError(syscall: "open", path: path, code: SystemError.noSuchFile)) }

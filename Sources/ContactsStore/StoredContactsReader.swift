@@ -110,7 +110,10 @@ final class StoredContactsReader {
     return (horizon, entries)
   }
 
-  /// A directory file: `{"type":"User","contacts":[{…},…]}`, every contact at `version`.
+  /// A directory file: `{"type":"User","contacts":[{…},…]}`, every contact at `version`, except
+  /// one written as `{"v":V,"c":{…}}` (as the snapshot writes custom contacts): that one is at
+  /// version `V`. A dump loaded from PostgreSQL keeps each contact's own version that way;
+  /// imports write plain contacts, and files without any `"v"` read as they always did.
   func directoryFile(type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
     var contacts: [IndexedContact] = []
     try objectMembers { (key) throws(StoreError) in
@@ -119,7 +122,8 @@ final class StoredContactsReader {
         guard try string() == type.rawValue else { throw damaged("holds another type") }
       case "contacts":
         try arrayElements { () throws(StoreError) in
-          let entry = try contact(version: version, defaultType: type)
+          let entry =
+            try isVersionedEntry() ? versionedContact(defaultType: type) : contact(version: version, defaultType: type)
           guard entry.contact.type == type else { throw damaged("a contact of another type") }
           contacts.append(entry)
         }
@@ -131,6 +135,40 @@ final class StoredContactsReader {
   }
 
   // MARK: Pieces
+
+  /// Whether the object that starts here is `{"v":…` (a contact with its own version) rather
+  /// than a contact (whose members are contact attributes, never `v`).
+  private func isVersionedEntry() -> Bool {
+    skipWhitespace()
+    var probe = index
+    guard probe < bytes.count, bytes[probe] == UInt8(ascii: "{") else { return false }
+    probe += 1
+    while probe < bytes.count,
+      bytes[probe] == 0x20 || bytes[probe] == 0x0A || bytes[probe] == 0x0D || bytes[probe] == 0x09
+    {
+      probe += 1
+    }
+    return bytes[probe...].starts(with: Self.versionKey)
+  }
+
+  private static let versionKey: [UInt8] = Array("\"v\"".utf8)
+
+  /// `{"v":V,"c":{…}}`: a contact at version `V` (`"v"` first, as the store writes it).
+  private func versionedContact(defaultType: ContactType) throws(StoreError) -> IndexedContact {
+    var version: UInt64?
+    var entry: IndexedContact?
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "v": version = try integer()
+      case "c":
+        guard let version else { throw damaged("a contact before its version") }
+        entry = try contact(version: version, defaultType: defaultType)
+      default: throw damaged("unknown key \(key)")
+      }
+    }
+    guard let entry else { throw damaged("a version without its contact") }
+    return entry
+  }
 
   /// One flat contact object; its bytes become the contact's JSON. Keys are matched as bytes,
   /// without making a `String` of each.

@@ -6,21 +6,31 @@ import ContactsStore
 import Platform
 
 /// `contacts-fcgi import users|queues FILE`: replaces that type's set from the directory export.
+/// `contacts-fcgi import dump FILE`: loads a whole store written by `contacts-fcgi export`.
 struct Import: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Replace all users or all queues with the contents of a JSON (or, for users, CSV) file.",
+    abstract: """
+      Replace all users or all queues with the contents of a JSON (or, for users, CSV) file, or \
+      load a dump of a whole store ('export') into an empty one.
+      """,
     discussion: """
       The whole file is validated first; on any error nothing is applied and the line and field \
       are printed. A valid file replaces the set atomically; running workers see it on their \
       next request.
+
+      'import dump FILE' loads what 'contacts-fcgi export' wrote (from the data directory or \
+      PostgreSQL) into an empty store: a new data directory, or a new database after 'migrate'. \
+      Every contact keeps its version (its ETag), the store keeps the generation and the custom \
+      contacts' history; change-feed cursors from before have expired (410). A store that holds \
+      anything is refused and left as it was. --format, --by and --allow-empty do not apply.
       """)
 
   enum Kind: String, ExpressibleByArgument, CaseIterable {
-    case users, queues
+    case users, queues, dump
     var type: ContactType { self == .users ? .user : .queue }
   }
 
-  @Argument(help: "What to import: users or queues.")
+  @Argument(help: "What to import: users, queues, or dump (a whole store, from 'export').")
   var kind: Kind
 
   @Argument(help: "The file to import.")
@@ -51,7 +61,14 @@ struct Import: ParsableCommand {
   @Flag(help: "Import only when the store holds no contact of this type yet (how run.sh seeds demo data).")
   var onlyIfEmpty = false
 
+  func validate() throws {
+    if kind == .dump, format != nil || by != nil || allowEmpty {
+      throw ValidationError("--format, --by and --allow-empty do not apply to 'import dump'")
+    }
+  }
+
   func run() throws {
+    if kind == .dump { return try importDump() }
     let format = self.format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
     do {
       guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
@@ -128,6 +145,108 @@ extension Import {
 }
 
 extension ImportFile.Format: ExpressibleByArgument {}
+
+extension Import {
+  /// `import dump FILE`: the whole dump is read and checked, then loaded in one step.
+  func importDump() throws {
+    do {
+      guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
+      let dump = try ContactsDump.parse(bytes)
+      let repository: any DumpTransferring =
+        if let databaseUrl { try PostgresContactRepository(url: databaseUrl) } else {
+          try FileContactRepository(directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
+        }
+      do {
+        try repository.loadDump(dump, dryRun: dryRun)
+      } catch let error as StoreNotEmpty where onlyIfEmpty {
+        StandardOutput.write("\(error.description.prefix { $0 != ";" }); nothing imported (--only-if-empty)\n")
+        return
+      }
+      let custom = dump.contacts.filter { $0.type == .custom }.count
+      StandardOutput.write(
+        """
+        \(dryRun ? "dry run: would load" : "loaded") \(file): generation \(dump.generation), \(dump.contacts.count) contacts \
+        (\(custom) custom), \(dump.history.count) changes of history
+
+        """)
+    } catch let error as ContactsDumpError {
+      StandardError.write(Array("contacts-fcgi import dump: \(file): \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as StoreNotEmpty {
+      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as PostgresStoreError {
+      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as ContactStoreUnavailable {
+      StandardError.write(Array("contacts-fcgi import dump: \(error)\n".utf8))
+      throw ExitCode.failure
+    } catch let error as StoreError {
+      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    } catch let error as SystemError {
+      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// `contacts-fcgi export`: a dump of a whole store, to move it to the other kind of store.
+struct Export: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write every contact with its version, the generation and the custom contacts' history as JSON.",
+    discussion: """
+      For moving between the data directory and PostgreSQL: 'contacts-fcgi import dump FILE' \
+      loads the dump into an empty store of either kind, ETags and generation kept. Stop the \
+      writers first: a write after the export is not in the dump. Changes nothing.
+      """)
+
+  @Option(help: "The data directory.")
+  var dataDir: String = "/var/lib/contacts"
+
+  @Option(help: "A PostgreSQL URL: export that database instead of a data directory.")
+  var databaseUrl: String?
+
+  @Option(help: "Write the dump to this file (replaced atomically, mode 0600). [standard output]")
+  var to: String?
+
+  func run() throws {
+    do {
+      let repository: any DumpTransferring
+      if let databaseUrl {
+        repository = try PostgresContactRepository(url: databaseUrl)
+      } else {
+        // Opening a data directory creates it: refuse a path that is not one.
+        guard try FileSystem.identity(of: StoreLayout(directory: dataDir).snapshot) != nil else {
+          StandardError.write(
+            Array("contacts-fcgi export: \(dataDir) is not a data directory (no snapshot.json)\n".utf8))
+          throw ExitCode.failure
+        }
+        repository = try FileContactRepository(
+          directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
+      }
+      let dump = try repository.exportDump()
+      let bytes = dump.encode()
+      if let to {
+        try FileSystem.replaceAtomically(to, with: bytes)
+      } else {
+        StandardOutput.write(String(decoding: bytes, as: UTF8.self))
+      }
+      StandardError.write(
+        Array(
+          """
+          exported generation \(dump.generation): \(dump.contacts.count) contacts, \(dump.history.count) changes of history\
+          \(to.map { " to \($0)" } ?? "")
+
+          """.utf8))
+    } catch let error as ExitCode {
+      throw error
+    } catch {
+      StandardError.write(Array("contacts-fcgi export: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
 
 /// `contacts-fcgi migrate`: creates or upgrades the PostgreSQL schema.
 struct Migrate: ParsableCommand {

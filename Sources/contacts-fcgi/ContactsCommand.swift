@@ -7,7 +7,7 @@ struct ContactsCommand: ParsableCommand {
     commandName: "contacts-fcgi",
     abstract: "The Contacts API: a FastCGI responder behind nginx, and its admin commands.",
     subcommands: [
-      Serve.self, Worker.self, Publisher.self, Migrate.self, Import.self, Check.self, BackupCommand.self,
+      Serve.self, Worker.self, Publisher.self, Migrate.self, Import.self, Export.self, Check.self, BackupCommand.self,
       ConfigCommand.self,
     ]
   )

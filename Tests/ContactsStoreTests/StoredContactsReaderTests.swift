@@ -91,4 +91,34 @@ struct StoredContactsReaderTests {
   func aFileCutOffInAnEscapeIsDamage(text: String) {
     #expect(throws: StoreError.self) { try users(text) }
   }
+
+  /// A directory file may give a contact a version of its own (`{"v":…,"c":…}`, written by
+  /// `import dump`); plain contacts beside it, and files of before, are at the file's version.
+  @Test func aContactWithItsOwnVersionBesidePlainOnes() throws {
+    let json = """
+      {"type":"User","contacts":[{"id":"u1","name":"One","type":"User"},
+      { "v" : 7, "c" : {"id":"u2","name":"Two","type":"User"}},{"v":3,"c":{"id":"u3","name":"Three","type":"User"}}]}
+      """
+    let read = try StoredContactsReader(Array(json.utf8), file: "users-9.json").directoryFile(type: .user, version: 9)
+    #expect(read.map(\.contact.version) == [9, 7, 3])
+    #expect(read.map { String(decoding: $0.json, as: UTF8.self) }[1] == #"{"id":"u2","name":"Two","type":"User"}"#)
+    let contacts = read.map(\.contact)
+    #expect(
+      DirectoryFile.encode(contacts, type: .user, generation: 9)
+        == Array(
+          """
+          {"type":"User","contacts":[{"id":"u1","name":"One","type":"User"},
+          {"v":7,"c":{"id":"u2","name":"Two","type":"User"}},
+          {"v":3,"c":{"id":"u3","name":"Three","type":"User"}}]}
+
+          """.utf8))
+    // An import writes plain contacts, as before.
+    #expect(!String(decoding: DirectoryFile.encode(contacts, type: .user), as: UTF8.self).contains(#""v""#))
+    #expect(throws: StoreError.self) {
+      try StoredContactsReader(
+        Array(#"{"type":"User","contacts":[{"c":{"id":"u","name":"U"},"v":1}]}"#.utf8), file: "f"
+      )
+      .directoryFile(type: .user, version: 1)
+    }
+  }
 }
