@@ -15,14 +15,8 @@ struct Import: ParsableCommand {
       """,
     discussion: """
       The whole file is validated first; on any error nothing is applied and the line and field \
-      are printed. A valid file replaces the set atomically; running workers see it on their \
-      next request.
-
-      'import dump FILE' loads what 'contacts-fcgi export' wrote (from the data directory or \
-      PostgreSQL) into an empty store: a new data directory, or a new database after 'migrate'. \
-      Every contact keeps its version (its ETag), the store keeps the generation and the custom \
-      contacts' history; change-feed cursors from before have expired (410). A store that holds \
-      anything is refused and left as it was. --format, --by and --allow-empty do not apply.
+      are printed. 'import dump FILE' loads what 'export' wrote into an empty store, versions \
+      (ETags), generation and history kept (docs/several-hosts.md, "Moving between stores").
       """)
 
   enum Kind: String, ExpressibleByArgument, CaseIterable {
@@ -68,36 +62,17 @@ struct Import: ParsableCommand {
   }
 
   func run() throws {
-    if kind == .dump { return try importDump() }
-    let format = self.format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
+    let store = AdminTasks.Store(dataDirectory: dataDir, databaseURL: databaseUrl)
     do {
-      guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
-      let contacts = try ImportFile.parse(bytes, type: kind.type, format: format)
-      let user = by ?? Environment.value("USER") ?? "import"
-      let repository: any DirectoryImporting =
-        if let databaseUrl { try PostgresContactRepository(url: databaseUrl) } else {
-          try FileContactRepository(directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
-        }
-      if onlyIfEmpty, try repository.currentState().entries.contains(where: { $0.contact.type == kind.type }) {
-        StandardOutput.write("the store already holds \(kind.rawValue); nothing imported (--only-if-empty)\n")
-        return
-      }
-      let summary = try repository.importDirectory(
-        kind.type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
-      StandardOutput.write(summary.report(count: contacts.count, kind: kind.rawValue, file: file, dryRun: dryRun))
-    } catch StoreError.importRemovesAll(_, let existing) {
-      refuseRemovingAll(existing: existing)
-      throw ExitCode.failure
-    } catch DirectoryImportError.removesAll(_, let existing) {
-      // The database's refusal: the same words as the data directory's, --allow-empty included.
-      refuseRemovingAll(existing: existing)
-      throw ExitCode.failure
-    } catch let error as ValidationError {
-      throw error
+      StandardOutput.write(
+        kind == .dump
+          ? try AdminTasks.importDump(file: file, into: store, dryRun: dryRun, onlyIfEmpty: onlyIfEmpty)
+          : try AdminTasks.importDirectory(
+            kind.type, kind: kind.rawValue, file: file, format: format, into: store,
+            by: by ?? Environment.value("USER") ?? "import", dryRun: dryRun, allowEmpty: allowEmpty,
+            onlyIfEmpty: onlyIfEmpty))
     } catch {
-      // The file's own problems name it; the store's (unreachable, damaged) speak for themselves.
-      let subject = error is StoreError || error is DirectoryImportError ? "\(file): " : ""
-      StandardError.write(Array("contacts-fcgi import: \(subject)\(error)\nnothing was changed\n".utf8))
+      StandardError.write(Array("contacts-fcgi import\(kind == .dump ? " dump" : ""): \(error)\n".utf8))
       throw ExitCode.failure
     }
   }
@@ -130,66 +105,7 @@ struct Check: ParsableCommand {
   }
 }
 
-extension Import {
-  /// Why an empty file was not imported, and how to import it on purpose.
-  func refuseRemovingAll(existing: Int) {
-    StandardError.write(
-      Array(
-        """
-        contacts-fcgi import: \(file): the file holds no \(kind.rawValue); importing it would remove all \
-        \(existing) existing \(kind.rawValue). Pass --allow-empty to do that on purpose.
-        nothing was changed
-
-        """.utf8))
-  }
-}
-
 extension ImportFile.Format: ExpressibleByArgument {}
-
-extension Import {
-  /// `import dump FILE`: the whole dump is read and checked, then loaded in one step.
-  func importDump() throws {
-    do {
-      guard let bytes = try FileSystem.contents(of: file) else { throw ValidationError("\(file): no such file") }
-      let dump = try ContactsDump.parse(bytes)
-      let repository: any DumpTransferring =
-        if let databaseUrl { try PostgresContactRepository(url: databaseUrl) } else {
-          try FileContactRepository(directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
-        }
-      do {
-        try repository.loadDump(dump, dryRun: dryRun)
-      } catch let error as StoreNotEmpty where onlyIfEmpty {
-        StandardOutput.write("\(error.description.prefix { $0 != ";" }); nothing imported (--only-if-empty)\n")
-        return
-      }
-      let custom = dump.contacts.filter { $0.type == .custom }.count
-      StandardOutput.write(
-        """
-        \(dryRun ? "dry run: would load" : "loaded") \(file): generation \(dump.generation), \(dump.contacts.count) contacts \
-        (\(custom) custom), \(dump.history.count) changes of history
-
-        """)
-    } catch let error as ContactsDumpError {
-      StandardError.write(Array("contacts-fcgi import dump: \(file): \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as StoreNotEmpty {
-      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as PostgresStoreError {
-      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as ContactStoreUnavailable {
-      StandardError.write(Array("contacts-fcgi import dump: \(error)\n".utf8))
-      throw ExitCode.failure
-    } catch let error as StoreError {
-      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    } catch let error as SystemError {
-      StandardError.write(Array("contacts-fcgi import dump: \(error)\nnothing was changed\n".utf8))
-      throw ExitCode.failure
-    }
-  }
-}
 
 /// `contacts-fcgi export`: a dump of a whole store, to move it to the other kind of store.
 struct Export: ParsableCommand {
@@ -212,35 +128,13 @@ struct Export: ParsableCommand {
 
   func run() throws {
     do {
-      let repository: any DumpTransferring
-      if let databaseUrl {
-        repository = try PostgresContactRepository(url: databaseUrl)
-      } else {
-        // Opening a data directory creates it: refuse a path that is not one.
-        guard try FileSystem.identity(of: StoreLayout(directory: dataDir).snapshot) != nil else {
-          StandardError.write(
-            Array("contacts-fcgi export: \(dataDir) is not a data directory (no snapshot.json)\n".utf8))
-          throw ExitCode.failure
-        }
-        repository = try FileContactRepository(
-          directory: dataDir, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
-      }
-      let dump = try repository.exportDump()
-      let bytes = dump.encode()
+      let (bytes, summary) = try AdminTasks.export(AdminTasks.Store(dataDirectory: dataDir, databaseURL: databaseUrl))
       if let to {
         try FileSystem.replaceAtomically(to, with: bytes)
       } else {
         StandardOutput.write(String(decoding: bytes, as: UTF8.self))
       }
-      StandardError.write(
-        Array(
-          """
-          exported generation \(dump.generation): \(dump.contacts.count) contacts, \(dump.history.count) changes of history\
-          \(to.map { " to \($0)" } ?? "")
-
-          """.utf8))
-    } catch let error as ExitCode {
-      throw error
+      StandardError.write(Array("\(summary)\(to.map { " to \($0)" } ?? "")\n".utf8))
     } catch {
       StandardError.write(Array("contacts-fcgi export: \(error)\n".utf8))
       throw ExitCode.failure
@@ -257,11 +151,7 @@ struct Migrate: ParsableCommand {
   var databaseUrl: String
 
   func run() throws {
-    do {
-      let (from, to) = try PostgresContactRepository.migrate(url: databaseUrl)
-      StandardOutput.write(
-        from == to ? "schema is at version \(to): nothing to do\n" : "schema migrated from version \(from) to \(to)\n")
-    } catch {
+    do { StandardOutput.write(try AdminTasks.migrate(databaseURL: databaseUrl)) } catch {
       StandardError.write(Array("contacts-fcgi migrate: \(error)\n".utf8))
       throw ExitCode.failure
     }
@@ -292,16 +182,7 @@ struct BackupCommand: ParsableCommand {
 
   func run() throws {
     do {
-      let report = try Backup.run(from: dataDir, to: to) {
-        if testPauseBeforeRenameMs > 0 { Clock.sleep(milliseconds: testPauseBeforeRenameMs) }
-      }
-      let counts = ContactType.allCases.map { "\(report.check.counts[$0] ?? 0) \($0.rawValue)" }
-      StandardOutput.write(
-        """
-        backed up \(dataDir) to \(to): generation \(report.check.generation), \(counts.joined(separator: ", ")), \
-        \(report.files.count) files, \(report.bytes) bytes (writers waited \(report.lockedNanoseconds / 1000) µs)
-
-        """)
+      StandardOutput.write(try AdminTasks.backup(from: dataDir, to: to, pauseBeforeRename: testPauseBeforeRenameMs))
     } catch {
       StandardError.write(Array("contacts-fcgi backup: \(error)\nno backup was made at \(to)\n".utf8))
       throw ExitCode.failure
