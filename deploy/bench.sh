@@ -30,7 +30,9 @@
 #   BENCH_CONNECTIONS  wrk connections for the GET scenarios, default 16
 #   CONTACTS_WORKERS   responder workers (and fixed-responder processes), default nproc
 #   BENCH_PERF         comma-separated scenarios to profile with perf during their first round
-#                      (static listing filter by_id not_modified fixed post), e.g. "listing,post"
+#                      (static listing filter by_id not_modified fixed post sorted_not_modified
+#                      changes_not_modified changes replay), e.g. "listing,post"
+#   BENCH_BULK_REQUESTS  POST /contacts/_bulk requests of 1,000 creates each, default 5
 #   BENCH_KEEP=1       keep the temp folders (data, nginx runtime, logs) instead of removing them
 #
 # Before each size, each round and the POST run it waits (up to 90 s) for the CPU to be mostly

@@ -12,9 +12,13 @@ from nginx/local/nginx.conf.template by deploy/render-nginx.sh with extra server
 
 It seeds N custom contacts over HTTP as admin (wrk with a Lua script), then measures with wrk
 (-t1 -c16 --latency, agent's basic auth): the static file and GET /contacts side by side, a
-one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed responder; then each
+one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed responder, a sorted
+listing's 304 (sortBy=lastName,firstName&order=desc&limit=100), the change feed (a 304 for the
+current cursor; the 10 changes since the cursor taken before the last 10 contacts were written one
+by one) and the replay of a POST /contacts made once with an Idempotency-Key (admin); then each
 worker's RSS, a worker's start-up (SIGHUP, from the responder's log), the disk's append+fdatasync
-rate and POST /contacts with 16 connections. Everything it starts is stopped in a `finally`.
+rate, POST /contacts with 16 connections, and a few POST /contacts/_bulk of 1,000 creates
+(contacts committed per second). Everything it starts is stopped in a `finally`.
 
 With --store postgres (or both) the same is done against the PostgreSQL store: deploy/bench.sh
 starts a private cluster (start_private_postgres) and passes its URL; each size gets a database
@@ -54,10 +58,18 @@ ADMIN = "Basic " + base64.b64encode(b"admin:admin").decode()
 AGENT = "Basic " + base64.b64encode(b"agent:agent").decode()
 FIXED_BODY_BYTES = 88
 POST_CONNECTIONS = 16
+# The change feed: the last CHANGES_WRITES contacts of the N are written one by one after taking
+# the cursor, so `_changes?since=<that cursor>` answers that many changes (the last write carries
+# an Idempotency-Key: its replay is the replay scenario).
+CHANGES_WRITES = 10
+BULK_OPERATIONS = 1000  # creates per POST /contacts/_bulk (the API's maximum)
+BULK_TARGET = 20000  # contacts committed per second through _bulk, data directory
+SORTED_QUERY = "sortBy=lastName,firstName&order=desc&limit=100"
 STORES = {"data": "data directory", "postgres": "PostgreSQL"}
 
 # Scenario keys, in the order they run and are printed, with their labels.
-GET_SCENARIOS = ["static", "listing", "filter", "fixed", "by_id", "not_modified"]
+GET_SCENARIOS = ["static", "listing", "filter", "fixed", "by_id", "not_modified", "sorted_not_modified",
+                 "changes_not_modified", "changes", "replay"]
 LABELS = {
     "static": "static file, same bytes (nginx)",
     "listing": "GET /contacts",
@@ -65,6 +77,10 @@ LABELS = {
     "fixed": "fixed 88-byte responder (floor)",
     "by_id": "GET /contacts/{id}",
     "not_modified": "GET /contacts If-None-Match (304)",
+    "sorted_not_modified": "GET /contacts?sortBy=…&limit=100 304",
+    "changes_not_modified": "GET _changes?since=<now> (304)",
+    "changes": f"GET _changes ({CHANGES_WRITES} changes)",
+    "replay": "POST Idempotency-Key replay (admin)",
     "post": "POST /contacts (16 connections)",
 }
 
@@ -238,6 +254,17 @@ end
 function response(status, headers, body)
   if status == 201 then created = created + 1 else failed = failed + 1 end
 end
+""" + LUA_DONE
+
+
+def replay_script(body, key):
+    """The same POST /contacts with the same Idempotency-Key every time: after the first, each is a
+    replay of the kept answer (201, Idempotent-Replayed: true). Authorization comes with -H."""
+    return LUA_THREADS + f"""
+wrk.method = "POST"
+wrk.body = {lua_string(body)}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Idempotency-Key"] = {lua_string(key)}
 """ + LUA_DONE
 
 
@@ -660,6 +687,68 @@ def startup(stack, workers, timeout=60.0):
     return {str(pid): (ready[pid] - started[pid]).total_seconds() * 1000 for pid in measured}
 
 
+def contact_body(index):
+    """The body of seeded contact `index` (as seed_script makes it)."""
+    return json.dumps({"name": f"Contact {index % 9973} {index}", "phoneNumber": f"+1 555 {index:07d}"},
+                      separators=(",", ":"))
+
+
+def last_writes(stack, count, stamp):
+    """Takes the cursor, then writes the last CHANGES_WRITES of the `count` contacts one by one (the
+    last with an Idempotency-Key). Returns (cursor before them, the last body, its key)."""
+    status, headers, _ = http_request(stack.http_port, "GET", "/contacts?limit=1", {"Authorization": AGENT})
+    cursor = headers.get("x-contacts-cursor")
+    if status != 200 or not cursor:
+        raise BenchError(f"GET /contacts?limit=1 answered {status} without X-Contacts-Cursor")
+    key = f"bench-{stamp}-{count}"
+    writes = min(CHANGES_WRITES, count)
+    body = None
+    for index in range(count - writes, count):
+        body = contact_body(index)
+        request_headers = {"Authorization": ADMIN, "Content-Type": "application/json"}
+        if index == count - 1:
+            request_headers["Idempotency-Key"] = key
+        status, _, _ = http_request(stack.http_port, "POST", "/contacts", request_headers, body)
+        if status != 201:
+            raise BenchError(f"POST /contacts (write {index} for the change feed) answered {status}")
+    return cursor, body, key
+
+
+def bulk(stack, count, stamp, requests):
+    """`requests` POST /contacts/_bulk of BULK_OPERATIONS creates each, one after the other on one
+    connection (bodies made beforehand): contacts committed (201 results) per second of the
+    requests' wall time."""
+    bodies = []
+    for request in range(requests):
+        operations = [{"op": "create", "contact": {"name": f"Bulk {count} {stamp} {request} {index}",
+                                                    "phoneNumber": f"+1 556 {request * BULK_OPERATIONS + index:07d}"}}
+                      for index in range(BULK_OPERATIONS)]
+        bodies.append(json.dumps({"operations": operations}, separators=(",", ":")).encode())
+    connection = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=120)
+    created, failed, times = 0, 0, []
+    try:
+        for body in bodies:
+            started = time.monotonic()
+            connection.request("POST", "/contacts/_bulk", body=body,
+                               headers={"Authorization": ADMIN, "Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+            times.append(time.monotonic() - started)
+            if response.status != 200:
+                raise BenchError(f"POST /contacts/_bulk answered {response.status}: {data[:300]!r}")
+            statuses = [entry.get("status") for entry in json.loads(data)["results"]]
+            created += sum(1 for status in statuses if status == 201)
+            failed += sum(1 for status in statuses if status != 201)
+    finally:
+        connection.close()
+    seconds = sum(times)
+    return {"requests": requests, "operations": BULK_OPERATIONS, "created": created, "failed": failed,
+            "body_bytes": len(bodies[0]), "seconds": seconds, "rate": created / seconds if seconds > 0 else None,
+            # The fastest request's rate, for reading a noisy run (the target uses "rate").
+            "best_rate": BULK_OPERATIONS / min(times) if times and min(times) > 0 else None,
+            "request_ms": [t * 1000 for t in times]}
+
+
 def perf_profile(pids, seconds, output):
     """perf record -g on these pids for `seconds` in the background; returns a finisher that
     writes `perf report --no-children` to `output` and returns its path."""
@@ -713,10 +802,30 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
             result["postgres_settings"] = cluster.settings(database)
         note(f"{what}: starting the stack in {base}")
         stack.start()
-        seconds, seeded = seed(stack, count, scripts)
+        # All but the last few with wrk; those one by one after taking the cursor (the feed's 10).
+        seeded_count = count - min(CHANGES_WRITES, count)
+        seconds, seeded = seed(stack, seeded_count, scripts)
         result["seed_seconds"] = seconds
-        result["seed_rate"] = count / seconds if seconds > 0 else None
-        note(f"{what}: seeded in {seconds:.1f} s ({count / seconds:,.0f}/s)")
+        result["seed_rate"] = seeded_count / seconds if seconds > 0 else None
+        note(f"{what}: seeded in {seconds:.1f} s ({seeded_count / seconds:,.0f}/s)")
+        since, replay_body, replay_key = last_writes(stack, count, stamp)
+
+        # The feed: the changes since that cursor, and the current cursor (nothing since: 304).
+        status, _, feed = http_request(stack.http_port, "GET", "/contacts/_changes?since=" + urllib.parse.quote(since),
+                                       {"Authorization": AGENT})
+        if status != 200:
+            raise BenchError(f"GET /contacts/_changes?since=… answered {status}")
+        now_cursor = json.loads(feed)["cursor"]
+        status, headers, _ = http_request(stack.http_port, "GET",
+                                          "/contacts/_changes?since=" + urllib.parse.quote(now_cursor),
+                                          {"Authorization": AGENT})
+        changes_etag = headers.get("etag")
+        if status != 200 or not changes_etag:
+            raise BenchError(f"GET /contacts/_changes?since=<now> answered {status} (ETag {changes_etag})")
+        status, headers, _ = http_request(stack.http_port, "GET", "/contacts?" + SORTED_QUERY, {"Authorization": AGENT})
+        sorted_etag = headers.get("etag")
+        if status != 200 or not sorted_etag:
+            raise BenchError(f"GET /contacts?{SORTED_QUERY} answered {status} (ETag {sorted_etag})")
 
         # The listing's bytes, its ETag, one contact and its name.
         status, headers, listing = http_request(stack.http_port, "GET", "/contacts", {"Authorization": AGENT})
@@ -740,21 +849,39 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
             "fixed": "/bench/fixed",
             "by_id": "/contacts/" + middle["id"],
             "not_modified": "/contacts",
+            "sorted_not_modified": "/contacts?" + SORTED_QUERY,
+            "changes_not_modified": "/contacts/_changes?since=" + urllib.parse.quote(now_cursor),
+            "changes": "/contacts/_changes?since=" + urllib.parse.quote(since),
+            "replay": "/contacts",
         }
-        extra_headers = {"not_modified": [f"If-None-Match: {etag}"]}
+        extra_headers = {"not_modified": [f"If-None-Match: {etag}"],
+                         "sorted_not_modified": [f"If-None-Match: {sorted_etag}"],
+                         "changes_not_modified": [f"If-None-Match: {changes_etag}"]}
+        authorization = {"replay": ADMIN}
+        replay_lua = scripts / "replay.lua"
+        replay_lua.write_text(replay_script(replay_body, replay_key))
 
         # Check every scenario answers what it should before measuring it.
         checks = {}
         for key in GET_SCENARIOS:
-            headers_list = {"Authorization": AGENT}
+            headers_list = {"Authorization": authorization.get(key, AGENT)}
             for header in extra_headers.get(key, []):
                 name, value = header.split(": ", 1)
                 headers_list[name] = value
-            status, _, body = http_request(stack.http_port, "GET", paths[key], headers_list)
-            expected = 304 if key == "not_modified" else 200
+            if key == "replay":
+                headers_list.update({"Content-Type": "application/json", "Idempotency-Key": replay_key})
+                status, answer_headers, body = http_request(stack.http_port, "POST", paths[key], headers_list,
+                                                            replay_body)
+            else:
+                status, answer_headers, body = http_request(stack.http_port, "GET", paths[key], headers_list)
+            expected = 304 if key.endswith("not_modified") else 201 if key == "replay" else 200
             problem = None
             if status != expected:
                 problem = f"answered {status}, expected {expected}"
+            elif key == "replay" and answer_headers.get("idempotent-replayed") != "true":
+                problem = "is not a replay (no Idempotent-Replayed: true)"
+            elif key == "changes" and len(json.loads(body)["changes"]) != min(CHANGES_WRITES, count):
+                problem = f"holds {len(json.loads(body)['changes'])} changes, expected {min(CHANGES_WRITES, count)}"
             elif key == "static" and body != listing:
                 problem = "the static file's bytes differ from the listing's"
             elif key == "filter" and len(json.loads(body)["contacts"]) != 1:
@@ -783,8 +910,9 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
                     finisher = perf_profile(pids, max(1, options.duration - 1),
                                             out_dir / f"perf-{stamp}-{store}-{count}-{key}.txt")
                 note(f"{what} round {round_index + 1}: {LABELS[key]}")
-                figures, _ = run_wrk(stack.url(paths[key]), get_lua, options.duration, options.connections,
-                                     [f"Authorization: {AGENT}"] + extra_headers.get(key, []))
+                figures, _ = run_wrk(stack.url(paths[key]), replay_lua if key == "replay" else get_lua,
+                                     options.duration, options.connections,
+                                     [f"Authorization: {authorization.get(key, AGENT)}"] + extra_headers.get(key, []))
                 if finisher:
                     figures["perf_report"] = str(finisher())
                 round_results[key] = figures
@@ -837,6 +965,13 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
         # not answered when wrk stopped).
         if total < count + figures["created"]:
             raise BenchError(f"after POST: {total} contacts, expected at least {count + figures['created']}")
+
+        # Bulk creates, after the POST scenario (they add contacts too).
+        note(f"{what}: {options.bulk_requests} × POST /contacts/_bulk of {BULK_OPERATIONS:,} creates")
+        result["bulk"] = bulk(stack, count, stamp, options.bulk_requests)
+        after_bulk = listing_total(stack)
+        if after_bulk < total + result["bulk"]["created"]:
+            raise BenchError(f"after _bulk: {after_bulk} contacts, expected at least {total + result['bulk']['created']}")
         return result
     finally:
         stack.stop()
@@ -886,6 +1021,50 @@ def print_size(result, options):
     say(f"    {'database' if store == 'postgres' else 'data directory'} at the time: {files}")
     say(f"  after POST: {result['after_post_total']:,} contacts ({result['scenarios']['post']['created']:,} created, "
         f"{result['scenarios']['post']['failed']:,} failed)")
+    figures = result["bulk"]
+    per_request = ", ".join(f"{ms:.0f}" for ms in figures["request_ms"])
+    say(f"  POST /contacts/_bulk, {figures['requests']} × {figures['operations']:,} creates "
+        f"({figures['body_bytes'] / 1024:.0f} KiB each): {figures['rate']:,.0f} contacts/s committed "
+        f"({figures['created']:,} created, {figures['failed']:,} failed; ms per request: {per_request}; "
+        f"fastest request {figures['best_rate']:,.0f}/s)")
+
+
+def evaluate_feed(store, results):
+    """The change feed, bulk, idempotent replay and sorted listing targets; each relative to a
+    figure of the same store (so the same for both stores), but bulk's absolute rate, which is
+    PostgreSQL's for information."""
+    by_n = {r["n"]: r for r in results}
+    rows = []
+
+    def rps(n, key):
+        return by_n[n]["scenarios"][key]["rps"] if n in by_n else None
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    def add(name, n, value, threshold, unit="×", info=False, why_missing=None):
+        verdict = "n/a" if value is None else "info" if info else ("PASS" if value >= threshold else "MISS")
+        rows.append({"store": store, "target": name, "n": n, "value": value, "op": ">=", "threshold": threshold,
+                     "unit": unit, "verdict": verdict, "note": why_missing if value is None else None})
+
+    sizes = sorted(by_n)
+    for n in sizes:
+        add("GET _changes?since=<now> 304 ÷ fixed-body responder", n,
+            ratio(rps(n, "changes_not_modified"), rps(n, "fixed")), 0.8)
+    if sizes:
+        smallest, largest = sizes[0], sizes[-1]
+        add(f"GET _changes ({CHANGES_WRITES} changes) ÷ the same at N = {smallest:,}", largest,
+            ratio(rps(largest, "changes"), rps(smallest, "changes")) if largest != smallest else None, 0.8,
+            why_missing="needs two sizes")
+    for n in sizes:
+        add("POST Idempotency-Key replay ÷ GET /contacts/{id}", n, ratio(rps(n, "replay"), rps(n, "by_id")), 1.0)
+    for n in sizes:
+        add("GET /contacts?sortBy=…&limit=100 304 ÷ plain listing's 304", n,
+            ratio(rps(n, "sorted_not_modified"), rps(n, "not_modified")), 0.9)
+    for n in sizes:
+        add(f"POST /contacts/_bulk ({BULK_OPERATIONS:,} creates), contacts/s", n, by_n[n]["bulk"]["rate"],
+            BULK_TARGET, unit="/s", info=store != "data")
+    return rows
 
 
 def evaluate_data(results):
@@ -990,10 +1169,14 @@ def print_summary(rows, stamp):
             shown = "-"
         elif row["unit"] == "×":
             shown = f"{value:.2f}×"
+        elif row["unit"] == "/s":
+            shown = f"{value:,.0f}/s"
         else:
             shown = f"{value:.1f} {row['unit']}"
         op = "≥" if row["op"] == ">=" else "≤"
         target = f"{op} {row['threshold']}{'×' if row['unit'] == '×' else ' ' + row['unit']}"
+        if row["unit"] == "/s":
+            target = f"{op} {row['threshold']:,}/s"
         remark = f" ({row['note']})" if row.get("note") else ""
         say(f"  {row['store']:<9} {row['target']:<64} {row['n']:>8,} {shown:>10} {target:>10}  {row['verdict']}{remark}")
 
@@ -1023,6 +1206,7 @@ def print_side_by_side(data, postgres, options):
     rss_b = max(kib for kib in postgres["rss_kib"].values() if kib) / 1024
     say(f"  {'worker start-up (slowest), ms':<38} {startup_a:>9,.0f} {'':>10} {startup_b:>11,.0f}")
     say(f"  {'worker RSS (largest), MB':<38} {rss_a:>9,.1f} {'':>10} {rss_b:>11,.1f}")
+    say(f"  {'_bulk contacts committed/s':<38} {data['bulk']['rate']:>9,.0f} {'':>10} {postgres['bulk']['rate']:>11,.0f}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1052,6 +1236,7 @@ def main():
     options.rounds = int(os.environ.get("BENCH_ROUNDS") or (1 if arguments.quick else 3))
     options.connections = int(os.environ.get("BENCH_CONNECTIONS") or 16)
     options.workers = int(os.environ.get("CONTACTS_WORKERS") or os.cpu_count() or 2)
+    options.bulk_requests = int(os.environ.get("BENCH_BULK_REQUESTS") or 5)
 
     binary = Path(arguments.binary)
     if not binary.is_file():
@@ -1111,8 +1296,10 @@ def main():
         rows = []
         if "data" in results:
             rows += evaluate_data(results["data"])
+            rows += evaluate_feed("data", results["data"])
         if "postgres" in results:
             rows += evaluate_postgres(results["postgres"], results.get("data", []))
+            rows += evaluate_feed("postgres", results["postgres"])
         print_summary(rows, stamp)
         environment["load_after"] = os.getloadavg()
         misses = [row for row in rows if row["verdict"] == "MISS"]
