@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: formatting, unit tests, and end-to-end tests through a real nginx, a one-minute soak
+# Every test: formatting, unit tests, and end-to-end tests through a real nginx, a Python client
+# generated from the OpenAPI document driving every operation (Tests/clients/run.sh), a one-minute soak
 # (deploy/soak.sh), then a scripted check that deploy/run.sh serves on a fresh data directory and
 # stops cleanly on SIGTERM.
 # Installs what is missing (as root); the tests start and stop their own nginx and workers on
@@ -41,6 +42,10 @@ fi
 
 log "== swift test"
 swift test --skip-build 2>&1 | tee test-output/swift-test.log
+test "${PIPESTATUS[0]}" -eq 0
+
+log "== a client generated from nginx/openapi.json drives every operation (Tests/clients/run.sh)"
+Tests/clients/run.sh 2>&1 | tee test-output/clients-test.log
 test "${PIPESTATUS[0]}" -eq 0
 
 log "== soak: 60 s under load with workers killed and reloads (deploy/soak.sh)"
