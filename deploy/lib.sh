@@ -85,3 +85,54 @@ NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 events_enabled() {
   [ "${CONTACTS_EVENTS:-on}" != off ] && [ -f "$NCHAN_MODULE" ]
 }
+
+# ---- For test scripts that drive deploy/run.sh as a user would (Tests/browser, Tests/clients).
+
+# A TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts deploy/run.sh in the background, in a session of its own (setsid: its own process
+# group; a background job of a non-interactive shell is no group leader, so setsid does not
+# fork and RUN_STACK_PID is run.sh itself):
+#   start_run_stack LOG HTTP_PORT HTTPS_PORT FOLDER [VARIABLE=VALUE …]
+# Data and socket go in FOLDER (traversable by nginx's workers); extra variables as given.
+start_run_stack() {
+  local log_file=$1 http=$2 https=$3 folder=$4
+  shift 4
+  env CONTACTS_DATA_DIR="$folder/data" CONTACTS_HTTP_PORT="$http" CONTACTS_HTTPS_PORT="$https" \
+    CONTACTS_SOCKET="$folder/contacts.sock" CONTACTS_WORKERS=2 "$@" \
+    setsid "$CONTACTS_ROOT/deploy/run.sh" >"$log_file" 2>&1 </dev/null &
+  RUN_STACK_PID=$!
+}
+
+# Waits until the stack answers an agent's GET /contacts with 200:
+#   wait_for_run_stack PID URL LOG SECONDS
+# Returns 1 (after printing the end of LOG) if it exited first or took longer than SECONDS.
+wait_for_run_stack() {
+  local pid=$1 url=$2 log_file=$3 seconds=$4
+  local deadline=$(($(date +%s) + seconds))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$url/contacts" 2>/dev/null)" = 200 ]; do
+    if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
+      log "the stack on $url did not answer (exited, or over $seconds s); the end of $log_file:"
+      tail -n 30 "$log_file" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# Stops a stack started by start_run_stack: SIGTERM, then its whole process group after 15 s.
+#   stop_run_stack PID NAME
+stop_run_stack() {
+  local pid=$1 name=$2
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+  log "stopping the $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "the $name did not stop within 15 s; killing its process group"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+}

@@ -3,7 +3,7 @@ public import Logging
 
 /// The contacts API: one `APIRequest` in, one `APIResponse` out.
 ///
-/// Checks run in API.md's order and the first that fails answers: identity (401), permission
+/// Checks run in docs/api.md's order and the first that fails answers: identity (401), permission
 /// for the method (403), the path and the contact's existence (404), the method for that
 /// contact's type (405), preconditions (412, or 304 for reads), then the body (415, 413, 400).
 /// Writes make those checks inside `ContactRepository.commit`, under the write lock, so an

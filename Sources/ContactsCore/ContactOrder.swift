@@ -1,4 +1,4 @@
-/// The order of a listing asked for with `sortBy` and `order` (API.md, "Sorting and fields").
+/// The order of a listing asked for with `sortBy` and `order` (docs/api.md, "Sorting and fields").
 ///
 /// Contacts are compared by each attribute of `keys` in turn, then always by `id`; text compares
 /// case-insensitively, by the code points of the folded text (`TextFolding.fold`), and a missing

@@ -1,4 +1,4 @@
-/// A `GET /contacts` query: filters, free-text search, order, fields and paging (API.md,
+/// A `GET /contacts` query: filters, free-text search, order, fields and paging (docs/api.md,
 /// "Listing, filtering and paging" and "Sorting and fields").
 public struct ContactQuery: Equatable, Sendable {
   /// Per attribute, the folded values any one of which must match (phone numbers: digits only).

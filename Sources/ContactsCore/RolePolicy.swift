@@ -42,7 +42,7 @@ public struct RolePolicy: Equatable, Sendable, CustomStringConvertible {
     permissionsByRole.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")
   }
 
-  /// API.md's defaults: `Contact Center Admin` reads and writes, `Agent` reads.
+  /// docs/api.md's defaults: `Contact Center Admin` reads and writes, `Agent` reads.
   public static let `default` = RolePolicy(roles: [
     "Contact Center Admin": [.read, .write],
     "Agent": [.read],

@@ -48,7 +48,7 @@ public struct CustomContactChanges: Equatable, Sendable {
   }
 }
 
-/// The rules for what admins may send about custom contacts (API.md, "Contacts").
+/// The rules for what admins may send about custom contacts (docs/api.md, "Contacts").
 public enum CustomContactValidation {
   public static let maximumNameLength = 200
   public static let maximumPhoneNumberLength = 50

@@ -138,7 +138,7 @@ struct ContactsBehaviourTests {
     #expect(api.send("PUT", "/contacts/\(customID)", json: #"{"name":"A"}"#, ifNoneMatch: "*").status == 412)
   }
 
-  /// API.md's order: 404, 405, 412, then 415, 413, 400.
+  /// docs/api.md's order: 404, 405, 412, then 415, 413, 400.
   @Test func checksRunInTheContractsOrder() {
     let (api, _) = makeAPI()
     #expect(api.send("PUT", "/contacts/nope", json: "not json", contentType: "text/plain").status == 404)

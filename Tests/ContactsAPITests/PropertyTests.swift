@@ -180,7 +180,7 @@ struct PropertyTests {
     return "{" + members.joined(separator: separator) + "}"
   }
 
-  /// Whether API.md accepts `text` as a new custom contact (`nil`: not JSON at all).
+  /// Whether docs/api.md accepts `text` as a new custom contact (`nil`: not JSON at all).
   static func referenceAccepts(_ text: String) -> Bool? {
     guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return nil }
     let keyCount = text.components(separatedBy: "\":").count - 1

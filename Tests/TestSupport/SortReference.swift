@@ -1,4 +1,4 @@
-/// The order `sortBy` and `order` ask for (API.md, "Sorting and fields"), written without the
+/// The order `sortBy` and `order` ask for (docs/api.md, "Sorting and fields"), written without the
 /// service's code, over plain records (attribute name → value; an absent key is a missing
 /// attribute): keys are arrays of code points of the lowercased text, compared
 /// lexicographically, then the id the same way, then the id as sent; descending is the

@@ -320,7 +320,7 @@ def truthy(value, what):
 
 def letters_suffix(length=8):
     """A random tag without digits: a search with digits in it also matches phone numbers by
-    those digits (API.md, q), which would find unrelated contacts."""
+    those digits (docs/api.md, q), which would find unrelated contacts."""
     return "".join(random.choice("bcdfghjkmnpqrstvwxz") for _ in range(length))
 
 

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/deploy/lib.sh"
 out=$root/test-output/dashboard
 log() { printf 'browser-test: %s\n' "$*" >&2; }
 started_at=$(date +%s)
@@ -49,9 +50,6 @@ mkdir -p "$out"
 tmp=$(mktemp -d /tmp/contacts-dashboard-test.XXXXXX)
 # nginx's workers (www-data when run as root) must reach the socket inside: traversable.
 chmod 711 "$tmp"
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 ports=()
 while [ ${#ports[@]} -lt 4 ]; do
   port=$(free_port)
@@ -63,22 +61,11 @@ base_url=http://127.0.0.1:$http_port
 polling_url=http://127.0.0.1:$polling_http_port
 
 stack_pid="" polling_pid=""
-stop_stack() {
-  local pid=$1 name=$2
-  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then return 0; fi
-  log "stopping the $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "the $name did not stop within 15 s; killing its process group"
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop_stack "$polling_pid" "stack without events"
-  stop_stack "$stack_pid" "stack"
+  stop_run_stack "$polling_pid" "stack without events"
+  stop_run_stack "$stack_pid" "stack"
   # deploy/run.sh keeps nginx's runtime folder per port; these ports' are ours alone.
   for port in "${http_port:-}" "${polling_http_port:-}"; do
     if [ -n "$port" ] && [ ! -s "$root/.run/nginx-$port/nginx.pid" ]; then
@@ -94,45 +81,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "starting the stack on $base_url (data in $tmp/data; log in $out/stack.log)"
-# setsid: the stack gets its own session and process group; $! is deploy/run.sh itself (a
-# background job of a non-interactive shell is no group leader, so setsid does not fork).
-CONTACTS_DATA_DIR=$tmp/data CONTACTS_HTTP_PORT=$http_port CONTACTS_HTTPS_PORT=$https_port \
-  CONTACTS_SOCKET=$tmp/contacts.sock CONTACTS_WORKERS=2 \
-  setsid "$root/deploy/run.sh" > "$out/stack.log" 2>&1 < /dev/null &
-stack_pid=$!
-
+start_run_stack "$out/stack.log" "$http_port" "$https_port" "$tmp"
+stack_pid=$RUN_STACK_PID
 # The first run builds the service in release mode (minutes); later ones start in seconds.
-deadline=$(( $(date +%s) + 900 ))
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$base_url/contacts" 2>/dev/null)" = 200 ]; do
-  if ! kill -0 "$stack_pid" 2>/dev/null; then
-    log "the stack exited before answering; the end of $out/stack.log:"
-    tail -n 30 "$out/stack.log" >&2
-    exit 1
-  fi
-  if [ "$(date +%s)" -gt "$deadline" ]; then
-    log "the stack did not answer within 15 minutes; the end of $out/stack.log:"
-    tail -n 30 "$out/stack.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
+wait_for_run_stack "$stack_pid" "$base_url" "$out/stack.log" 900 || exit 1
 log "the stack answers after $(( $(date +%s) - started_at )) s"
 
 # The second stack, without pushed events (built already: it starts in seconds).
 log "starting the stack without events on $polling_url (log in $out/stack-no-events.log)"
-CONTACTS_EVENTS=off CONTACTS_DATA_DIR=$tmp/data-no-events CONTACTS_HTTP_PORT=$polling_http_port \
-  CONTACTS_HTTPS_PORT=$polling_https_port CONTACTS_SOCKET=$tmp/contacts-no-events.sock CONTACTS_WORKERS=1 \
-  setsid "$root/deploy/run.sh" > "$out/stack-no-events.log" 2>&1 < /dev/null &
-polling_pid=$!
-deadline=$(( $(date +%s) + 120 ))
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$polling_url/contacts" 2>/dev/null)" = 200 ]; do
-  if ! kill -0 "$polling_pid" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
-    log "the stack without events did not answer; the end of $out/stack-no-events.log:"
-    tail -n 30 "$out/stack-no-events.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
+mkdir -m 711 "$tmp/no-events"
+start_run_stack "$out/stack-no-events.log" "$polling_http_port" "$polling_https_port" "$tmp/no-events" \
+  CONTACTS_EVENTS=off CONTACTS_WORKERS=1
+polling_pid=$RUN_STACK_PID
+wait_for_run_stack "$polling_pid" "$polling_url" "$out/stack-no-events.log" 120 || exit 1
 
 # ---------------------------------------------------------------------------- (c) the test
 set +e

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/deploy/lib.sh"
 out=$root/test-output/clients
 generator_version=0.29.1
 log() { printf 'clients-test: %s\n' "$*" >&2; }
@@ -27,20 +28,10 @@ chmod 711 "$tmp"
 stack_pid=""
 http_port=""
 
-stop_stack() {
-  if [ -z "$stack_pid" ] || ! kill -0 "$stack_pid" 2>/dev/null; then return 0; fi
-  log "stopping the stack (pid $stack_pid)"
-  kill -TERM "$stack_pid" 2>/dev/null || true
-  for _ in $(seq 150); do kill -0 "$stack_pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$stack_pid" 2>/dev/null; then
-    log "the stack did not stop within 15 s; killing its process group"
-    kill -KILL -- "-$stack_pid" 2>/dev/null || true
-  fi
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop_stack
+  stop_run_stack "$stack_pid" stack
   # deploy/run.sh keeps nginx's runtime folder per port; this port's is ours alone.
   if [ -n "$http_port" ] && [ ! -s "$root/.run/nginx-$http_port/nginx.pid" ]; then
     rm -rf "$root/.run/nginx-$http_port"
@@ -73,36 +64,16 @@ cp -r "$tmp/generated/contacts-api-client" "$out/contacts-api-client"
 "$tmp/venv/bin/python" -m pip install -q "$tmp/generated/contacts-api-client"
 
 # ---------------------------------------------------------------------------- (b) the stack
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 http_port=$(free_port)
 https_port=$(free_port)
 while [ "$https_port" = "$http_port" ]; do https_port=$(free_port); done
 base_url=http://127.0.0.1:$http_port
 
 log "starting the stack on $base_url (data in $tmp/data; log in $out/stack.log)"
-# setsid: the stack gets its own session and process group; $! is deploy/run.sh itself.
-CONTACTS_DATA_DIR=$tmp/data CONTACTS_HTTP_PORT=$http_port CONTACTS_HTTPS_PORT=$https_port \
-  CONTACTS_SOCKET=$tmp/contacts.sock CONTACTS_WORKERS=2 \
-  setsid "$root/deploy/run.sh" > "$out/stack.log" 2>&1 < /dev/null &
-stack_pid=$!
-
+start_run_stack "$out/stack.log" "$http_port" "$https_port" "$tmp"
+stack_pid=$RUN_STACK_PID
 # The first run builds the service in release mode (minutes); later ones start in seconds.
-deadline=$(( $(date +%s) + 900 ))
-until [ "$(curl -s -o /dev/null -w '%{http_code}' -u agent:agent "$base_url/contacts" 2>/dev/null)" = 200 ]; do
-  if ! kill -0 "$stack_pid" 2>/dev/null; then
-    log "the stack exited before answering; the end of $out/stack.log:"
-    tail -n 30 "$out/stack.log" >&2
-    exit 1
-  fi
-  if [ "$(date +%s)" -gt "$deadline" ]; then
-    log "the stack did not answer within 15 minutes; the end of $out/stack.log:"
-    tail -n 30 "$out/stack.log" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
+wait_for_run_stack "$stack_pid" "$base_url" "$out/stack.log" 900 || exit 1
 log "the stack answers after $(( $(date +%s) - started_at )) s"
 
 # ---------------------------------------------------------------------------- (c) the test
