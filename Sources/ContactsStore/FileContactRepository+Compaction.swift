@@ -51,10 +51,18 @@ extension FileContactRepository {
   /// The compaction itself (see `Compaction` for why each step is safe). Holds the compaction
   /// lock; takes the write lock twice, each time only for a refresh and a few small writes.
   private func compactHoldingCompactionLock(onlyIfDue: Bool) throws(StoreError) {
+    let started = Clock.monotonicNanoseconds()
+    var lockedNanoseconds: UInt64 = 0
+    /// `locked`, timed.
+    func whileLocked<Result>(_ body: () throws(StoreError) -> Result) throws(StoreError) -> Result {
+      let start = Clock.monotonicNanoseconds()
+      defer { lockedNanoseconds += Clock.monotonicNanoseconds() - start }
+      return try locked(body)
+    }
     // 1. Under the write lock: catch up, cut a torn tail, and make every record so far durable
     //    (a writer killed between its write and its fdatasync leaves a complete line in the page
     //    cache: the history must not take a record that a power loss could still undo).
-    let folded = try locked { () throws(StoreError) -> Compaction.Fold? in
+    let folded = try whileLocked { () throws(StoreError) -> Compaction.Fold? in
       try refreshForWriting()
       if onlyIfDue && !compactionIsDue { return nil }  // another process compacted meanwhile
       try journal.sync()
@@ -82,7 +90,7 @@ extension FileContactRepository {
     compactionStepHook?(.snapshotWritten)
 
     // 4. Under the write lock again: the records appended since step 1 go into the new journal.
-    try locked { () throws(StoreError) in
+    try whileLocked { () throws(StoreError) in
       try refreshForWriting()
       guard journal === folded.journal else {
         // Only holders of the compaction lock replace the journal, and this process holds it.
@@ -110,6 +118,7 @@ extension FileContactRepository {
       }
       Compaction.removeUnreferencedFiles(in: layout, keeping: referenced)
     }
+    lastCompaction = (Clock.monotonicNanoseconds() - started, lockedNanoseconds)
   }
 }
 

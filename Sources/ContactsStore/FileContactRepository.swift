@@ -47,6 +47,10 @@ public final class FileContactRepository: ContactRepository {
     didSet { journal.faultInjection = faultInjection }
   }
 
+  /// How long this process's last compaction took, and how long of that it held the write lock
+  /// (for benchmarks and logs).
+  public internal(set) var lastCompaction: (totalNanoseconds: UInt64, writeLockNanoseconds: UInt64)?
+
   /// Test seam: called as each step of a compaction is done (see `CompactionStep`). Always
   /// `nil` outside tests.
   public var compactionStepHook: ((CompactionStep) -> Void)?
@@ -275,7 +279,10 @@ public final class FileContactRepository: ContactRepository {
     if let answer = record.idempotentAnswer { state.remember(answer) }
     switch record.operation {
     case .change, .changes:
-      for (change, sequence) in record.contactChanges { state.apply(change, generation: sequence) }
+      // A bulk record's thousand changes in one merge, not a sorted insertion each.
+      var pending = PendingChanges()
+      for (change, sequence) in record.contactChanges { pending.add(change, sequence: sequence) }
+      pending.apply(to: &state)
     case .directoryImport(let type, let file, _):
       let imported: [Contact]
       if let contacts {

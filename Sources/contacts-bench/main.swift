@@ -12,7 +12,11 @@ import ContactsStore
 import Foundation
 import Platform
 
-let sizes = CommandLine.arguments.contains("--quick") ? [1000, 10_000] : [1000, 10_000, 100_000]
+// `--size N` measures N contacts only (for a profiler).
+let sizes =
+  CommandLine.arguments.firstIndex(of: "--size").flatMap { Int(CommandLine.arguments[$0 + 1]) }.map { [$0] }
+  ?? (CommandLine.arguments.contains("--quick") ? [1000, 10_000] : [1000, 10_000, 100_000])
+let writesOnly = CommandLine.arguments.contains("--writes")
 
 func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
   var times: [Double] = []
@@ -55,41 +59,118 @@ func seededDirectory(_ count: Int) throws -> String {
   return path
 }
 
-print("contacts-bench: medians; 'create' includes its fdatasync")
-print(
-  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
-for count in sizes {
-  let directory = try seededDirectory(count)
-  defer { try? FileManager.default.removeItem(atPath: directory) }
-  let load = try median(5) { _ = try FileContactRepository(directory: directory).currentState() }
-  let repository = try FileContactRepository(directory: directory)
-  let refresh = try median(101) { _ = try repository.currentState() }
-  let state = try repository.currentState()
-  let oneMatch = try ContactQuery.parse("type=Custom&name=contact%2042%2042")
-  let filter = median(21) { _ = state.entries.filter(oneMatch.matches) }
-  let search = try ContactQuery.parse("q=555%200001")
-  let filterQ = median(21) { _ = state.entries.filter(search.matches) }
-  let everything = ContactQuery()
-  let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
-  let other = try FileContactRepository(directory: directory)
-  var created = 0
-  let create = try median(51) {
-    created += 1
-    let contact = Contact(
-      id: String(format: "%032x", 10_000_000 + created), type: .custom, name: "New \(created)", phoneNumber: "555")
-    _ = try repository.commit(by: "bench") { _ in .create(contact) }
-  }
-  let apply =
-    try median(51) {
+if !writesOnly {
+  print("contacts-bench: medians; 'create' includes its fdatasync")
+  print(
+    "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
+  for count in sizes {
+    let directory = try seededDirectory(count)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let load = try median(5) { _ = try FileContactRepository(directory: directory).currentState() }
+    let repository = try FileContactRepository(directory: directory)
+    let refresh = try median(101) { _ = try repository.currentState() }
+    let state = try repository.currentState()
+    let oneMatch = try ContactQuery.parse("type=Custom&name=contact%2042%2042")
+    let filter = median(21) { _ = state.entries.filter(oneMatch.matches) }
+    let search = try ContactQuery.parse("q=555%200001")
+    let filterQ = median(21) { _ = state.entries.filter(search.matches) }
+    let everything = ContactQuery()
+    let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
+    let other = try FileContactRepository(directory: directory)
+    var created = 0
+    let create = try median(51) {
       created += 1
       let contact = Contact(
-        id: String(format: "%032x", 20_000_000 + created), type: .custom, name: "Applied \(created)", phoneNumber: "555"
-      )
+        id: String(format: "%032x", 10_000_000 + created), type: .custom, name: "New \(created)", phoneNumber: "555")
       _ = try repository.commit(by: "bench") { _ in .create(contact) }
-      _ = try other.currentState()
-    } - create
+    }
+    let apply =
+      try median(51) {
+        created += 1
+        let contact = Contact(
+          id: String(format: "%032x", 20_000_000 + created), type: .custom, name: "Applied \(created)",
+          phoneNumber: "555"
+        )
+        _ = try repository.commit(by: "bench") { _ in .create(contact) }
+        _ = try other.currentState()
+      } - create
+    print(
+      String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
+      format(filterQ),
+      "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+  }
+}
+
+/// A data directory holding `count` custom contacts, written 1,000 to a commit, then compacted:
+/// the same files as `seededDirectory`, made quicker (and out of a profile of the writes).
+func seededDirectoryInBulk(_ count: Int) throws -> String {
+  let path = temporaryDirectory()
+  let repository = try FileContactRepository(directory: path)
+  let contacts = customContacts(count)
+  for start in stride(from: 0, to: count, by: 1000) {
+    let batch = contacts[start..<min(count, start + 1000)].map { ContactChange.create($0) }
+    _ = try repository.commit(by: "bench", idempotencyKey: nil) { _, _ in CommitPlan(batch) }
+  }
+  try repository.compact()
+  return path
+}
+
+/// Percentile `p` (0...1) of `values`.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+  let sorted = values.sorted()
+  return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+/// `{"operations":[…]}` of 1,000 creates.
+func bulkBody(_ batch: Int) -> [UInt8] {
+  var body = #"{"operations":["#
+  for index in 0..<1000 {
+    if index > 0 { body += "," }
+    body += #"{"op":"create","contact":{"name":"Bulk \#(batch) \#(index)","phoneNumber":"+1 555 \#(index)"}}"#
+  }
+  return Array((body + "]}").utf8)
+}
+
+let admin = CallerIdentity.authenticated(Identity(user: "admin", roles: ["Contact Center Admin"]))
+
+print("")
+print("writes: 'POST' is one create through ContactsAPI (its fdatasync included), over 400 requests; maintenance")
+print("(a due compaction) runs after each response, outside the request's time, as in the worker.")
+print("'bulk' is POST /contacts/_bulk of 1,000 creates, median of 7; 'compact' is one compaction, whole and")
+print("the part that holds the write lock.")
+print("contacts   POST p50     POST p99     bulk 1000 creates        compact (total / write lock)")
+for count in sizes {
+  let directory = try seededDirectoryInBulk(count)
+  defer { try? FileManager.default.removeItem(atPath: directory) }
+  let repository = try FileContactRepository(directory: directory)
+  let api = ContactsAPI(repository: repository)
+  var posts: [Double] = []
+  for index in 0..<400 {
+    let body = Array(#"{"name":"Post \#(index)","phoneNumber":"555 \#(index)"}"#.utf8)
+    let start = Clock.monotonicNanoseconds()
+    let response = api.respond(
+      to: APIRequest(
+        method: "POST", target: "/contacts", caller: admin, contentType: "application/json", body: body))
+    posts.append(Double(Clock.monotonicNanoseconds() - start) / 1e6)
+    precondition(response.status == 201, "\(response.status)")
+    repository.performMaintenance()
+  }
+  var bulks: [Double] = []
+  for batch in 0..<(CommandLine.arguments.contains("--profile-bulk") ? 101 : 7) {
+    let body = bulkBody(batch)
+    let start = Clock.monotonicNanoseconds()
+    let response = api.respond(
+      to: APIRequest(
+        method: "POST", target: "/contacts/_bulk", caller: admin, contentType: "application/json", body: body))
+    bulks.append(Double(Clock.monotonicNanoseconds() - start) / 1e6)
+    precondition(response.status == 200, "\(response.status)")
+    repository.performMaintenance()
+  }
+  let bulk = percentile(bulks, 0.5)
+  try repository.compact()
+  let compaction = repository.lastCompaction ?? (0, 0)
   print(
-    String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
-    format(filterQ),
-    "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+    String(format: "%8d", count), format(percentile(posts, 0.5)), " ", format(percentile(posts, 0.99)), " ",
+    format(bulk), String(format: " %7.0f/s", 1000 / (bulk / 1000)), "    ",
+    format(Double(compaction.totalNanoseconds) / 1e6), "/", format(Double(compaction.writeLockNanoseconds) / 1e6))
 }
