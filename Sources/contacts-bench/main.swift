@@ -12,6 +12,17 @@ import ContactsStore
 import Foundation
 import Platform
 
+if let index = CommandLine.arguments.firstIndex(of: "--probe-writer"), CommandLine.arguments.count > index + 3 {
+  let arguments = CommandLine.arguments
+  try runProbeWriter(
+    mode: arguments[index + 1], path: arguments[index + 2], milliseconds: Int(arguments[index + 3]) ?? 0)
+  exit(0)
+}
+if CommandLine.arguments.contains("--group-commit-probe") {
+  try runGroupCommitProbe()
+  exit(0)
+}
+
 // `--size N` measures N contacts only (for a profiler).
 let sizes =
   CommandLine.arguments.firstIndex(of: "--size").flatMap { Int(CommandLine.arguments[$0 + 1]) }.map { [$0] }
