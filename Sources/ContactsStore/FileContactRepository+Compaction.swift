@@ -92,8 +92,9 @@ extension FileContactRepository {
     // 4. Under the write lock again: the records appended since step 1 go into the new journal.
     try whileLocked { () throws(StoreError) in
       try refreshForWriting()
-      guard journal === folded.journal else {
-        // Only holders of the compaction lock replace the journal, and this process holds it.
+      guard journal.identity.isSameFile(as: folded.journal.identity), journal.offset >= folded.journalOffset else {
+        // Only holders of the compaction lock replace the journal, and this process holds it; the
+        // records up to G were synced in step 1, so nothing cuts the journal back below them.
         throw StoreError.damaged(file: StoreLayout.journalName, line: nil, reason: "replaced during a compaction")
       }
       let since = try journal.acceptedBytes(from: folded.journalOffset)

@@ -113,6 +113,34 @@ struct CompactionTests {
     try Self.expectIntact(directory.path, ids: ids)
   }
 
+  /// A write whose `fdatasync` fails while a compaction is under way is cut off (503, not
+  /// acknowledged) and is not carried into the new journal; the writes around it are.
+  @Test func aWriteThatFailsDuringACompactionIsNotCarriedOver() throws {
+    let directory = TemporaryDirectory()
+    let compactor = try FileContactRepository(directory: directory.path)
+    let writer = try FileContactRepository(directory: directory.path)
+    var ids: Set<String> = []
+    for index in 0..<20 { ids.insert(try Self.create(compactor, "Before \(index)")) }
+    var failed: (any Error)?
+    compactor.compactionStepHook = { step in
+      guard step == .snapshotWritten else { return }
+      ids.insert((try? Self.create(writer, "Kept 1")) ?? "failed")
+      writer.faultInjection = { operation throws(SystemError) in
+        if operation == .sync { throw SystemError(syscall: "fdatasync", path: "journal.jsonl", code: EIO) }
+      }
+      do { try Self.create(writer, "Not acknowledged") } catch { failed = error }
+      writer.faultInjection = nil
+      ids.insert((try? Self.create(writer, "Kept 2")) ?? "failed")
+    }
+    try compactor.compact()
+    #expect(failed is ContactStoreUnavailable)
+    #expect(!ids.contains("failed"))
+    let names = Set(try FileContactRepository(directory: directory.path).currentState().entries.map(\.contact.name))
+    #expect(!names.contains("Not acknowledged"))
+    #expect(names.isSuperset(of: ["Kept 1", "Kept 2"]))
+    try Self.expectIntact(directory.path, ids: ids)
+  }
+
   /// Four writers on threads of their own (each a worker: its own repository, its own open files,
   /// so the locks exclude them as they do processes), each running maintenance after every
   /// write, with a threshold small enough that compactions overlap writes all the time.
