@@ -55,13 +55,35 @@ func seededDirectory(_ count: Int) throws -> String {
   return path
 }
 
+// `contacts-bench load DIRECTORY [TIMES]`: loads an existing data directory TIMES times (a
+// worker's start-up, in process), for perf.
+if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "load" {
+  let directory = CommandLine.arguments[2]
+  let times = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 5 : 5
+  var loaded: [FileContactRepository] = []  // freed after the timings, as a worker never frees it
+  let load = try median(times) { loaded.append(try FileContactRepository(directory: directory)) }
+  print("load \(loaded[0].generation) generations: \(format(load)) (median of \(times))")
+  exit(0)
+}
+// `contacts-bench seed DIRECTORY COUNT`: a data directory of COUNT custom contacts, compacted.
+if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "seed" {
+  let repository = try FileContactRepository(directory: CommandLine.arguments[2])
+  for contact in customContacts(Int(CommandLine.arguments[3]) ?? 0) {
+    _ = try repository.commit(by: "bench") { _ in .create(contact) }
+  }
+  try repository.compact()
+  exit(0)
+}
+
 print("contacts-bench: medians; 'create' includes its fdatasync")
 print(
   "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
 for count in sizes {
   let directory = try seededDirectory(count)
   defer { try? FileManager.default.removeItem(atPath: directory) }
-  let load = try median(5) { _ = try FileContactRepository(directory: directory).currentState() }
+  var loaded: [FileContactRepository] = []  // freed after the timings, as a worker never frees it
+  let load = try median(5) { loaded.append(try FileContactRepository(directory: directory)) }
+  loaded.removeAll()
   let repository = try FileContactRepository(directory: directory)
   let refresh = try median(101) { _ = try repository.currentState() }
   let state = try repository.currentState()
