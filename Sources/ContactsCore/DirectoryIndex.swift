@@ -4,7 +4,10 @@
 /// Every contact of the state has one *slot*, a small number; the maps hold slots:
 ///
 /// - one posting list per (attribute, folded value) for the exact filters, keyed by the value's
-///   hash (two values that collide only add candidates);
+///   hash (two values that collide only add candidates). Not for two attributes, to save a key
+///   per contact: a phone number's digits of three or more are found through the digit trigrams
+///   (ASCII digits on both sides: equal means the same bytes), and an id through the state's
+///   `byID` (only ids that change when folded have a list);
 /// - one per byte trigram of `searchableText` (folded names, user names, employee ids; trigrams
 ///   spanning the field separator are left out: no `q` holds that byte) and one per trigram of
 ///   the phone number's digits, for `q`.
@@ -56,8 +59,9 @@ struct DirectoryIndex: Sendable {
       }
     }
 
-    /// Appends `slot` (larger than every slot held).
+    /// Appends `slot` (no smaller than every slot held; the same slot twice is kept once).
     mutating func append(_ slot: UInt32) {
+      guard last != slot else { return }
       switch self {
       case .one(let first): self = .many([first, slot])
       case .many(var list):
@@ -104,8 +108,12 @@ struct DirectoryIndex: Sendable {
     liveCount += 1
     for attribute in Self.attributes {
       guard let value = entry.folded(attribute) else { continue }
-      if attribute == .phoneNumber && value.isEmpty { continue }  // never matches a filter
-      insert(slot, at: Self.exactKey(attribute, value))
+      switch attribute {
+      case .phoneNumber where value.isEmpty: continue  // never matches a filter
+      case .phoneNumber where value.utf8.count >= 3: continue  // the digit trigrams find it
+      case .id where value.utf8.elementsEqual(entry.contact.id.utf8): continue  // `byID` finds it
+      default: insert(slot, at: Self.exactKey(attribute, value))
+      }
     }
     Self.forEachTrigram(of: entry.searchableText, kind: Self.textKind) { insert(slot, at: $0) }
     Self.forEachTrigram(of: entry.phoneDigits, kind: Self.digitsKind) { insert(slot, at: $0) }
@@ -133,11 +141,19 @@ struct DirectoryIndex: Sendable {
   }
 
   private mutating func insert(_ slot: UInt32, at key: UInt64) {
-    if postings[key] == nil {
-      postings[key] = .one(slot)
-    } else if postings[key]!.last != slot {  // a trigram seen twice in one contact
-      postings[key]!.append(slot)
+    // One hash lookup: a new key starts as `.one(slot)`, to which appending `slot` adds nothing.
+    postings[key, default: .one(slot)].append(slot)
+  }
+
+  /// Keys, posting lists held in arrays, and slots in all lists (for benchmarks).
+  var statistics: (keys: Int, lists: Int, postings: Int) {
+    var lists = 0
+    var total = 0
+    for list in postings.values {
+      total += list.count
+      if case .many = list { lists += 1 }
     }
+    return (postings.count, lists, total)
   }
 
   // MARK: Queries
@@ -150,8 +166,10 @@ struct DirectoryIndex: Sendable {
 
   /// The matches of `query`, in no particular order, or `nil` when scanning costs no more
   /// (no narrowing constraint, or candidates for more than `maximumShare` of the directory).
-  func matches(_ query: ContactQuery) -> [IndexedContact]? {
-    guard let candidates = candidates(query) else { return nil }
+  ///
+  /// - Parameter byID: the state's contact of an id (`String`'s equality, as the filter's).
+  func matches(_ query: ContactQuery, byID: (String) -> IndexedContact?) -> [IndexedContact]? {
+    guard let candidates = candidates(query, byID: byID) else { return nil }
     var found: [IndexedContact] = []
     for slot in candidates {
       if let entry = slots[Int(slot)], query.matches(entry) { found.append(entry) }
@@ -165,18 +183,25 @@ struct DirectoryIndex: Sendable {
 
   /// The slots that may match `query`, sorted and unique: those of its most selective
   /// constraint (the other constraints are checked on each candidate).
-  private func candidates(_ query: ContactQuery) -> [UInt32]? {
+  private func candidates(_ query: ContactQuery, byID: (String) -> IndexedContact?) -> [UInt32]? {
     var bestSize = Int.max
-    var bestLists: [Postings] = []
+    var bestLists: [[UInt32]] = []
     var bestIsSearch = false
     for (attribute, values) in query.filters {
-      var lists: [Postings] = []
-      var size = 0
+      var lists: [[UInt32]] = []
       for value in Set(values) {
-        guard let list = postings[Self.exactKey(attribute, value)] else { continue }
-        lists.append(list)
-        size += list.count
+        if attribute == .phoneNumber && value.utf8.count >= 3 {
+          var keys: Set<UInt64> = []
+          Self.forEachTrigram(of: Array(value.utf8), kind: Self.digitsKind) { keys.insert($0) }
+          lists.append(Self.intersection(lookUp(Array(keys))))
+        } else if let list = postings[Self.exactKey(attribute, value)] {
+          lists.append(list.slots)
+        }
+        if attribute == .id, let entry = byID(value), let slot = slotOf[ObjectIdentifier(entry)] {
+          lists.append([slot])
+        }
       }
+      let size = lists.reduce(0) { $0 + $1.count }
       if size < bestSize { (bestSize, bestLists) = (size, lists) }
     }
     var search: (text: [Postings], digits: [Postings])?
@@ -193,7 +218,7 @@ struct DirectoryIndex: Sendable {
     if bestIsSearch, let search {
       return Self.union([Self.intersection(search.text), Self.intersection(search.digits)])
     }
-    return Self.union(bestLists.map(\.slots))
+    return Self.union(bestLists)
   }
 
   /// The posting lists of `keys`, shortest first; none when one of them has no list (then

@@ -29,7 +29,7 @@ extension DirectoryState {
     let entries = entries
     let found = searchIndex.index.withLock { index -> [IndexedContact]? in
       if index == nil { index = DirectoryIndex(entries) }
-      return index!.matches(query)
+      return index!.matches(query, byID: contact(id:))
     }
     return found.flatMap(inListingOrder)
   }
@@ -65,6 +65,12 @@ extension DirectoryState {
 
   /// Whether the index is built (for tests and benchmarks).
   public var isIndexBuilt: Bool { searchIndex.index.withLock { $0 != nil } }
+
+  /// The index's size, when built: keys, posting lists held in arrays, slots in all lists (for
+  /// benchmarks).
+  public var indexStatistics: (keys: Int, lists: Int, postings: Int)? {
+    searchIndex.index.withLock { $0?.statistics }
+  }
 
   /// Applies `body` to the index, if built; after that, drops it if rebuilding would be cheaper
   /// than keeping it. Never changes an index another state still shares.
