@@ -12,7 +12,15 @@ import ContactsStore
 import Foundation
 import Platform
 
-let sizes = CommandLine.arguments.contains("--quick") ? [1000, 10_000] : [1000, 10_000, 100_000]
+if let memory = CommandLine.arguments.firstIndex(of: "--memory") {
+  // `--memory custom|users N`: RSS before and after building the index, in a fresh process.
+  let arguments = CommandLine.arguments
+  let count = Int(arguments[memory + 2]) ?? 100_000
+  try memoryRow(users: arguments[memory + 1] == "users", count: count)
+  exit(0)
+}
+let quick = CommandLine.arguments.contains("--quick")
+let sizes = quick ? [1000, 10_000] : [1000, 10_000, 100_000]
 
 func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
   var times: [Double] = []
@@ -75,7 +83,7 @@ if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "seed" {
   exit(0)
 }
 
-print("contacts-bench: medians; 'create' includes its fdatasync")
+print("contacts-bench: medians; 'create' includes its fdatasync; filter columns scan (no index)")
 print(
   "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
 for count in sizes {
@@ -94,6 +102,7 @@ for count in sizes {
   let everything = ContactQuery()
   let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
   let other = try FileContactRepository(directory: directory)
+  _ = try other.currentState().entries(matching: oneMatch)  // 'apply' maintains a built index
   var created = 0
   let create = try median(51) {
     created += 1
@@ -114,4 +123,30 @@ for count in sizes {
     String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
     format(filterQ),
     "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+}
+
+print("\nindexes: the scan (before) and the index (after); 'uncached listing' renders the page too")
+let customQueries = [
+  ("filter 1 match", "type=Custom&name=contact%2042%2042"), ("q search uncached", "q=555%200001"),
+  ("q search, 1 match", "q=4242%204242"), ("q 2 characters (scan)", "q=42"),
+]
+for count in sizes {
+  let state = DirectoryState(contacts: customContacts(count), generation: 1)
+  try indexRows("\(count) custom contacts", state, queries: customQueries)
+  try applyRow("\(count)", state, sample: customContacts(1)[0])
+}
+let userCounts = quick ? [20_000] : [200_000]
+for count in userCounts {
+  var users = DirectoryState()
+  users.replaceAll(ofType: .user, with: directoryUsers(count), generation: 1)
+  try indexRows(
+    "\(count) users (imported)", users,
+    queries: [
+      ("filter 1 match", "userName=anna100008"), ("filter first+last", "firstName=anna&lastName=novak"),
+      ("q search uncached", "q=kowalski%201234"), ("q employee id", "q=e012345"),
+      ("q non-ASCII", "q=m%C3%BCller%2019999"),
+      ("q common word", "q=novak"), ("q phone digits", "q=555%200001"), ("type=Queue (none)", "type=Queue"),
+    ])
+  try applyRow("\(count) users", users, sample: directoryUsers(1)[0])
+  try mixedRow(users, queries: (0..<100).map { "q=kowalski%20\(1000 + $0 * 37)" })
 }
