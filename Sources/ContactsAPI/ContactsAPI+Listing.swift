@@ -59,7 +59,7 @@ struct ListingCache {
   /// without `sortBy` and `order` the state's own order is the listing's, and nothing is
   /// sorted), then serializes the page, projected when the query asks for `fields`.
   static func render(_ query: ContactQuery, in state: DirectoryState) -> Page {
-    var matches = query.isUnfiltered ? state.entries : state.entries.filter(query.matches)
+    var matches = state.entries(matching: query)
     if let order = query.order { matches = order.sorted(matches) }
     let page = matches[query.pageRange(of: matches.count)]
     var body: [UInt8] = []

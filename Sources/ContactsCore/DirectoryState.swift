@@ -117,6 +117,8 @@ public struct DirectoryState: Sendable {
   public var changeLog = ChangeLog(horizon: 0)
   /// Kept answers of requests with an `Idempotency-Key`, by user and key.
   public internal(set) var idempotentAnswers: [String: IdempotentAnswer] = [:]
+  /// Exact-filter and `q` indexes over `entries`, built lazily (`DirectoryState+Index.swift`).
+  var searchIndex = SearchIndexBox()
 
   public init() {}
 
@@ -150,12 +152,13 @@ public struct DirectoryState: Sendable {
 
   /// Inserts or replaces `contact` (its version is the new generation).
   public mutating func upsert(_ contact: Contact, generation newGeneration: UInt64) {
-    removeFromOrder(id: contact.id)
+    let old = removeFromOrder(id: contact.id)
     var stored = contact
     stored.version = newGeneration
     let entry = IndexedContact(stored)
     entries.insert(entry, at: insertionIndex(of: entry))
     byID[stored.id] = entry
+    updateIndex { $0.replace(old, with: entry) }
     generation = max(generation, newGeneration)
     changeLog.append(ChangeEntry(sequence: newGeneration, id: stored.id, contact: entry))
   }
@@ -179,9 +182,11 @@ public struct DirectoryState: Sendable {
     var dropped: Set<Int> = []
     for id in removals.keys { if let index = position(of: id) { dropped.insert(index) } }
     for contact in upserts { if let index = position(of: contact.id) { dropped.insert(index) } }
+    let removed = dropped.map { entries[$0] }
     for id in removals.keys { byID[id] = nil }
     for entry in added { byID[entry.contact.id] = entry }
     entries = Self.merge(entries, dropping: dropped.sorted(), adding: added)
+    updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
     // The change log in commit order, each contact once, in its last state.
     let logged =
@@ -192,7 +197,7 @@ public struct DirectoryState: Sendable {
 
   /// Removes the contact `id`, if present.
   public mutating func remove(id: String, generation newGeneration: UInt64) {
-    removeFromOrder(id: id)
+    if let old = removeFromOrder(id: id) { updateIndex { $0.remove(old) } }
     byID[id] = nil
     generation = max(generation, newGeneration)
     changeLog.append(ChangeEntry(sequence: newGeneration, id: id, contact: nil))
@@ -209,7 +214,9 @@ public struct DirectoryState: Sendable {
   ) {
     var previous: [String: IndexedContact] = [:]
     for entry in entries where entry.contact.type == type { previous[entry.contact.id] = entry }
+    let removed = entries.filter { $0.contact.type == type }
     var kept = entries.filter { $0.contact.type != type }
+    var added: [IndexedContact] = []
     var imported: [String: IndexedContact] = [:]
     for contact in contacts {
       var stored = contact
@@ -217,10 +224,12 @@ public struct DirectoryState: Sendable {
       stored.version = newGeneration
       let entry = IndexedContact(stored)
       kept.append(entry)
+      added.append(entry)
       imported[stored.id] = entry
     }
     byID = Dictionary(kept.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
     entries = kept.sorted(by: IndexedContact.precedes)
+    updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
 
     var changed: [String] = []
@@ -255,8 +264,20 @@ public struct DirectoryState: Sendable {
     generation = max(generation, newGeneration)
   }
 
-  private mutating func removeFromOrder(id: String) {
-    if let index = position(of: id) { entries.remove(at: index) }
+  /// Takes `removed` out of `index` and puts `added` in; an added contact whose indexed values
+  /// are those of the removed one with its id keeps that one's slot (a re-import changes few).
+  private static func replace(_ removed: [IndexedContact], with added: [IndexedContact], in index: inout DirectoryIndex)
+  {
+    var previous: [String: IndexedContact] = [:]
+    for entry in removed { previous[entry.contact.id] = entry }
+    for entry in added { index.replace(previous.removeValue(forKey: entry.contact.id), with: entry) }
+    for entry in removed { index.remove(entry) }  // those not replaced (removing twice does nothing)
+  }
+
+  /// Removes the contact `id` from `entries`; the entry removed, if any.
+  private mutating func removeFromOrder(id: String) -> IndexedContact? {
+    guard let index = position(of: id) else { return nil }
+    return entries.remove(at: index)
   }
 
   /// The index of contact `id` in `entries` (binary search by its sort key), `nil` if absent.
@@ -296,7 +317,7 @@ public struct DirectoryState: Sendable {
   }
 
   /// The first index whose entry does not precede `entry` (binary search).
-  private func insertionIndex(of entry: IndexedContact) -> Int {
+  func insertionIndex(of entry: IndexedContact) -> Int {
     Self.insertionIndex(of: entry, in: entries, from: 0)
   }
 

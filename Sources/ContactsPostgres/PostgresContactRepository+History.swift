@@ -4,11 +4,7 @@ extension PostgresContactRepository {
   /// The answer kept for `key` of `user` within the retention, read from the database.
   static func keptAnswer(user: String, key: String, _ connection: PostgresConnection) throws -> IdempotentAnswer? {
     let rows = try connection.query(
-      """
-      SELECT request_hash, status, convert_from(response, 'UTF8'), extract(epoch FROM created_at)::bigint
-      FROM idempotency_keys WHERE user_name = $1 AND key = $2
-        AND created_at > clock_timestamp() - make_interval(secs => $3)
-      """, [user, key, String(IdempotentAnswer.retentionSeconds)])
+      Statements.keptAnswer, [user, key, String(IdempotentAnswer.retentionSeconds)])
     guard rows.count == 1, let hash = rows[0, 0], let status = rows[0, 1].flatMap({ Int($0) }),
       let body = rows[0, 2], let time = rows[0, 3].flatMap({ Int($0) })
     else { return nil }

@@ -41,7 +41,7 @@ public final class PostgresContactRepository: ContactRepository {
     self.log = log
     do {
       try PostgresConnection.validate(url: url)
-      let connection = try PostgresConnection(url: url)
+      let connection = try PostgresConnection(url: url, log: log)
       try Self.checkSchema(connection)
       self.connection = connection
     } catch let error as PostgresStoreError {
@@ -73,9 +73,7 @@ public final class PostgresContactRepository: ContactRepository {
       // A database loaded from a dump lacks changes up to its horizon: older cursors expired.
       guard try sequence >= Self.horizon(connection) else { return nil }
       let rows = try connection.query(
-        """
-        SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
-        """, [String(sequence), String(state.generation), String(limit + 1)])
+        Statements.changes, [String(sequence), String(state.generation), String(limit + 1)])
       var entries: [ChangeEntry] = []
       for row in 0..<min(rows.count, limit) {
         guard let seqText = rows[row, 0], let seq = UInt64(seqText), let op = rows[row, 1], let id = rows[row, 2] else {
@@ -115,9 +113,7 @@ public final class PostgresContactRepository: ContactRepository {
     if let known = state?.generation, known <= generation {
       if known == generation { return state! }
       let rows = try connection.query(
-        """
-        SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
-        """, [String(known), String(generation), String(Self.catchUpLimit + 1)])
+        Statements.changes, [String(known), String(generation), String(Self.catchUpLimit + 1)])
       // Only when every change since is there (one row per sequence number): a database loaded
       // from a dump meanwhile has gaps up to its horizon, and is loaded whole.
       if rows.count <= Self.catchUpLimit, UInt64(rows.count) == generation - known {
@@ -132,7 +128,7 @@ public final class PostgresContactRepository: ContactRepository {
   }
 
   static func generation(_ connection: PostgresConnection) throws -> UInt64 {
-    let rows = try connection.query("SELECT value FROM contacts_meta WHERE key = 'generation'")
+    let rows = try connection.query(Statements.generation)
     guard rows.count == 1, let text = rows[0, 0], let generation = UInt64(text) else {
       throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
     }
@@ -214,12 +210,11 @@ public final class PostgresContactRepository: ContactRepository {
         if let key = idempotencyKey {
           // Without waiting: a retry that arrives while the first request with its key still runs
           // (on any host) is told so (409) rather than queued behind it.
-          let locked = try connection.query(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 727273))", [user + "\u{0}" + key])
+          let locked = try connection.query(Statements.tryKeyLock, [user + "\u{0}" + key])
           guard locked[0, 0] == "t" else { throw IdempotencyKeyInUse() }
           kept = try Self.keptAnswer(user: user, key: key, connection)
         }
-        let locked = try connection.query("SELECT value FROM contacts_meta WHERE key = 'generation' FOR UPDATE")
+        let locked = try connection.query(Statements.lockGeneration)
         guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
           throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
         }
@@ -230,12 +225,7 @@ public final class PostgresContactRepository: ContactRepository {
         }
         if let answer = plan.idempotentAnswer, !plan.changes.isEmpty {
           try connection.query(
-            """
-            INSERT INTO idempotency_keys (user_name, key, request_hash, status, response, created_at)
-            VALUES ($1, $2, $3, $4, convert_to($5, 'UTF8'), to_timestamp($6))
-            ON CONFLICT (user_name, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-              status = EXCLUDED.status, response = EXCLUDED.response, created_at = EXCLUDED.created_at
-            """,
+            Statements.rememberAnswer,
             [
               answer.user, answer.key, answer.requestHash, String(answer.status),
               String(decoding: answer.body, as: UTF8.self), String(answer.createdAt),
@@ -270,38 +260,15 @@ public final class PostgresContactRepository: ContactRepository {
       var stored = contact
       stored.version = sequence
       let isCreate = if case .create = change { true } else { false }
-      let upsert =
-        isCreate
-        ? """
-        INSERT INTO contacts (id, type, name, phone_number, user_name, first_name, last_name, employee_id, version)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        """
-        : """
-        UPDATE contacts SET type = $2, name = $3, phone_number = $4, user_name = $5, first_name = $6,
-          last_name = $7, employee_id = $8, version = $9 WHERE id = $1
-        """
       try connection.query(
-        """
-        WITH written AS (\(upsert)),
-        changed AS (
-          INSERT INTO contact_changes (seq, by_user, op, contact_id, contact_type, contact)
-          VALUES ($9, $10, $11, $1, $2, $12))
-        UPDATE contacts_meta SET value = $9 WHERE key = 'generation'
-        """,
+        isCreate ? Statements.create : Statements.update,
         [
           stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
           stored.lastName, stored.employeeId, seq, user, isCreate ? "create" : "update",
           String(decoding: stored.json, as: UTF8.self),
         ])
     case .delete(let id):
-      try connection.query(
-        """
-        WITH removed AS (DELETE FROM contacts WHERE id = $1 RETURNING type),
-        changed AS (
-          INSERT INTO contact_changes (seq, by_user, op, contact_id, contact_type)
-          SELECT $2, $3, 'delete', $1, type FROM removed)
-        UPDATE contacts_meta SET value = $2 WHERE key = 'generation'
-        """, [id, seq, user])
+      try connection.query(Statements.delete, [id, seq, user])
     }
   }
 
@@ -309,10 +276,18 @@ public final class PostgresContactRepository: ContactRepository {
 
   /// Runs `body` on a healthy connection, making one if needed; a lost connection becomes
   /// `ContactStoreUnavailable` (503) and is made again on a later call.
+  ///
+  /// A transaction that failed because the server session did not hold the connection's
+  /// prepared statements (see `PostgresConnection.query(_:_:)`) was rolled back; it runs once
+  /// more, with unnamed statements.
   func withConnection<Result>(writing: Bool, _ body: (PostgresConnection) throws -> Result) throws -> Result {
     let connection = try connected(writing: writing)
     do {
-      return try body(connection)
+      do {
+        return try body(connection)
+      } catch let error as PostgresError where error.preparedStatementLost {
+        return try body(connection)
+      }
     } catch let error as PostgresError {
       if error.connectionLost || !connection.isHealthy {
         self.connection = nil
@@ -340,7 +315,7 @@ public final class PostgresContactRepository: ContactRepository {
       throw ContactStoreUnavailable(reason: "database unreachable (retrying shortly)", duringWrite: writing)
     }
     do {
-      let made = try PostgresConnection(url: url)
+      let made = try PostgresConnection(url: url, log: log)
       try Self.checkSchema(made)
       connection = made
       reconnects += 1

@@ -1,7 +1,7 @@
 // contacts-bench: in-process timings of the hot paths, at 1,000, 10,000 and 100,000 contacts.
 // A benchmark, not a test: it prints figures and asserts nothing. Run it in release mode:
 //
-//     swift run -c release contacts-bench [--quick]
+//     swift run -c release contacts-bench [--quick] [--writes] [--size N] [--group-commit-probe]
 //
 // Each figure is the median of several runs, so one slow run (another process, a page fault
 // storm) does not decide it.
@@ -12,6 +12,13 @@ import ContactsStore
 import Foundation
 import Platform
 
+if let memory = CommandLine.arguments.firstIndex(of: "--memory") {
+  // `--memory custom|users N`: RSS before and after building the index, in a fresh process.
+  let arguments = CommandLine.arguments
+  let count = Int(arguments[memory + 2]) ?? 100_000
+  try memoryRow(users: arguments[memory + 1] == "users", count: count)
+  exit(0)
+}
 if let index = CommandLine.arguments.firstIndex(of: "--probe-writer"), CommandLine.arguments.count > index + 3 {
   let arguments = CommandLine.arguments
   try runProbeWriter(
@@ -22,12 +29,15 @@ if CommandLine.arguments.contains("--group-commit-probe") {
   try runGroupCommitProbe()
   exit(0)
 }
-
+let quick = CommandLine.arguments.contains("--quick")
 // `--size N` measures N contacts only (for a profiler).
 let sizes =
   CommandLine.arguments.firstIndex(of: "--size").flatMap { Int(CommandLine.arguments[$0 + 1]) }.map { [$0] }
-  ?? (CommandLine.arguments.contains("--quick") ? [1000, 10_000] : [1000, 10_000, 100_000])
-let writesOnly = CommandLine.arguments.contains("--writes")
+  ?? (quick ? [1000, 10_000] : [1000, 10_000, 100_000])
+if CommandLine.arguments.contains("--writes") {
+  try writesTable(sizes)
+  exit(0)
+}
 
 func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
   var times: [Double] = []
@@ -70,141 +80,92 @@ func seededDirectory(_ count: Int) throws -> String {
   return path
 }
 
-if !writesOnly {
-  print("contacts-bench: medians; 'create' includes its fdatasync")
-  print(
-    "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
-  for count in sizes {
-    let directory = try seededDirectory(count)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let load = try median(5) { _ = try FileContactRepository(directory: directory).currentState() }
-    let repository = try FileContactRepository(directory: directory)
-    let refresh = try median(101) { _ = try repository.currentState() }
-    let state = try repository.currentState()
-    let oneMatch = try ContactQuery.parse("type=Custom&name=contact%2042%2042")
-    let filter = median(21) { _ = state.entries.filter(oneMatch.matches) }
-    let search = try ContactQuery.parse("q=555%200001")
-    let filterQ = median(21) { _ = state.entries.filter(search.matches) }
-    let everything = ContactQuery()
-    let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
-    let other = try FileContactRepository(directory: directory)
-    var created = 0
-    let create = try median(51) {
-      created += 1
-      let contact = Contact(
-        id: String(format: "%032x", 10_000_000 + created), type: .custom, name: "New \(created)", phoneNumber: "555")
-      _ = try repository.commit(by: "bench") { _ in .create(contact) }
-    }
-    let apply =
-      try median(51) {
-        created += 1
-        let contact = Contact(
-          id: String(format: "%032x", 20_000_000 + created), type: .custom, name: "Applied \(created)",
-          phoneNumber: "555"
-        )
-        _ = try repository.commit(by: "bench") { _ in .create(contact) }
-        _ = try other.currentState()
-      } - create
-    print(
-      String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
-      format(filterQ),
-      "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
-  }
+// `contacts-bench load DIRECTORY [TIMES]`: loads an existing data directory TIMES times (a
+// worker's start-up, in process), for perf.
+if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "load" {
+  let directory = CommandLine.arguments[2]
+  let times = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 5 : 5
+  var loaded: [FileContactRepository] = []  // freed after the timings, as a worker never frees it
+  let load = try median(times) { loaded.append(try FileContactRepository(directory: directory)) }
+  print("load \(loaded[0].generation) generations: \(format(load)) (median of \(times))")
+  exit(0)
 }
-
-/// A data directory holding `count` custom contacts, written 1,000 to a commit, then compacted:
-/// the same files as `seededDirectory`, made quicker (and out of a profile of the writes).
-func seededDirectoryInBulk(_ count: Int) throws -> String {
-  let path = temporaryDirectory()
-  let repository = try FileContactRepository(directory: path)
-  let contacts = customContacts(count)
-  for start in stride(from: 0, to: count, by: 1000) {
-    let batch = contacts[start..<min(count, start + 1000)].map { ContactChange.create($0) }
-    _ = try repository.commit(by: "bench", idempotencyKey: nil) { _, _ in CommitPlan(batch) }
-  }
-  try repository.compact()
-  return path
-}
-
-/// Percentile `p` (0...1) of `values`.
-func percentile(_ values: [Double], _ p: Double) -> Double {
-  let sorted = values.sorted()
-  return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-}
-
-/// `{"operations":[…]}` of 1,000 creates.
-func bulkBody(_ batch: Int) -> [UInt8] {
-  var body = #"{"operations":["#
-  for index in 0..<1000 {
-    if index > 0 { body += "," }
-    body += #"{"op":"create","contact":{"name":"Bulk \#(batch) \#(index)","phoneNumber":"+1 555 \#(index)"}}"#
-  }
-  return Array((body + "]}").utf8)
-}
-
-let admin = CallerIdentity.authenticated(Identity(user: "admin", roles: ["Contact Center Admin"]))
-
-print("")
-print("writes: 'POST' is one create through ContactsAPI (its fdatasync included), over 400 requests during which")
-print("the journal passes the compaction threshold; maintenance (the compaction) runs after each response,")
-print("outside the request's time, as in the worker.")
-print("'bulk' is POST /contacts/_bulk of 1,000 creates, median of 7; 'compact' is one compaction, whole and")
-print("the part that holds the write lock.")
-print("contacts   POST p50     POST p99     POST max     bulk 1000 creates        compact (total / write lock)")
-for count in sizes {
-  let directory = try seededDirectoryInBulk(count)
-  defer { try? FileManager.default.removeItem(atPath: directory) }
-  let repository = try FileContactRepository(directory: directory)
-  let api = ContactsAPI(repository: repository)
-  // The journal filled to just short of a compaction (past 1 MiB and a quarter of the snapshot),
-  // so that one falls among the POSTs below, as one does every so many writes in service.
-  let snapshotBytes = Int64(
-    (try FileManager.default.attributesOfItem(atPath: directory + "/snapshot.json"))[.size] as? Int ?? 0)
-  let due = max(Int64(1 << 20), snapshotBytes / 4)
-  var filler = 0
-  while repository.journalBytes + 250_000 < due {
-    filler += 1
-    let batch = (0..<1000).map { index in
-      ContactChange.create(
-        Contact(
-          id: String(format: "%016x%016x", filler, index), type: .custom, name: "Filler \(filler) \(index)",
-          phoneNumber: "555 \(index)"))
-    }
-    _ = try repository.commit(by: "bench", idempotencyKey: nil) { _, _ in CommitPlan(batch) }
-  }
-  while repository.journalBytes + 40_000 < due {
-    filler += 1
-    let contact = Contact(id: String(format: "%032x", 900_000_000 + filler), type: .custom, name: "F", phoneNumber: "5")
+// `contacts-bench seed DIRECTORY COUNT`: a data directory of COUNT custom contacts, compacted.
+if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "seed" {
+  let repository = try FileContactRepository(directory: CommandLine.arguments[2])
+  for contact in customContacts(Int(CommandLine.arguments[3]) ?? 0) {
     _ = try repository.commit(by: "bench") { _ in .create(contact) }
   }
-  var posts: [Double] = []
-  for index in 0..<400 {
-    let body = Array(#"{"name":"Post \#(index)","phoneNumber":"555 \#(index)"}"#.utf8)
-    let start = Clock.monotonicNanoseconds()
-    let response = api.respond(
-      to: APIRequest(
-        method: "POST", target: "/contacts", caller: admin, contentType: "application/json", body: body))
-    posts.append(Double(Clock.monotonicNanoseconds() - start) / 1e6)
-    precondition(response.status == 201, "\(response.status)")
-    repository.performMaintenance()
-  }
-  var bulks: [Double] = []
-  for batch in 0..<(CommandLine.arguments.contains("--profile-bulk") ? 101 : 7) {
-    let body = bulkBody(batch)
-    let start = Clock.monotonicNanoseconds()
-    let response = api.respond(
-      to: APIRequest(
-        method: "POST", target: "/contacts/_bulk", caller: admin, contentType: "application/json", body: body))
-    bulks.append(Double(Clock.monotonicNanoseconds() - start) / 1e6)
-    precondition(response.status == 200, "\(response.status)")
-    repository.performMaintenance()
-  }
-  let bulk = percentile(bulks, 0.5)
   try repository.compact()
-  let compaction = repository.lastCompaction ?? (0, 0)
-  print(
-    String(format: "%8d", count), format(percentile(posts, 0.5)), " ", format(percentile(posts, 0.99)), " ",
-    format(posts.max() ?? 0), " ",
-    format(bulk), String(format: " %7.0f/s", 1000 / (bulk / 1000)), "    ",
-    format(Double(compaction.totalNanoseconds) / 1e6), "/", format(Double(compaction.writeLockNanoseconds) / 1e6))
+  exit(0)
 }
+
+print("contacts-bench: medians; 'create' includes its fdatasync; filter columns scan (no index)")
+print(
+  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
+for count in sizes {
+  let directory = try seededDirectory(count)
+  defer { try? FileManager.default.removeItem(atPath: directory) }
+  var loaded: [FileContactRepository] = []  // freed after the timings, as a worker never frees it
+  let load = try median(5) { loaded.append(try FileContactRepository(directory: directory)) }
+  loaded.removeAll()
+  let repository = try FileContactRepository(directory: directory)
+  let refresh = try median(101) { _ = try repository.currentState() }
+  let state = try repository.currentState()
+  let oneMatch = try ContactQuery.parse("type=Custom&name=contact%2042%2042")
+  let filter = median(21) { _ = state.entries.filter(oneMatch.matches) }
+  let search = try ContactQuery.parse("q=555%200001")
+  let filterQ = median(21) { _ = state.entries.filter(search.matches) }
+  let everything = ContactQuery()
+  let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
+  let other = try FileContactRepository(directory: directory)
+  _ = try other.currentState().entries(matching: oneMatch)  // 'apply' maintains a built index
+  var created = 0
+  let create = try median(51) {
+    created += 1
+    let contact = Contact(
+      id: String(format: "%032x", 10_000_000 + created), type: .custom, name: "New \(created)", phoneNumber: "555")
+    _ = try repository.commit(by: "bench") { _ in .create(contact) }
+  }
+  let apply =
+    try median(51) {
+      created += 1
+      let contact = Contact(
+        id: String(format: "%032x", 20_000_000 + created), type: .custom, name: "Applied \(created)", phoneNumber: "555"
+      )
+      _ = try repository.commit(by: "bench") { _ in .create(contact) }
+      _ = try other.currentState()
+    } - create
+  print(
+    String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
+    format(filterQ),
+    "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+}
+
+print("\nindexes: the scan (before) and the index (after); 'uncached listing' renders the page too")
+let customQueries = [
+  ("filter 1 match", "type=Custom&name=contact%2042%2042"), ("q search uncached", "q=555%200001"),
+  ("q search, 1 match", "q=4242%204242"), ("q 2 characters (scan)", "q=42"),
+]
+for count in sizes {
+  let state = DirectoryState(contacts: customContacts(count), generation: 1)
+  try indexRows("\(count) custom contacts", state, queries: customQueries)
+  try applyRow("\(count)", state, sample: customContacts(1)[0])
+}
+let userCounts = quick ? [20_000] : [200_000]
+for count in userCounts {
+  var users = DirectoryState()
+  users.replaceAll(ofType: .user, with: directoryUsers(count), generation: 1)
+  try indexRows(
+    "\(count) users (imported)", users,
+    queries: [
+      ("filter 1 match", "userName=anna100008"), ("filter first+last", "firstName=anna&lastName=novak"),
+      ("q search uncached", "q=kowalski%201234"), ("q employee id", "q=e012345"),
+      ("q non-ASCII", "q=m%C3%BCller%2019999"),
+      ("q common word", "q=novak"), ("q phone digits", "q=555%200001"), ("type=Queue (none)", "type=Queue"),
+    ])
+  try applyRow("\(count) users", users, sample: directoryUsers(1)[0])
+  try mixedRow(users, queries: (0..<100).map { "q=kowalski%20\(1000 + $0 * 37)" })
+}
+
+try writesTable(sizes)

@@ -1211,6 +1211,77 @@ def print_side_by_side(data, postgres, options):
 
 # ---------------------------------------------------------------------------------------------
 
+SEARCH_USERS = 200000  # the `q` search scenario's directory: users imported with `contacts-fcgi import`
+SEARCH_GIVEN = ["Anna", "Ben", "Chloe", "David", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara", "Liam"]
+SEARCH_FAMILY = ["Novak", "Smith", "Garcia", "Kowalski", "Muller", "Rossi", "Tanaka", "Okafor", "Dubois", "Silva"]
+
+
+def search_script(write_every):
+    """GET /contacts?q=<family name> <number>: a different q each request, so the listing cache
+    misses; with write_every > 0, every write_every-th request is a POST /contacts as admin (each
+    write also empties every worker's cache)."""
+    return LUA_THREADS + f"""
+local admin = {lua_string(ADMIN)}
+local family = {{{", ".join(lua_string(name.lower()) for name in SEARCH_FAMILY)}}}
+counter = 0
+function request()
+  counter = counter + 1
+  if {write_every} > 0 and counter % {write_every} == 0 then
+    local body = string.format('{{"name":"Search %d %d","phoneNumber":"+1 555 %07d"}}', slot, counter, counter % 10000000)
+    return wrk.format("POST", "/contacts", {{["Host"] = wrk.headers["Host"], ["Authorization"] = admin,
+      ["Content-Type"] = "application/json"}}, body)
+  end
+  local n = (counter * 7919 + slot * 104729) % {SEARCH_USERS}
+  return wrk.format("GET", string.format("/contacts?q=%s%%20%d", family[n % #family + 1], n))
+end
+""" + LUA_DONE
+
+
+def search_scenario(options, binary, fixed_binary):
+    """`q` search at 200,000 users: uncached searches read-only and with 10% writes, and one
+    connection's latency. Rows for the summary (the targets of issue 15, item 2)."""
+    base = Path(tempfile.mkdtemp(prefix="contacts-bench-search-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    copy = base / "contacts-fcgi"
+    shutil.copy2(binary, copy)
+    stack = Stack(base, copy, fixed_binary, options.workers)
+    try:
+        stack.start()
+        users = base / "users.csv"
+        with open(users, "w") as out:
+            out.write("id,name,userName,firstName,lastName,employeeId,phoneNumber\n")
+            for n in range(SEARCH_USERS):
+                given, family = SEARCH_GIVEN[n % 12], SEARCH_FAMILY[n % 10]
+                out.write(f"user-{n},{given} {family} {n},{given.lower()}{n},{given},{family},E{n:06d},+1 555 {n:07d}\n")
+        started = time.monotonic()
+        imported = subprocess.run([str(copy), "import", "users", str(users), "--data-dir", str(stack.data)],
+                                  capture_output=True, text=True, timeout=600)
+        if imported.returncode != 0:
+            raise BenchError(f"import of {SEARCH_USERS:,} users failed: {imported.stderr.strip()}")
+        say(f"\nq search at {SEARCH_USERS:,} users (imported in {time.monotonic() - started:.1f} s), "
+            "a different q per request (the listing cache misses)")
+        figures = {}
+        for key, write_every, connections in [("read", 0, options.connections), ("mixed", 10, options.connections),
+                                              ("one", 0, 1)]:
+            script = base / f"search-{key}.lua"
+            script.write_text(search_script(write_every))
+            run_wrk(stack.url("/contacts"), script, 3, connections, [f"Authorization: {AGENT}"])  # warm-up
+            figures[key], _ = run_wrk(stack.url("/contacts"), script, options.duration, connections,
+                                      [f"Authorization: {AGENT}"])
+            say(f"  {key:<6} {connections:>2} connections {figures[key]['rps']:>9,.0f} req/s  p50 "
+                f"{fmt_us(figures[key]['p50_us'])}  p99 {fmt_us(figures[key]['p99_us'])}  errors {figures[key]['errors_total']}")
+    finally:
+        stack.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+    def row(target, value, op, threshold, unit):
+        passed = value >= threshold if op == ">=" else value <= threshold
+        return {"store": "data", "target": target, "n": SEARCH_USERS, "value": value, "op": op,
+                "threshold": threshold, "unit": unit, "verdict": "PASS" if passed else "MISS"}
+    return [row("q search, 10% writes mixed ÷ read-only", figures["mixed"]["rps"] / figures["read"]["rps"], ">=", 0.5, "×"),
+            row("q search, one connection: p50 (ms)", figures["one"]["p50_us"] / 1000, "<=", 1, "ms")]
+
+
 def main():
     parser = argparse.ArgumentParser(description="End-to-end benchmark (run through deploy/bench.sh).")
     parser.add_argument("--binary", default=str(ROOT / ".build/release/contacts-fcgi"))
@@ -1297,6 +1368,8 @@ def main():
         if "data" in results:
             rows += evaluate_data(results["data"])
             rows += evaluate_feed("data", results["data"])
+            if os.environ.get("BENCH_SEARCH", "0" if arguments.quick else "1") == "1":
+                rows += search_scenario(options, binary, fixed_binary)
         if "postgres" in results:
             rows += evaluate_postgres(results["postgres"], results.get("data", []))
             rows += evaluate_feed("postgres", results["postgres"])

@@ -1,0 +1,90 @@
+import Synchronization
+
+/// The state's `DirectoryIndex`, built by the first query that needs it.
+///
+/// A class so that a state handed to a request (a copy) and the worker's own state share the
+/// one index built for their common contacts; a mutex because that build happens in a
+/// non-mutating read. A state changes its index only when it alone holds the box (else it takes
+/// a copy first: see `DirectoryState.updateIndex`), so no reader ever sees it change.
+final class SearchIndexBox: Sendable {
+  let index: Mutex<DirectoryIndex?>
+
+  init(_ index: DirectoryIndex? = nil) {
+    self.index = Mutex(index)
+  }
+}
+
+extension DirectoryState {
+  /// The contacts that match `query`, in listing order (`entries`' order): the same as
+  /// `entries.filter(query.matches)`, through the index when it narrows the query down.
+  public func entries(matching query: ContactQuery) -> [IndexedContact] {
+    if query.isUnfiltered { return entries }
+    return indexedEntries(matching: query) ?? entries.filter(query.matches)
+  }
+
+  /// What `entries(matching:)` answers through the index; `nil` when it scans instead (the
+  /// index cannot narrow the query down, or narrows it too little to pay).
+  public func indexedEntries(matching query: ContactQuery) -> [IndexedContact]? {
+    guard DirectoryIndex.canNarrow(query) else { return nil }
+    let entries = entries
+    let found = searchIndex.index.withLock { index -> [IndexedContact]? in
+      if index == nil { index = DirectoryIndex(entries) }
+      return index!.matches(query, byID: contact(id:))
+    }
+    return found.flatMap(inListingOrder)
+  }
+
+  /// `found` in the order of `entries`: each one's position by binary search, checked to hold
+  /// that very contact; `nil` (scan instead) when a few are not where the search looks.
+  ///
+  /// Positions rather than sorting by `IndexedContact.precedes`: `String`'s `<` is not a strict
+  /// weak order for text that is not in NFC (Swift 6.3: `"zoe\u{308} a"` and `"zo\u{EB} ab"`
+  /// are neither equal nor ordered), so `entries` can hold such contacts in an order a sort of
+  /// the matches would not reproduce. A binary search that misses one of them is caught by the
+  /// identity check, and then a linear search finds it.
+  func inListingOrder(_ found: [IndexedContact]) -> [IndexedContact]? {
+    var positioned: [(position: Int, entry: IndexedContact)] = []
+    positioned.reserveCapacity(found.count)
+    var misses = 0
+    for entry in found {
+      var position = insertionIndex(of: entry)
+      if position >= entries.count || entries[position] !== entry {
+        misses += 1
+        guard misses <= 8 else { return nil }
+        guard let index = entries.firstIndex(where: { $0 === entry }) else {
+          assertionFailure("the index holds a contact the state does not")
+          return nil
+        }
+        position = index
+      }
+      positioned.append((position, entry))
+    }
+    positioned.sort { $0.position < $1.position }
+    return positioned.map(\.entry)
+  }
+
+  /// Whether the index is built (for tests and benchmarks).
+  public var isIndexBuilt: Bool { searchIndex.index.withLock { $0 != nil } }
+
+  /// The index's size, when built: keys, posting lists held in arrays, slots in all lists (for
+  /// benchmarks).
+  public var indexStatistics: (keys: Int, lists: Int, postings: Int)? {
+    searchIndex.index.withLock { $0?.statistics }
+  }
+
+  /// Applies `body` to the index, if built; after that, drops it if rebuilding would be cheaper
+  /// than keeping it. Never changes an index another state still shares.
+  mutating func updateIndex(_ body: (inout DirectoryIndex) -> Void) {
+    if !isKnownUniquelyReferenced(&searchIndex) {
+      // Another copy of this state (a request's) holds the box: leave it its index. The copy
+      // here shares the index's storage until it changes, and then copies what it changes.
+      let current = searchIndex.index.withLock { $0 }
+      searchIndex = SearchIndexBox(current)
+    }
+    searchIndex.index.withLock { index in
+      guard index != nil else { return }
+      body(&index!)
+      if index!.needsRebuild { index = nil }
+    }
+  }
+}
