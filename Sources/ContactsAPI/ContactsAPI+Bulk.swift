@@ -18,14 +18,14 @@ extension ContactsAPI {
     let outcome = try writing { () throws in
       try repository.commit(by: context.identity.user, idempotencyKey: key) { state, kept in
         if let kept { throw KeptAnswerFound(answer: kept) }
-        var working = state
+        var working = BulkWorkingSet(state)
         var changes: [ContactChange] = []
         var results: [Result<BulkSuccess, APIError>] = []
         for operation in operations {
           let sequence = state.generation + UInt64(changes.count) + 1
           do {
             let (change, success) = try self.evaluate(operation, in: working, version: sequence)
-            working.apply(change, generation: sequence)
+            working.apply(change, version: sequence)
             changes.append(change)
             results.append(.success(success))
           } catch let error as APIError {
@@ -118,8 +118,36 @@ extension ContactsAPI {
     }
   }
 
+  /// The contacts as the earlier operations of a bulk request left them: the state, and what
+  /// those operations changed, by id. Operations only look contacts up by id, so a bulk request
+  /// costs no sorted insertion into the whole directory per operation (nor a copy of it).
+  struct BulkWorkingSet {
+    let state: DirectoryState
+    /// Each contact an earlier operation created or updated; `nil` for one it deleted.
+    private var changed: [String: Contact?] = [:]
+
+    init(_ state: DirectoryState) { self.state = state }
+
+    func contact(id: String) -> Contact? {
+      if let change = changed[id] { return change }
+      return state.contact(id: id)?.contact
+    }
+
+    func contains(id: String) -> Bool { contact(id: id) != nil }
+
+    /// Notes `change`, made at `version` (its sequence number).
+    mutating func apply(_ change: ContactChange, version: UInt64) {
+      switch change {
+      case .create(var contact), .update(var contact):
+        contact.version = version
+        changed[contact.id] = .some(contact)
+      case .delete(let id): changed[id] = .some(nil)
+      }
+    }
+  }
+
   /// Decides one operation against the state as the earlier ones left it.
-  func evaluate(_ operation: BulkOperation, in state: DirectoryState, version: UInt64) throws(APIError)
+  func evaluate(_ operation: BulkOperation, in state: BulkWorkingSet, version: UInt64) throws(APIError)
     -> (ContactChange, BulkSuccess)
   {
     switch operation {
@@ -152,15 +180,15 @@ extension ContactsAPI {
   }
 
   /// 404, 405 and 412 for one operation, as the single request would answer them.
-  private func checkedForBulk(_ id: String, in state: DirectoryState, ifMatch: String?, method: String)
+  private func checkedForBulk(_ id: String, in state: BulkWorkingSet, ifMatch: String?, method: String)
     throws(APIError) -> Contact
   {
-    let entry = try existing(id, in: state, path: "/contacts/\(id)")
-    guard entry.contact.type == .custom else { throw Self.methodNotAllowed(method, for: entry.contact) }
-    if let ifMatch, !EntityTag.matches(ifMatch, current: EntityTag.forContact(version: entry.contact.version)) {
+    guard let contact = state.contact(id: id) else { throw APIError.notFound("/contacts/\(id)") }
+    guard contact.type == .custom else { throw Self.methodNotAllowed(method, for: contact) }
+    if let ifMatch, !EntityTag.matches(ifMatch, current: EntityTag.forContact(version: contact.version)) {
       throw APIError.preconditionFailed
     }
-    return entry.contact
+    return contact
   }
 
   /// `{"results":[…]}`: one per operation, in order.

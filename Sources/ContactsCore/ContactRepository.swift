@@ -90,6 +90,11 @@ public protocol ContactRepository: AnyObject {
   /// - Returns: `nil` when changes after `sequence` are no longer kept (the cursor expired).
   /// - Throws: `ContactStoreUnavailable` when the history cannot be read (503).
   func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage?
+
+  /// Housekeeping that no request should wait for (the data directory's compaction), called by
+  /// a worker after it has finished sending a response. Quick when there is nothing to do; never
+  /// throws (a failure is logged and tried again on a later call).
+  func performMaintenance()
 }
 
 /// One page of the change feed.
@@ -110,6 +115,9 @@ extension ContactRepository {
   public func commit(by user: String, _ decide: (DirectoryState) throws -> ContactChange) throws -> DirectoryState {
     try commit(by: user, idempotencyKey: nil) { state, _ in CommitPlan([try decide(state)]) }
   }
+
+  /// Nothing to do by default (PostgreSQL and the in-memory store keep no files to compact).
+  public func performMaintenance() {}
 
   /// From the worker's state (the data directory keeps every answer in each worker).
   public func keptAnswer(user: String, key: String) throws -> IdempotentAnswer? {

@@ -42,6 +42,7 @@ public enum AdminTasks {
       }
       let summary = try repository.importDirectory(
         type, contacts: contacts, by: user, dryRun: dryRun, allowEmpty: allowEmpty)
+      repository.performMaintenance()  // a compaction, if the import made one due (as a worker would)
       return summary.report(count: contacts.count, kind: kind, file: file, dryRun: dryRun)
     } catch let failure as AdminTaskFailure {
       throw failure
@@ -116,6 +117,29 @@ extension AdminTasks {
     return "backed up \(directory) to \(target): generation \(report.check.generation), "
       + "\(counts.joined(separator: ", ")), \(report.files.count) files, \(report.bytes) bytes "
       + "(writers waited \(report.lockedNanoseconds / 1000) µs)\n"
+  }
+}
+
+extension AdminTasks {
+  /// `compact`: folds the data directory's journal into a new snapshot now, while the pool
+  /// serves (writers wait only while the records written meanwhile are copied).
+  ///
+  /// - Parameter pauseAt: test seam: print `paused at <step>` and sleep for good once that step
+  ///   is done (a test kills the process there).
+  public static func compact(directory: String, pauseAt: CompactionStep? = nil) throws -> String {
+    let repository = try FileContactRepository(
+      directory: directory, log: { StandardError.write(Array("warning: \($0)\n".utf8)) })
+    if let pauseAt {
+      repository.compactionStepHook = { step in
+        guard step == pauseAt else { return }
+        StandardOutput.write("paused at \(step.rawValue)\n")
+        while true { Clock.sleep(milliseconds: 1000) }
+      }
+    }
+    let before = repository.journalBytes
+    try repository.compact()
+    return "compacted \(directory) at generation \(repository.generation): the journal went from \(before) "
+      + "to \(repository.journalBytes) bytes\n"
   }
 }
 

@@ -44,6 +44,8 @@ final class MeasuredRepository: ContactRepository {
     try counted { try inner.changes(after: sequence, limit: limit, in: state) }
   }
 
+  func performMaintenance() { inner.performMaintenance() }
+
   private func counted<Result>(_ body: () throws -> Result) throws -> Result {
     do {
       return try body()

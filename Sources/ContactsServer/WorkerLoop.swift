@@ -137,6 +137,10 @@ public struct WorkerLoop {
           requestLogger.log(
             .info, event: "request", "\(apiRequest.method) \(apiRequest.path) \(response.status)", fields)
         }
+        // The response is finished (FCGX_Finish_r in `respond`): nginx has it and the client no
+        // longer waits on this worker. Housekeeping (a due compaction of the data directory) runs
+        // now, off every request's path; meanwhile this worker accepts nothing and the others serve.
+        repository.performMaintenance()
         served += 1
         if configuration.maxRequests > 0 && served >= configuration.maxRequests {
           logger.log(

@@ -7,23 +7,42 @@ import Platform
 ///
 ///     {"seq":41,"at":"2026-12-01T12:00:00.000Z","by":"admin","op":"update","id":"…","contact":{…}}
 ///
-/// Compaction appends (and `fsync`s) the journal's changes here before it writes the snapshot;
-/// a compaction that died in between appends some of them again on its next run, so readers
-/// take each sequence number once.
+/// Compaction appends (and `fsync`s) the journal's changes here before it writes the snapshot,
+/// one compaction at a time (the compaction lock). Each change goes in exactly once however often
+/// a compaction dies and is run again:
+///
+/// - a compaction that died after appending some or all of its changes runs again with a
+///   generation at least as high: only changes after the file's last complete line are appended;
+/// - one that died mid-append left a torn last line (no `\n`): it is cut off before appending,
+///   and its change appended again whole (with `O_APPEND` the new line would otherwise continue
+///   the torn one, and both be unreadable).
+///
+/// Readers still take each sequence number once (the journal's copy wins), so a reader racing an
+/// append never shows a change twice either.
 enum AuditHistory {
-  /// Appends the custom changes of `entries` not yet in the file, then makes it durable.
+  /// Appends the custom changes of `entries` not yet in the file, then makes it durable. Only
+  /// one caller at a time (the compaction lock, or the write lock of a dump load).
   static func append(_ entries: [Journal.Entry], to layout: StoreLayout) throws(StoreError) {
     let path = layout.path(StoreLayout.historyName)
-    let last = try lastSequence(path)
+    let end = try StoreError.wrapping { () throws(SystemError) in
+      guard let file = try FileDescriptor.openIfPresent(path) else { return (sequence: UInt64?(0), length: Int64(0)) }
+      return try lastCompleteLine(of: file)
+    }
+    guard let last = end.sequence else {
+      // Appending all again would repeat changes: refuse, and let `check` name the file.
+      throw .damaged(file: StoreLayout.historyName, line: nil, reason: "its last complete line is unreadable")
+    }
     var lines: [UInt8] = []
     for entry in entries {
       for (change, sequence) in entry.record.contactChanges where sequence > last {
         lines += line(sequence: sequence, at: entry.record.timestamp, by: entry.record.user, change: change)
       }
     }
-    guard !lines.isEmpty else { return }
     try StoreError.wrapping { () throws(SystemError) in
-      let file = try FileDescriptor(open: path, [.writeOnly, .create, .append], mode: 0o600)
+      let file = try FileDescriptor(open: path, [.readWrite, .create, .append], mode: 0o600)
+      let torn = try file.identity().size > end.length
+      if torn { try file.truncate(to: end.length) }
+      guard !lines.isEmpty || torn else { return }
       try file.writeAll(lines)
       try file.sync()
     }
@@ -101,14 +120,32 @@ enum AuditHistory {
     return found.values.sorted { $0.sequence < $1.sequence }
   }
 
-  /// The sequence number of the file's last complete line (0 when there is none).
-  static func lastSequence(_ path: String) throws(StoreError) -> UInt64 {
-    let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: path) } ?? []
-    let lines = bytes.split(separator: UInt8(ascii: "\n"))
-    // A torn last line (a crash during an append) is not counted; it is appended again.
-    guard let lastLine = bytes.last == UInt8(ascii: "\n") ? lines.last : lines.dropLast().last,
-      let value = try? JSONParser.parse(Array(lastLine)), case .number(let text) = value["seq"]
-    else { return 0 }
-    return UInt64(text) ?? 0
+  /// The sequence number of the file's last complete line (0 when there is none), and where
+  /// that line ends: anything after it is a torn line. Reads only the file's end when it can.
+  /// The sequence is `nil` when that line is unreadable.
+  static func lastCompleteLine(of file: borrowing FileDescriptor) throws(SystemError) -> (
+    sequence: UInt64?, length: Int64
+  ) {
+    let size = try file.identity().size
+    var start = max(0, size - 65_536)
+    while true {
+      let bytes = try file.readToEnd(from: start)
+      let newline = UInt8(ascii: "\n")
+      guard let lastNewline = bytes.lastIndex(of: newline) else {
+        if start == 0 { return (0, 0) }
+        start = 0  // one line longer than the chunk: read it all
+        continue
+      }
+      let lineStart = bytes[..<lastNewline].lastIndex(of: newline).map { $0 + 1 }
+      if lineStart == nil && start > 0 {
+        start = 0
+        continue
+      }
+      let line = bytes[(lineStart ?? 0)..<lastNewline]
+      guard let value = try? JSONParser.parse(Array(line)), case .number(let text) = value["seq"] else {
+        return (nil, start + Int64(lastNewline) + 1)
+      }
+      return (UInt64(text), start + Int64(lastNewline) + 1)
+    }
   }
 }

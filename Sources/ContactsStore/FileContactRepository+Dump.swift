@@ -30,7 +30,14 @@ extension FileContactRepository: DumpTransferring {
   /// - Throws: `StoreNotEmpty` when the directory has a generation above 0 (nothing changed),
   ///   `ContactStoreUnavailable` when the files cannot be written.
   public func loadDump(_ dump: ContactsDump, dryRun: Bool = false) throws {
-    let outcome = try available(writing: true) { () throws(StoreError) -> Result<Void, StoreNotEmpty> in
+    // It replaces snapshot and journal, which only a holder of the compaction lock may do.
+    let outcome = try compactionLock.withExclusiveLock { () throws in try loadDumpHoldingCompactionLock(dump, dryRun) }
+    try outcome.get()
+  }
+
+  private func loadDumpHoldingCompactionLock(_ dump: ContactsDump, _ dryRun: Bool) throws -> Result<Void, StoreNotEmpty>
+  {
+    try available(writing: true) { () throws(StoreError) -> Result<Void, StoreNotEmpty> in
       try locked { () throws(StoreError) -> Result<Void, StoreNotEmpty> in
         try refreshForWriting()
         guard state.generation == 0, state.count == 0 else {
@@ -42,7 +49,6 @@ extension FileContactRepository: DumpTransferring {
         return .success(())
       }
     }
-    try outcome.get()
   }
 
   private func write(_ dump: ContactsDump) throws(StoreError) {

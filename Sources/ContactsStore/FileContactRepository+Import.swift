@@ -42,7 +42,6 @@ extension FileContactRepository {
           sequence: sequence, firstSequence: first, timestamp: Clock.timestamp(), user: user,
           operation: .directoryImport(type: type, file: file, count: contacts.count)),
         importing: contacts)
-      compactIfLarge()
       return summary
     }
   }

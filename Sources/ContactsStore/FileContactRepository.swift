@@ -16,6 +16,8 @@ public import Platform
 public final class FileContactRepository: ContactRepository {
   public let layout: StoreLayout
   let lock: FileLock
+  /// Held by the one process compacting (see `Compaction`), never while waiting for `lock`.
+  let compactionLock: FileLock
   /// The journal this worker reads (and, under the lock, appends to).
   var journal: Journal
   /// The size of the snapshot `journal` continues (compaction waits until the journal is larger).
@@ -23,11 +25,11 @@ public final class FileContactRepository: ContactRepository {
   var state = DirectoryState()
   /// The directory file (`users-<g>.json`, `queues-<g>.json`) each type was last imported from.
   private(set) var directoryFiles: [ContactType: String] = [:]
-  private var needsReload = false
+  var needsReload = false
   let log: (String) -> Void
 
   /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
-  /// snapshot.
+  /// snapshot, by `performMaintenance()`.
   public var compactionThresholdBytes: Int64 = 1 << 20
   /// How many of the latest changes the change feed keeps at least (across compactions).
   public var changeHistory = ChangeLog.defaultCapacity {
@@ -45,6 +47,14 @@ public final class FileContactRepository: ContactRepository {
     didSet { journal.faultInjection = faultInjection }
   }
 
+  /// How long this process's last compaction took, and how long of that it held the write lock
+  /// (for benchmarks and logs).
+  public internal(set) var lastCompaction: (totalNanoseconds: UInt64, writeLockNanoseconds: UInt64)?
+
+  /// Test seam: called as each step of a compaction is done (see `CompactionStep`). Always
+  /// `nil` outside tests.
+  public var compactionStepHook: ((CompactionStep) -> Void)?
+
   /// Opens (creating it if needed) the data directory at `path` and loads it.
   ///
   /// - Parameter log: receives a line for recoveries and failures worth an operator's eye.
@@ -56,10 +66,11 @@ public final class FileContactRepository: ContactRepository {
     try StoreError.wrapping { () throws(SystemError) in try FileSystem.createDirectory(layout.directory, mode: 0o700) }
     do {
       lock = try FileLock(path: layout.lock)
+      compactionLock = try FileLock(path: layout.path(StoreLayout.compactionLockName))
     } catch {
       throw .system(error)  // not `wrapping`: a non-copyable result crashes the 6.3 compiler there
     }
-    try Self.locked(lock) { () throws(StoreError) in try Self.initialize(layout) }
+    try Self.initialize(layout, lock: lock, compactionLock: compactionLock)
     journal = try Journal.open(layout.journal, log: log)
     try reload()
   }
@@ -110,7 +121,7 @@ public final class FileContactRepository: ContactRepository {
             sequence: last, firstSequence: first, timestamp: Clock.timestamp(), user: user,
             operation: plan.changes.count == 1 ? .change(plan.changes[0]) : .changes(plan.changes),
             idempotentAnswer: plan.idempotentAnswer))
-        compactIfLarge()
+        // No compaction here, even when due: `performMaintenance()` does it after the response.
         return .success(state)
       }
     }
@@ -169,10 +180,16 @@ public final class FileContactRepository: ContactRepository {
       return
     }
     // A compaction replaced the journal: finish the old one, then go on in the new one if it
-    // starts where this worker is; otherwise load everything again.
+    // starts at or before where this worker is (it begins with byte copies of the old one's last
+    // records, which `readTail` skips); otherwise load everything again. An old journal cut back
+    // below what was read (a record whose fdatasync failed) means a record that never counted.
+    if try journal.currentSize() < journal.offset {
+      try reload()
+      return
+    }
     try applyJournalTail()
     let next = try openJournal()
-    if try next.readHeader() == state.generation {
+    if let base = try next.readHeader(), base <= state.generation {
       journal = next
       try applyJournalTail()
     } else {
@@ -262,7 +279,10 @@ public final class FileContactRepository: ContactRepository {
     if let answer = record.idempotentAnswer { state.remember(answer) }
     switch record.operation {
     case .change, .changes:
-      for (change, sequence) in record.contactChanges { state.apply(change, generation: sequence) }
+      // A bulk record's thousand changes in one merge, not a sorted insertion each.
+      var pending = PendingChanges()
+      for (change, sequence) in record.contactChanges { pending.add(change, sequence: sequence) }
+      pending.apply(to: &state)
     case .directoryImport(let type, let file, _):
       let imported: [Contact]
       if let contacts {
@@ -296,10 +316,31 @@ public final class FileContactRepository: ContactRepository {
     try apply(record, importing: contacts)
   }
 
-  /// Creates snapshot and journal in a new directory; removes temporary files of killed writers.
-  private static func initialize(_ layout: StoreLayout) throws(StoreError) {
+  /// `initialize` under the write lock, removing temporary files only when no compaction runs
+  /// (it writes its snapshot's without the write lock).
+  private static func initialize(
+    _ layout: StoreLayout, lock: borrowing FileLock, compactionLock: borrowing FileLock
+  ) throws(StoreError) {
+    let ran: Void?
+    do {
+      ran = try compactionLock.withExclusiveLockIfFree { () throws(StoreError) in
+        try locked(lock) { () throws(StoreError) in try initialize(layout, removingTemporaryFiles: true) }
+      }
+    } catch let error as StoreError {
+      throw error
+    } catch {
+      throw .damaged(file: StoreLayout.compactionLockName, line: nil, reason: "\(error)")
+    }
+    if ran == nil {
+      try locked(lock) { () throws(StoreError) in try initialize(layout, removingTemporaryFiles: false) }
+    }
+  }
+
+  /// Creates snapshot and journal in a new directory; removes temporary files of killed writers
+  /// when asked (only while holding both locks).
+  private static func initialize(_ layout: StoreLayout, removingTemporaryFiles: Bool) throws(StoreError) {
     let journalExists = try StoreError.wrapping { () throws(SystemError) in
-      for name in try FileSystem.entries(of: layout.directory) where name.contains(".tmp-") {
+      for name in try FileSystem.entries(of: layout.directory) where removingTemporaryFiles && name.contains(".tmp-") {
         try FileSystem.removeIfPresent(layout.path(name))
       }
       return try FileSystem.identity(of: layout.journal) != nil

@@ -107,6 +107,31 @@ final class Journal {
     Scan(try read(), at: offset, firstLine: lines + 1, after: generation)
   }
 
+  /// The file's size now (it may differ from `identity.size`, taken when it was opened).
+  func currentSize() throws(StoreError) -> Int64 {
+    try StoreError.wrapping { () throws(SystemError) in try file.identity().size }
+  }
+
+  /// The bytes from `start` up to `offset` (complete lines, already accepted): what a
+  /// compaction carries over into the journal that replaces this one.
+  func acceptedBytes(from start: Int64) throws(StoreError) -> [UInt8] {
+    let end = offset
+    return try StoreError.wrapping { () throws(SystemError) in
+      Array(try file.readToEnd(from: start).prefix(Int(max(0, end - start))))
+    }
+  }
+
+  /// The records in the file's first `length` bytes (`offset` does not move): what a
+  /// compaction folds.
+  func records(upTo length: Int64) throws(StoreError) -> [Entry] {
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try file.readToEnd(from: 0) }
+    let scan = Scan(Array(bytes.prefix(Int(length))), at: 0, firstLine: 1, after: base ?? 0)
+    if let problem = scan.problems.first {
+      throw .damaged(file: StoreLayout.journalName, line: problem.line, reason: problem.reason)
+    }
+    return scan.entries
+  }
+
   /// The bytes past `offset`.
   private func read() throws(StoreError) -> [UInt8] {
     try StoreError.wrapping { () throws(SystemError) in
@@ -142,6 +167,13 @@ final class Journal {
     }
     offset += Int64(line.count)
     lines += 1
+  }
+
+  /// `fdatasync(2)` of the whole file: makes durable a complete line that a writer killed
+  /// between its write and its sync left in the page cache (under the lock, before a
+  /// compaction copies such records elsewhere).
+  func sync() throws(StoreError) {
+    try StoreError.wrapping { () throws(SystemError) in try file.syncData() }
   }
 
   /// Cuts off whatever follows the last accepted line (a torn write) and syncs. Only under the

@@ -9,6 +9,8 @@ public struct StoreLayout: Sendable {
   static let journalName = "journal.jsonl"
   /// Byte-range locks, one stripe per idempotency key hash (see `FileContactRepository.commit`).
   static let idempotencyLockName = "idempotency.lock"
+  /// `flock(2)` by the one process compacting (see `Compaction`).
+  static let compactionLockName = "compaction.lock"
   /// Every change to a custom contact older than the journal, for the audit history.
   static let historyName = "history.jsonl"
 

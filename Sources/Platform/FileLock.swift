@@ -24,6 +24,29 @@ public struct FileLock: ~Copyable {
     defer { Syscall.bestEffort("flock") { flock(file.rawValue, LOCK_UN) } }
     return try body()
   }
+
+  /// Runs `body` holding the exclusive lock if no one else holds it (`LOCK_NB`); returns `nil`
+  /// at once, without running `body`, when someone does.
+  ///
+  /// - Throws: `SystemError` from `flock(2)` (other than "held elsewhere"), or whatever `body`
+  ///   throws.
+  public func withExclusiveLockIfFree<Result, Failure: Error>(
+    _ body: () throws(Failure) -> Result
+  ) throws -> Result? {
+    guard try tryLock() else { return nil }
+    defer { Syscall.bestEffort("flock") { flock(file.rawValue, LOCK_UN) } }
+    return try body()
+  }
+
+  /// `flock(LOCK_EX | LOCK_NB)`: `false` when another open file holds the lock.
+  private func tryLock() throws(SystemError) -> Bool {
+    while flock(file.rawValue, LOCK_EX | LOCK_NB) != 0 {
+      let code = errno
+      if code == EWOULDBLOCK { return false }
+      if code != EINTR { throw SystemError(syscall: "flock", path: file.path, code: code) }
+    }
+    return true
+  }
 }
 
 /// An exclusive open-file-description record lock (`fcntl(2)` `F_OFD_SETLK`) on one byte of a

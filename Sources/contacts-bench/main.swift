@@ -1,7 +1,7 @@
 // contacts-bench: in-process timings of the hot paths, at 1,000, 10,000 and 100,000 contacts.
 // A benchmark, not a test: it prints figures and asserts nothing. Run it in release mode:
 //
-//     swift run -c release contacts-bench [--quick]
+//     swift run -c release contacts-bench [--quick] [--writes] [--size N] [--group-commit-probe]
 //
 // Each figure is the median of several runs, so one slow run (another process, a page fault
 // storm) does not decide it.
@@ -19,8 +19,25 @@ if let memory = CommandLine.arguments.firstIndex(of: "--memory") {
   try memoryRow(users: arguments[memory + 1] == "users", count: count)
   exit(0)
 }
+if let index = CommandLine.arguments.firstIndex(of: "--probe-writer"), CommandLine.arguments.count > index + 3 {
+  let arguments = CommandLine.arguments
+  try runProbeWriter(
+    mode: arguments[index + 1], path: arguments[index + 2], milliseconds: Int(arguments[index + 3]) ?? 0)
+  exit(0)
+}
+if CommandLine.arguments.contains("--group-commit-probe") {
+  try runGroupCommitProbe()
+  exit(0)
+}
 let quick = CommandLine.arguments.contains("--quick")
-let sizes = quick ? [1000, 10_000] : [1000, 10_000, 100_000]
+// `--size N` measures N contacts only (for a profiler).
+let sizes =
+  CommandLine.arguments.firstIndex(of: "--size").flatMap { Int(CommandLine.arguments[$0 + 1]) }.map { [$0] }
+  ?? (quick ? [1000, 10_000] : [1000, 10_000, 100_000])
+if CommandLine.arguments.contains("--writes") {
+  try writesTable(sizes)
+  exit(0)
+}
 
 func median(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
   var times: [Double] = []
@@ -150,3 +167,5 @@ for count in userCounts {
   try applyRow("\(count) users", users, sample: directoryUsers(1)[0])
   try mixedRow(users, queries: (0..<100).map { "q=kowalski%20\(1000 + $0 * 37)" })
 }
+
+try writesTable(sizes)

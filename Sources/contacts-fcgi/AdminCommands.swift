@@ -189,3 +189,34 @@ struct BackupCommand: ParsableCommand {
     }
   }
 }
+
+/// `contacts-fcgi compact`: compact a data directory now (workers also do it by themselves, after
+/// a response, once the journal outgrows `journalCompactionBytes` and a quarter of the snapshot).
+struct Compact: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Fold a data directory's journal into a new snapshot now, while the pool serves.",
+    discussion: """
+      Workers compact by themselves after a response once the journal is large; this does it at \
+      once (before a backup, say). Writers wait only while the records written during the \
+      compaction are copied into the new journal. With PostgreSQL there is nothing to compact.
+      """)
+
+  @Option(help: "The data directory.")
+  var dataDir: String = "/var/lib/contacts"
+
+  @Option(help: .hidden)
+  var testPauseAt: String?
+
+  func run() throws {
+    do {
+      let step = try testPauseAt.map { name in
+        guard let step = CompactionStep(rawValue: name) else { throw AdminTaskFailure("no step \(name)") }
+        return step
+      }
+      StandardOutput.write(try AdminTasks.compact(directory: dataDir, pauseAt: step))
+    } catch {
+      StandardError.write(Array("contacts-fcgi compact: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}

@@ -8,7 +8,7 @@ struct ContactsCommand: ParsableCommand {
     abstract: "The Contacts API: a FastCGI responder behind nginx, and its admin commands.",
     subcommands: [
       Serve.self, Worker.self, Publisher.self, Migrate.self, Import.self, Export.self, Check.self, BackupCommand.self,
-      ConfigCommand.self,
+      Compact.self, ConfigCommand.self,
     ]
   )
 }

@@ -75,6 +75,29 @@ import Testing
     #expect(api.send("GET", "/contacts?name=Bulk%20A", as: .agent).contactIDs.count == 1)
   }
 
+  /// Each operation sees the earlier ones: their versions (for `ifMatch`) and their deletes.
+  @Test func laterOperationsOfABulkSeeTheEarlierOnes() throws {
+    let (api, _) = makeAPI()
+    let response = Self.post(
+      api, "/contacts/_bulk",
+      json: #"""
+        {"operations":[
+          {"op":"update","id":"\#(customID)","contact":{"name":"First"}},
+          {"op":"update","id":"\#(customID)","contact":{"phoneNumber":"555 9"},"ifMatch":"\"v2\""},
+          {"op":"delete","id":"\#(customID)","ifMatch":"\"v3\""},
+          {"op":"update","id":"\#(customID)","contact":{"name":"Gone"}}
+        ]}
+        """#, key: nil)
+    guard case .array(let results) = response.json?["results"] else {
+      Issue.record("no results: \(response.bodyText)")
+      return
+    }
+    #expect(results.compactMap { Self.status($0) } == [200, 200, 204, 404], "\(response.bodyText)")
+    #expect(results[0]["etag"]?.stringValue == #""v2""#)
+    #expect(results[1]["contact"]?["name"]?.stringValue == "First")
+    #expect(api.send("GET", "/contacts/\(customID)", as: .agent).status == 404)
+  }
+
   @Test func anAtomicBulkThatFailsAnywhereCommitsNothing() throws {
     let (api, _) = makeAPI()
     let before = api.send("GET", "/contacts", as: .agent)

@@ -50,6 +50,7 @@ import Testing
         changed.name = "Front Desk \(round)"
         return .update(changed)
       }
+      source.performMaintenance()  // as the worker does after each response
     }
     _ = try source.commit(by: "bob") { _ in .delete(id: gone.id) }
     _ = try source.commit(by: "admin") { _ in .create(Self.custom("Late")) }

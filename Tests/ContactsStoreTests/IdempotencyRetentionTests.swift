@@ -19,7 +19,8 @@ import Testing
   /// Folds the journal into the snapshot where the store has one: where the data directory
   /// drops answers past their retention.
   static func compact(_ repository: any DirectoryImporting) throws {
-    try (repository as? FileContactRepository)?.compact()
+    let store = (repository as? MaintainedRepository)?.inner ?? repository
+    try (store as? FileContactRepository)?.compact()
   }
 
   @Test(arguments: RepositoryContractTests.Store.allCases)

@@ -36,10 +36,11 @@ import Testing
       switch store {
       case .dataDirectory:
         let repository = try FileContactRepository(directory: folder!.path)
-        // Small, so that the journal is compacted many times over a test.
+        // Small, so that the journal is compacted many times over a test (after each call, as a
+        // worker does after each response).
         repository.compactionThresholdBytes = 2048
         repository.changeHistory = changeHistory
-        return repository
+        return MaintainedRepository(repository)
       case .postgres:
         let repository = try PostgresContactRepository(url: url!)
         repository.changeHistory = changeHistory
