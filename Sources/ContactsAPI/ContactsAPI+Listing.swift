@@ -31,7 +31,7 @@ struct ListingCache {
   /// generation (docs/performance.md); level 9 gains 1% more for another 2.4×.
   static let gzipLevel = 6
 
-  /// The most bytes of bodies and keys kept.
+  /// The most bytes of bodies, their gzip bytes and keys kept.
   let capacityBytes: Int
   private(set) var storedBytes = 0
   /// Listings answered from a kept page, and rendered anew, since the worker started.
