@@ -134,6 +134,11 @@ extension ContactsAPI {
     return (page.body, page.total)
   }
 
+  /// A listing's body gzip-coded as the listing cache keeps it (for benchmarks).
+  public static func gzipListing(_ body: [UInt8]) -> [UInt8] {
+    gzip(body, level: ListingCache.gzipLevel)
+  }
+
   /// `GET /contacts`: filtered, ordered, optionally paged.
   func list(_ context: RequestContext, extraQuery: String) throws -> APIResponse {
     let request = context.request

@@ -57,7 +57,8 @@ func seededDirectory(_ count: Int) throws -> String {
 
 print("contacts-bench: medians; 'create' includes its fdatasync")
 print(
-  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
+  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  gzip listing  apply 1 record  create"
+)
 for count in sizes {
   let directory = try seededDirectory(count)
   defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -71,6 +72,8 @@ for count in sizes {
   let filterQ = median(21) { _ = state.entries.filter(search.matches) }
   let everything = ContactQuery()
   let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
+  let body = ContactsAPI.renderListing(everything, in: state).body
+  let compress = median(5) { _ = ContactsAPI.gzipListing(body) }
   let other = try FileContactRepository(directory: directory)
   var created = 0
   let create = try median(51) {
@@ -91,5 +94,5 @@ for count in sizes {
   print(
     String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
     format(filterQ),
-    "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+    "  ", format(encode), "    ", format(compress), "    ", format(max(apply, 0)), "  ", format(create))
 }
