@@ -58,10 +58,23 @@ let package = Package(
       dependencies: ["CPostgreSQL", "ContactsCore", "Platform"],
       swiftSettings: swiftSettings
     ),
+    // zlib as a system library: the module map and one shim header, nothing else.
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]
+    ),
+    // gzip and gunzip of byte arrays: the only code that calls zlib or touches its pointers.
+    .target(
+      name: "Compression",
+      dependencies: ["CZlib"],
+      exclude: ["README.md"],
+      swiftSettings: swiftSettings
+    ),
     // Request → response as a pure function over a `ContactRepository`.
     .target(
       name: "ContactsAPI",
-      dependencies: ["ContactsCore", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["ContactsCore", "Compression", .product(name: "Logging", package: "swift-log")],
       exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
@@ -101,8 +114,12 @@ let package = Package(
     .testTarget(
       name: "ContactsCoreTests", dependencies: ["ContactsCore", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
+      name: "CompressionTests", dependencies: ["Compression", "TestSupport"], swiftSettings: swiftSettings),
+    .testTarget(
       name: "ContactsAPITests",
-      dependencies: ["ContactsAPI", "ContactsCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "ContactsAPI", "ContactsCore", "Compression", "TestSupport", .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -225,12 +225,12 @@ fi
 
 # The binary: given, or built in release mode (installing the build's packages if missing).
 if [ $staging = 0 ]; then
-  # libpq for the PostgreSQL store; nchan holds the pushed-event streams (Debian enables it
-  # in /etc/nginx/modules-enabled/).
-  ensure_packages libfcgi-dev libpq-dev nginx libnginx-mod-nchan pkg-config
+  # libpq for the PostgreSQL store, zlib for compressed listings; nchan holds the pushed-event
+  # streams (Debian enables it in /etc/nginx/modules-enabled/).
+  ensure_packages libfcgi-dev libpq-dev zlib1g-dev nginx libnginx-mod-nchan pkg-config
 fi
 if [ -z "$binary" ]; then
-  if [ $staging = 1 ]; then ensure_packages libfcgi-dev libpq-dev pkg-config; fi
+  if [ $staging = 1 ]; then ensure_packages libfcgi-dev libpq-dev zlib1g-dev pkg-config; fi
   log "building contacts-fcgi (release)…"
   binary=$(build_service release)
 fi

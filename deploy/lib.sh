@@ -25,9 +25,9 @@ ensure_packages() {
 }
 
 # What the service itself needs on a machine: the FastCGI library, libpq (the PostgreSQL store),
-# nginx with its nchan module (pushed events), openssl for the local certificate, pkg-config for
-# SwiftPM to find both libraries.
-STACK_PACKAGES=(libfcgi-dev libpq-dev nginx libnginx-mod-nchan openssl pkg-config)
+# zlib (listings compressed once per data generation), nginx with its nchan module (pushed
+# events), openssl for the local certificate, pkg-config for SwiftPM to find the libraries.
+STACK_PACKAGES=(libfcgi-dev libpq-dev zlib1g-dev nginx libnginx-mod-nchan openssl pkg-config)
 
 # Builds contacts-fcgi; prints the binary's path.
 build_service() {

@@ -31,13 +31,16 @@ public struct APIRequest: Sendable {
   public var contentType: String?
   public var ifMatch: String?
   public var ifNoneMatch: String?
+  /// The `Accept-Encoding` header, as sent (`nil` when absent or empty: no coding).
+  public var acceptEncoding: String?
   public var body: [UInt8]
   /// The body was longer than the limit and was not read.
   public var bodyExceededLimit: Bool
 
   public init(
     method: String, target: String, matchedPath: String? = nil, caller: CallerIdentity, contentType: String? = nil,
-    ifMatch: String? = nil, ifNoneMatch: String? = nil, body: [UInt8] = [], bodyExceededLimit: Bool = false
+    ifMatch: String? = nil, ifNoneMatch: String? = nil, acceptEncoding: String? = nil, body: [UInt8] = [],
+    bodyExceededLimit: Bool = false
   ) {
     self.method = method
     self.matchedPath = matchedPath
@@ -52,6 +55,7 @@ public struct APIRequest: Sendable {
     self.contentType = contentType
     self.ifMatch = ifMatch
     self.ifNoneMatch = ifNoneMatch
+    self.acceptEncoding = acceptEncoding
     self.body = body
     self.bodyExceededLimit = bodyExceededLimit
   }

@@ -83,6 +83,9 @@ public final class ContactsAPI {
     if response.status != 204 && response.status != 304 {
       response.headers.append(.init("Content-Length", String(response.body.count)))
     }
+    // Every answer may be sent gzip-coded: listings by the responder, other JSON of 1 KiB and
+    // more by nginx (whose own Vary is off, so that the client sees this one header once).
+    response.headers.append(Self.varyAcceptEncoding)
     if request.method == "HEAD" { response.body = [] }
     return response
   }
@@ -92,6 +95,7 @@ public final class ContactsAPI {
   }
 
   static let jsonContentType = APIResponse.Header("Content-Type", "application/json; charset=utf-8")
+  static let varyAcceptEncoding = APIResponse.Header("Vary", "Accept-Encoding")
   static let readMethods: Set<String> = ["GET", "HEAD"]
 
   private func route(_ request: APIRequest, logger: Logger) throws -> APIResponse {
@@ -192,19 +196,33 @@ public final class ContactsAPI {
   }
 
   /// 412 or 304 as RFC 9110 §13.2.2 orders them: `If-Match` first, then `If-None-Match`.
+  ///
+  /// - Parameters:
+  ///   - etag: the current tag (of the identity bytes); `nil` when there is nothing.
+  ///   - gzipTag: for a resource also sent gzip-coded (a listing), the tag of those bytes.
+  ///     `If-Match` compares with it as with `etag`, whatever the request accepts: both name the
+  ///     data as it is now, and neither a 412 nor a 200 serves stored bytes. `If-None-Match`
+  ///     only when the request `acceptsGzip`: a 304 carries the tag that matched, and a 304
+  ///     naming the gzip tag tells a cache to serve the gzip bytes it stored, which a request
+  ///     that does not accept gzip must never get (docs/decisions.md).
   /// - Returns: a 304 response for a read whose `If-None-Match` matched, else `nil` (go on).
-  func evaluatePreconditions(_ context: RequestContext, etag: String?) throws(APIError) -> APIResponse? {
+  func evaluatePreconditions(
+    _ context: RequestContext, etag: String?, gzipTag: String? = nil, acceptsGzip: Bool = false
+  ) throws(APIError) -> APIResponse? {
     let request = context.request
     if let ifMatch = request.ifMatch {
-      guard let etag, EntityTag.matches(ifMatch, current: etag) else { throw APIError.preconditionFailed }
+      guard let etag,
+        EntityTag.matches(ifMatch, current: etag) || gzipTag.map({ EntityTag.matches(ifMatch, current: $0) }) == true
+      else { throw APIError.preconditionFailed }
     }
-    if let ifNoneMatch = request.ifNoneMatch, let etag, !EntityTag.noneMatch(ifNoneMatch, current: etag) {
-      guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailedNoneMatch }
-      var headers = readHeaders(etag: etag, permissions: context.permissions)
-      headers.removeFirst()  // a 304 has no body, so no Content-Type
-      return APIResponse(status: 304, headers: headers)
-    }
-    return nil
+    guard let ifNoneMatch = request.ifNoneMatch, let etag else { return nil }
+    // The gzip tag first: when a cache lists both, the smaller bytes are the ones to serve.
+    let candidates = acceptsGzip ? [gzipTag, etag].compactMap { $0 } : [etag]
+    guard let matched = EntityTag.firstMatch(ifNoneMatch, among: candidates, forStar: etag) else { return nil }
+    guard Self.readMethods.contains(request.method) else { throw APIError.preconditionFailedNoneMatch }
+    var headers = readHeaders(etag: matched, permissions: context.permissions)
+    headers.removeFirst()  // a 304 has no body, so no Content-Type
+    return APIResponse(status: 304, headers: headers)
   }
 }
 

@@ -20,6 +20,13 @@ enum EntityTag {
     "\"g\(generation)-\(hash(query))\""
   }
 
+  /// The tag of the gzip-coded bytes of the representation tagged `tag` (a strong tag): the
+  /// same with `-gzip` inside the quotes, so that each encoding has a tag of its own
+  /// (RFC 9110 §8.8.3), as strong as the identity's.
+  static func gzipped(_ tag: String) -> String {
+    String(tag.dropLast()) + "-gzip\""
+  }
+
   /// FNV-1a in base 36: stable across processes and runs, unlike `Hasher`.
   private static func hash(_ text: String) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -39,8 +46,14 @@ enum EntityTag {
 
   /// `If-None-Match` uses the weak comparison: `W/` prefixes are ignored.
   static func noneMatch(_ header: String, current: String) -> Bool {
-    guard let tags = parseList(header) else { return false }
-    return !tags.contains { weak($0) == weak(current) }
+    firstMatch(header, among: [current], forStar: current) == nil
+  }
+
+  /// The first of `candidates` that an `If-None-Match` lists (weak comparison); `forStar` for
+  /// `*`; `nil` when none is listed.
+  static func firstMatch(_ header: String, among candidates: [String], forStar: String) -> String? {
+    guard let tags = parseList(header) else { return forStar }
+    return candidates.first { candidate in tags.contains { weak($0) == weak(candidate) } }
   }
 
   /// `If-Match` uses the strong comparison: a weak tag never matches.

@@ -35,6 +35,7 @@ extension APIRequest {
       contentType: header("CONTENT_TYPE"),
       ifMatch: header("HTTP_IF_MATCH"),
       ifNoneMatch: header("HTTP_IF_NONE_MATCH"),
+      acceptEncoding: header("HTTP_ACCEPT_ENCODING"),
       body: request.body,
       bodyExceededLimit: request.bodyExceededLimit)
     // Set only in the internal location nginx's nchan module asks before opening a stream.

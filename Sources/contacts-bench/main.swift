@@ -102,7 +102,8 @@ if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "seed" {
 
 print("contacts-bench: medians; 'create' includes its fdatasync; filter columns scan (no index)")
 print(
-  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  apply 1 record  create")
+  "contacts   load(start-up)  refresh(no change)  filter(1 match)  filter(q)  encode listing  gzip listing  apply 1 record  create"
+)
 for count in sizes {
   let directory = try seededDirectory(count)
   defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -118,6 +119,8 @@ for count in sizes {
   let filterQ = median(21) { _ = state.entries.filter(search.matches) }
   let everything = ContactQuery()
   let encode = median(11) { _ = ContactsAPI.renderListing(everything, in: state) }
+  let body = ContactsAPI.renderListing(everything, in: state).body
+  let compress = median(5) { _ = ContactsAPI.gzipListing(body) }
   let other = try FileContactRepository(directory: directory)
   _ = try other.currentState().entries(matching: oneMatch)  // 'apply' maintains a built index
   var created = 0
@@ -139,7 +142,7 @@ for count in sizes {
   print(
     String(format: "%8d", count), format(load), "   ", format(refresh), "      ", format(filter), "   ",
     format(filterQ),
-    "  ", format(encode), "    ", format(max(apply, 0)), "  ", format(create))
+    "  ", format(encode), "    ", format(compress), "    ", format(max(apply, 0)), "  ", format(create))
 }
 
 print("\nindexes: the scan (before) and the index (after); 'uncached listing' renders the page too")

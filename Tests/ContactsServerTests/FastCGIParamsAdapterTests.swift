@@ -42,6 +42,15 @@ import Testing
     try #require(request.caller.misconfiguration != nil, "\(params) gave \(request.caller)")
   }
 
+  /// `Accept-Encoding` reaches the API as nginx passes it (`HTTP_ACCEPT_ENCODING`); an empty one
+  /// is no header (no coding either way).
+  @Test func acceptEncodingComesFromTheClientsHeader() {
+    let gzip = APIRequest(FastCGIRequest(params: Self.base + [("HTTP_ACCEPT_ENCODING", "gzip, deflate, br")]))
+    #expect(gzip.acceptEncoding == "gzip, deflate, br")
+    #expect(APIRequest(FastCGIRequest(params: Self.base + [("HTTP_ACCEPT_ENCODING", "")])).acceptEncoding == nil)
+    #expect(APIRequest(FastCGIRequest(params: Self.base)).acceptEncoding == nil)
+  }
+
   @Test func emptyRemoteUserIsAnonymousWhateverTheRoles() {
     let request = APIRequest(
       FastCGIRequest(params: Self.base + [("REMOTE_USER", ""), ("CONTACTS_ROLES", "Contact Center Admin")]))
@@ -57,11 +66,12 @@ import Testing
     let names = [
       "REMOTE_USER", "CONTACTS_ROLES", "REQUEST_METHOD", "REQUEST_URI", "DOCUMENT_URI", "CONTENT_TYPE",
       "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_REMOTE_USER", "HTTP_CONTACTS_ROLES", "QUERY_STRING", "X",
+      "HTTP_ACCEPT_ENCODING",
     ]
     let values = [
       "", "admin", "Contact Center Admin", "Agent", "GET", "POST", "/contacts", "/contacts/../_contacts/ping",
       "/contacts&x=/../y", "/contacts?offset=9223372036854775807&limit=1000", "application/json", "\"v1\"", "*",
-      "%00", "/contacts/%2e%2e", ",,,", " Agent , ", "\u{202E}",
+      "%00", "/contacts/%2e%2e", ",,,", " Agent , ", "\u{202E}", "gzip", "gzip;q=0, *", "x-gzip;q=0.5",
     ]
     let api = ContactsAPI(repository: InMemoryContactRepository(contacts: []))
     for _ in 0..<100_000 {

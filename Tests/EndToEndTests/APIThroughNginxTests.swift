@@ -77,6 +77,78 @@ struct APIThroughNginxTests {
     #expect(write.errorCode == "method_not_allowed")
   }
 
+  /// A listing's gzip bytes come from the responder's cache through nginx untouched: the same
+  /// bytes as the identity listing once decoded (by the system's gzip and by curl), a strong tag
+  /// of their own, one `Vary: Accept-Encoding`, 304 for that tag, and both tags change with a
+  /// write. Other JSON (the change feed) is still compressed by nginx, with the same one Vary.
+  @Test(arguments: StoreKind.allCases)
+  func listingsComeGzipCodedFromTheResponderThroughNginx(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
+    let client = stack.client
+    let gzip = [("Accept-Encoding", "gzip")]
+    let plain = try client.request("GET", "/contacts", user: "agent")
+    let zipped = try client.request("GET", "/contacts", user: "agent", headers: gzip)
+    #expect(plain.status == 200 && zipped.status == 200)
+    #expect(plain.header("Content-Encoding") == nil)
+    #expect(zipped.header("Content-Encoding") == "gzip")
+    #expect(try systemGunzip(zipped.body) == plain.body)
+    // nginx sent the responder's bytes as they were: with their length, not re-chunked.
+    #expect(zipped.header("Content-Length") == String(zipped.body.count))
+    #expect(zipped.header("Transfer-Encoding") == nil)
+    let tag = try #require(plain.header("ETag"))
+    let gzipTag = try #require(zipped.header("ETag"))
+    #expect(tag.hasPrefix("\"g") && gzipTag == String(tag.dropLast()) + "-gzip\"", "\(tag) \(gzipTag)")
+    let curlDecoded = try curl(["--compressed", "-u", "agent:agent", "http://127.0.0.1:\(stack.httpPort)/contacts"])
+    #expect(curlDecoded.header("Content-Encoding") == "gzip" && curlDecoded.body == plain.body)
+
+    /// Each Vary line the client sees, by value: one Accept-Encoding (the responder's), and nginx's Origin.
+    func varies(_ response: HTTPResponse) -> [String] {
+      response.headers.filter { $0.name.lowercased() == "vary" }.map(\.value).sorted()
+    }
+    #expect(varies(plain) == ["Accept-Encoding", "Origin"], "\(plain.headers)")
+    #expect(varies(zipped) == ["Accept-Encoding", "Origin"], "\(zipped.headers)")
+
+    let head = try client.request("HEAD", "/contacts", user: "agent", headers: gzip)
+    #expect(head.status == 200 && head.header("ETag") == gzipTag && head.header("Content-Encoding") == "gzip")
+    #expect(head.header("Content-Length") == String(zipped.body.count))
+
+    let notModified = try client.request(
+      "GET", "/contacts", user: "agent", headers: gzip + [("If-None-Match", gzipTag)])
+    #expect(notModified.status == 304 && notModified.body.isEmpty)
+    #expect(notModified.header("ETag") == gzipTag && varies(notModified) == ["Accept-Encoding", "Origin"])
+    // Without gzip, the gzip tag is not this request's representation: the identity listing.
+    let refused = try client.request("GET", "/contacts", user: "agent", headers: [("If-None-Match", gzipTag)])
+    #expect(refused.status == 200 && refused.header("ETag") == tag && refused.body == plain.body)
+
+    // A small answer is not compressed by either.
+    let joe = try client.request("GET", "/contacts?userName=joej", user: "agent", headers: gzip)
+    #expect(joe.status == 200 && joe.header("Content-Encoding") == nil && joe.contacts.count == 1)
+    #expect(varies(joe) == ["Accept-Encoding", "Origin"])
+
+    // A write changes both tags; the feed of its changes (over 1 KiB) is compressed by nginx.
+    let cursor = try #require(plain.header("X-Contacts-Cursor"))
+    for index in 0..<12 {
+      let created = try client.request(
+        "POST", "/contacts", user: "admin", json: #"{"name":"Gzip \#(index)","phoneNumber":"555 01\#(index)"}"#)
+      #expect(created.status == 201)
+    }
+    let after = try client.request("GET", "/contacts", user: "agent", headers: gzip + [("If-None-Match", gzipTag)])
+    #expect(after.status == 200 && after.header("Content-Encoding") == "gzip")
+    let afterTag = try #require(after.header("ETag"))
+    #expect(afterTag != gzipTag && afterTag.hasSuffix("-gzip\""))
+    let afterPlain = try client.request("GET", "/contacts", user: "agent", headers: [("If-None-Match", tag)])
+    #expect(afterPlain.status == 200 && afterPlain.header("ETag") == String(afterTag.dropLast(6)) + "\"")
+    #expect(try systemGunzip(after.body) == afterPlain.body)
+    let feed = try client.request("GET", "/contacts/_changes?since=\(cursor)", user: "agent", headers: gzip)
+    #expect(feed.status == 200 && feed.header("Content-Encoding") == "gzip", "\(feed.headers)")
+    #expect(varies(feed) == ["Accept-Encoding", "Origin"], "\(feed.headers)")
+    #expect(feed.header("ETag")?.hasPrefix("W/") == true)  // nginx's gzip weakens the tag it changes
+    let feedPlain = try client.request("GET", "/contacts/_changes?since=\(cursor)", user: "agent")
+    #expect(feedPlain.body.count >= 1024 && feedPlain.header("Content-Encoding") == nil)
+    #expect(varies(feedPlain) == ["Accept-Encoding", "Origin"], "\(feedPlain.headers)")
+    #expect(try systemGunzip(feed.body) == feedPlain.body)
+  }
+
   @Test(arguments: StoreKind.allCases)
   func largeListingsAreGzippedForClientsThatAsk(store: StoreKind) throws {
     let stack = try LocalStack(database: store.newDatabase())

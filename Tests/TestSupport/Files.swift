@@ -19,3 +19,26 @@ public func treeListing(_ root: String) throws -> String {
   guard result.status == 0 else { throw HTTPClientError(description: "listing failed: \(result.errors)") }
   return result.output
 }
+
+/// What the system's `gzip -dc` makes of `bytes`: a decoder independent of the service's zlib
+/// calls. Throws when gzip refuses them (not gzip, truncated, a bad CRC).
+public func systemGunzip(_ bytes: [UInt8]) throws -> [UInt8] {
+  let directory = TemporaryDirectory("contacts-gunzip")
+  let input = directory.file("data.gz")
+  let output = directory.file("data")
+  try Data(bytes).write(to: URL(fileURLWithPath: input))
+  let result = try runCommand("/bin/sh", ["-c", #"gzip -dc "$1" > "$2""#, "gunzip", input, output])
+  guard result.status == 0 else { throw HTTPClientError(description: "gzip -dc failed: \(result.errors)") }
+  return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+}
+
+/// What the system's `gzip -c -<level>` makes of `bytes`.
+public func systemGzip(_ bytes: [UInt8], level: Int = 6) throws -> [UInt8] {
+  let directory = TemporaryDirectory("contacts-gzip")
+  let input = directory.file("data")
+  let output = directory.file("data.gz")
+  try Data(bytes).write(to: URL(fileURLWithPath: input))
+  let result = try runCommand("/bin/sh", ["-c", #"gzip -c -"$3" "$1" > "$2""#, "gzip", input, output, String(level)])
+  guard result.status == 0 else { throw HTTPClientError(description: "gzip -c failed: \(result.errors)") }
+  return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+}

@@ -7,12 +7,15 @@ them), deploy/bench/fixed-responder.c compiled and running on a second socket, a
 from nginx/local/nginx.conf.template by deploy/render-nginx.sh with extra server-level locations:
 
     /bench/listing.json   the listing's exact bytes, as a static file (same server, same auth)
+    /bench/listing-gzip.json   the responder's gzip bytes of the listing, as listing-gzip.json.gz
+                          served by nginx's gzip_static (same server, same auth)
     /bench/fixed          fastcgi_pass to the fixed 88-byte responder (same server, same auth)
     /bench/nothing        204 from nginx, which the seeding script uses as a no-op
 
 It seeds N custom contacts over HTTP as admin (wrk with a Lua script), then measures with wrk
-(-t1 -c16 --latency, agent's basic auth): the static file and GET /contacts side by side, a
-one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed responder, a sorted
+(-t1 -c16 --latency, agent's basic auth): the static file and GET /contacts side by side, the
+same with Accept-Encoding: gzip (gzip_static of the responder's gzip bytes, and GET /contacts
+answered from the responder's cached gzip bytes), a one-match filter, GET /contacts/{id}, a 304 with If-None-Match, the fixed responder, a sorted
 listing's 304 (sortBy=lastName,firstName&order=desc&limit=100), the change feed (a 304 for the
 current cursor; the 10 changes since the cursor taken before the last 10 contacts were written one
 by one) and the replay of a POST /contacts made once with an Idempotency-Key (admin); then each
@@ -37,6 +40,7 @@ something broke: a MISS is a figure, not a failure. Python standard library only
 import argparse
 import base64
 import datetime
+import gzip
 import http.client
 import json
 import os
@@ -68,11 +72,13 @@ SORTED_QUERY = "sortBy=lastName,firstName&order=desc&limit=100"
 STORES = {"data": "data directory", "postgres": "PostgreSQL"}
 
 # Scenario keys, in the order they run and are printed, with their labels.
-GET_SCENARIOS = ["static", "listing", "filter", "fixed", "by_id", "not_modified", "sorted_not_modified",
+GET_SCENARIOS = ["static", "listing", "static_gzip", "listing_gzip", "filter", "fixed", "by_id", "not_modified", "sorted_not_modified",
                  "changes_not_modified", "changes", "replay"]
 LABELS = {
     "static": "static file, same bytes (nginx)",
     "listing": "GET /contacts",
+    "static_gzip": "gzip_static, same gzip bytes (nginx)",
+    "listing_gzip": "GET /contacts, Accept-Encoding: gzip",
     "filter": "GET /contacts?type=Custom&name=… (1)",
     "fixed": "fixed 88-byte responder (floor)",
     "by_id": "GET /contacts/{id}",
@@ -358,6 +364,8 @@ class Stack:
         self.fixed_socket = base / "fixed.sock"
         self.runtime = base / "nginx"
         self.listing_file = base / "listing.json"
+        # gzip_static serves listing-gzip.json.gz for /bench/listing-gzip.json (the .gz beside it).
+        self.gzip_listing_file = base / "listing-gzip.json"
         self.responder_log = base / "responder.log"
         self.http_port = free_port()
         self.https_port = free_port()
@@ -415,6 +423,11 @@ class Stack:
             "        location = /bench/listing.json {\n"
             "            default_type \"application/json; charset=utf-8\";\n"
             f"            alias {self.listing_file};\n"
+            "        }\n"
+            "        location = /bench/listing-gzip.json {\n"
+            "            default_type \"application/json; charset=utf-8\";\n"
+            "            gzip_static on;\n"
+            f"            alias {self.gzip_listing_file};\n"
             "        }\n"
             "        location = /bench/fixed {\n"
             "            include snippets/contacts-params.conf;\n"
@@ -840,11 +853,27 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
         stack.listing_file.write_bytes(listing)
         os.chmod(stack.listing_file, 0o644)
         result["listing_bytes"] = len(listing)
+        # The same listing as the responder compresses it, beside it for gzip_static.
+        status, headers, gzipped = http_request(stack.http_port, "GET", "/contacts",
+                                                {"Authorization": AGENT, "Accept-Encoding": "gzip"})
+        if status != 200 or headers.get("content-encoding") != "gzip":
+            raise BenchError(f"GET /contacts with Accept-Encoding: gzip answered {status}, "
+                             f"Content-Encoding {headers.get('content-encoding')}")
+        if gzip.decompress(gzipped) != listing:
+            raise BenchError("the gzip listing does not decode to the listing's bytes")
+        stack.gzip_listing_file.write_bytes(listing)
+        gz_file = Path(str(stack.gzip_listing_file) + ".gz")
+        gz_file.write_bytes(gzipped)
+        for path in (stack.gzip_listing_file, gz_file):
+            os.chmod(path, 0o644)
+        result["listing_gzip_bytes"] = len(gzipped)
         middle = contacts[len(contacts) // 2]
         name_query = urllib.parse.urlencode({"type": "Custom", "name": middle["name"]}, quote_via=urllib.parse.quote)
         paths = {
             "static": "/bench/listing.json",
             "listing": "/contacts",
+            "static_gzip": "/bench/listing-gzip.json",
+            "listing_gzip": "/contacts",
             "filter": "/contacts?" + name_query,
             "fixed": "/bench/fixed",
             "by_id": "/contacts/" + middle["id"],
@@ -854,7 +883,9 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
             "changes": "/contacts/_changes?since=" + urllib.parse.quote(since),
             "replay": "/contacts",
         }
-        extra_headers = {"not_modified": [f"If-None-Match: {etag}"],
+        extra_headers = {"static_gzip": ["Accept-Encoding: gzip"],
+                         "listing_gzip": ["Accept-Encoding: gzip"],
+                         "not_modified": [f"If-None-Match: {etag}"],
                          "sorted_not_modified": [f"If-None-Match: {sorted_etag}"],
                          "changes_not_modified": [f"If-None-Match: {changes_etag}"]}
         authorization = {"replay": ADMIN}
@@ -884,6 +915,10 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
                 problem = f"holds {len(json.loads(body)['changes'])} changes, expected {min(CHANGES_WRITES, count)}"
             elif key == "static" and body != listing:
                 problem = "the static file's bytes differ from the listing's"
+            elif key.endswith("_gzip") and answer_headers.get("content-encoding") != "gzip":
+                problem = f"is not gzip-coded (Content-Encoding {answer_headers.get('content-encoding')})"
+            elif key.endswith("_gzip") and body != gzipped:
+                problem = "the gzip bytes differ from the responder's first gzip answer"
             elif key == "filter" and len(json.loads(body)["contacts"]) != 1:
                 problem = f"matched {len(json.loads(body)['contacts'])} contacts, expected 1"
             elif key == "fixed" and len(body) != FIXED_BODY_BYTES:
@@ -905,7 +940,7 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
                     pids = stack.worker_pids() + stack.nginx_worker_pids()
                     if key == "fixed":
                         pids = stack.fixed_pids() + stack.nginx_worker_pids()
-                    if key == "static":
+                    if key in ("static", "static_gzip"):
                         pids = stack.nginx_worker_pids()
                     finisher = perf_profile(pids, max(1, options.duration - 1),
                                             out_dir / f"perf-{stamp}-{store}-{count}-{key}.txt")
@@ -991,7 +1026,8 @@ def print_size(result, options):
     scenarios = result["scenarios"]
     store = result.get("store", "data")
     say()
-    say(f"N = {count:,}, {STORES[store]}   listing {result['listing_bytes']:,} bytes   seeded in "
+    say(f"N = {count:,}, {STORES[store]}   listing {result['listing_bytes']:,} bytes "
+        f"({result['listing_gzip_bytes']:,} gzipped)   seeded in "
         f"{result['seed_seconds']:.1f} s ({result['seed_rate']:,.0f}/s)   disk append+fdatasync {result['disk_rate']:,.0f}/s")
     if store == "postgres":
         settings = result.get("postgres_settings", {})
@@ -1093,6 +1129,12 @@ def evaluate_data(results):
         if n in by_n or not info:
             add("GET /contacts ÷ static file of the same bytes", n, ratio(rps(n, "listing"), rps(n, "static")),
                 ">=", threshold, info=info)
+    for n in sorted(by_n):
+        add("GET /contacts gzip ÷ GET /contacts uncompressed", n, ratio(rps(n, "listing_gzip"), rps(n, "listing")),
+            ">=", 1.0)
+    for n in sorted(by_n):
+        add("GET /contacts gzip ÷ gzip_static of the same bytes", n,
+            ratio(rps(n, "listing_gzip"), rps(n, "static_gzip")), ">=", 0.6)
     for n, info in [(10000, False), (100000, True)]:
         if n in by_n or not info:
             add("GET /contacts?type=Custom&name=… (1 match) ÷ the same at N = 1,000", n,
