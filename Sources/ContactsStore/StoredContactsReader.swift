@@ -8,12 +8,24 @@ import ContactsCore
 /// keeps each object's bytes as the contact's JSON (the store wrote them with `Contact.json`),
 /// so nothing is encoded again. Anything unexpected is reported as damage with its offset.
 final class StoredContactsReader {
-  private let bytes: [UInt8]
-  private var index = 0
+  /// The file's bytes: contacts keep slices of them as their JSON.
+  let storage: [UInt8]
+  /// The same bytes, scanned one by one without a retain and release of the array per byte
+  /// (which two threads reading one array would also contend on). Valid while `storage`,
+  /// immutable, keeps them.
+  let bytes: UnsafeBufferPointer<UInt8>
+  var index = 0
   let file: String
+  /// Where a second thread starts reading a large array of contacts (see `splittableArray`):
+  /// the first element starting at or after this offset; `nil`, the middle of a file of at
+  /// least `parallelBytes`. Tests set it to every offset of small files.
+  var splitHint: Int?
+  /// Files at least this large have their arrays of contacts read on two threads.
+  static let parallelBytes = 1 << 20
 
   init(_ bytes: [UInt8], file: String) {
-    self.bytes = bytes
+    storage = bytes
+    self.bytes = bytes.withUnsafeBufferPointer { $0 }
     self.file = file
   }
 
@@ -59,19 +71,7 @@ final class StoredContactsReader {
           files[type] = try string()
         }
       case "custom":
-        try arrayElements { () throws(StoreError) in
-          var version: UInt64?
-          var entry: IndexedContact?
-          try objectMembers { (key) throws(StoreError) in
-            switch key {
-            case "v": version = try integer()
-            case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
-            default: throw damaged("unknown key \(key)")
-            }
-          }
-          guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
-          custom.append(entry)
-        }
+        custom = try splittableArray { (reader) throws(StoreError) in try reader.customEntry() }
       default:
         throw damaged("unknown key \(key)")
       }
@@ -121,11 +121,12 @@ final class StoredContactsReader {
       case "type":
         guard try string() == type.rawValue else { throw damaged("holds another type") }
       case "contacts":
-        try arrayElements { () throws(StoreError) in
+        contacts = try splittableArray { (reader) throws(StoreError) in
           let entry =
-            try isVersionedEntry() ? versionedContact(defaultType: type) : contact(version: version, defaultType: type)
-          guard entry.contact.type == type else { throw damaged("a contact of another type") }
-          contacts.append(entry)
+            try reader.isVersionedEntry()
+            ? reader.versionedContact(defaultType: type) : reader.contact(version: version, defaultType: type)
+          guard entry.contact.type == type else { throw reader.damaged("a contact of another type") }
+          return entry
         }
       default:
         throw damaged("unknown key \(key)")
@@ -134,11 +135,26 @@ final class StoredContactsReader {
     return contacts
   }
 
+  /// One custom contact of a snapshot: `{"v":V,"c":{…}}`.
+  private func customEntry() throws(StoreError) -> IndexedContact {
+    var version: UInt64?
+    var entry: IndexedContact?
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "v": version = try integer()
+      case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
+      default: throw damaged("unknown key \(key)")
+      }
+    }
+    guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
+    return entry
+  }
+
   // MARK: Pieces
 
   /// Whether the object that starts here is `{"v":…` (a contact with its own version) rather
   /// than a contact (whose members are contact attributes, never `v`).
-  private func isVersionedEntry() -> Bool {
+  func isVersionedEntry() -> Bool {
     skipWhitespace()
     var probe = index
     guard probe < bytes.count, bytes[probe] == UInt8(ascii: "{") else { return false }
@@ -154,7 +170,7 @@ final class StoredContactsReader {
   private static let versionKey: [UInt8] = Array("\"v\"".utf8)
 
   /// `{"v":V,"c":{…}}`: a contact at version `V` (`"v"` first, as the store writes it).
-  private func versionedContact(defaultType: ContactType) throws(StoreError) -> IndexedContact {
+  func versionedContact(defaultType: ContactType) throws(StoreError) -> IndexedContact {
     var version: UInt64?
     var entry: IndexedContact?
     try objectMembers { (key) throws(StoreError) in
@@ -172,7 +188,7 @@ final class StoredContactsReader {
 
   /// One flat contact object; its bytes become the contact's JSON. Keys are matched as bytes,
   /// without making a `String` of each.
-  private func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
+  func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
     try expect(UInt8(ascii: "{"))
     let start = index - 1
     var id: String?
@@ -220,7 +236,7 @@ final class StoredContactsReader {
     let contact = Contact(
       id: id, type: type, name: name, phoneNumber: phoneNumber, userName: userName, firstName: firstName,
       lastName: lastName, employeeId: employeeId, version: version)
-    return IndexedContact(contact, json: typeName == nil ? nil : bytes[start..<index])
+    return IndexedContact(contact, json: typeName == nil ? nil : storage[start..<index])
   }
 
   /// The attribute names as UTF-8, in `ContactAttribute.allCases` order.
@@ -267,7 +283,7 @@ final class StoredContactsReader {
     while index < bytes.count {
       switch bytes[index] {
       case UInt8(ascii: "\""):
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         index += 1
         return text
       case UInt8(ascii: "\\"):
@@ -309,7 +325,7 @@ final class StoredContactsReader {
     return value
   }
 
-  private func expect(_ byte: UInt8) throws(StoreError) {
+  func expect(_ byte: UInt8) throws(StoreError) {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == byte else {
       throw damaged("expected '\(Character(Unicode.Scalar(byte)))'")
@@ -317,9 +333,9 @@ final class StoredContactsReader {
     index += 1
   }
 
-  private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+  func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
-  private func skipWhitespace() {
+  func skipWhitespace() {
     while index < bytes.count,
       bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
     {
@@ -327,7 +343,7 @@ final class StoredContactsReader {
     }
   }
 
-  private func damaged(_ reason: String) -> StoreError {
+  func damaged(_ reason: String) -> StoreError {
     .damaged(file: file, line: nil, reason: "\(reason) at byte \(index)")
   }
 }
