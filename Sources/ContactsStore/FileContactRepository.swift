@@ -220,17 +220,13 @@ public final class FileContactRepository: ContactRepository {
           contacts += try DirectoryFile.read(
             layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
-        state = DirectoryState(indexed: contacts, generation: snapshot.generation)
-        if let changes = snapshot.changes {
-          state.changeLog = ChangeLog(capacity: changeHistory, horizon: changes.horizon, entries: changes.entries)
-        } else {
-          state.changeLog = ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
-        }
-        for answer in snapshot.answers { state.remember(answer) }
+        let changeLog =
+          snapshot.changes.map { ChangeLog(capacity: changeHistory, horizon: $0.horizon, entries: $0.entries) }
+          ?? ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
-        try applyJournalTail()
+        try load(contacts, changeLog: changeLog, answers: snapshot.answers, generation: snapshot.generation)
         return
       } catch StoreError.system(let error) where error.code == SystemError.noSuchFile && attempts < 3 {
         attempts += 1  // a concurrent compaction removed a file just read about: start again
@@ -256,7 +252,11 @@ public final class FileContactRepository: ContactRepository {
   /// loading a long journal does not pay a sorted insertion per record. An import in the
   /// middle applies what was gathered before it, keeping the order of the records.
   private func applyJournalTail() throws(StoreError) {
-    let entries = try journal.readTail(after: state.generation)
+    try apply(try journal.readTail(after: state.generation))
+  }
+
+  /// Applies journal records just read (see `applyJournalTail`).
+  func apply(_ entries: some Collection<Journal.Entry>) throws(StoreError) {
     var pending = PendingChanges()
     do {
       for entry in entries {
