@@ -207,7 +207,7 @@ final class StoredContactsReader {
         while index < bytes.count && bytes[index] != UInt8(ascii: "\"") { index += 1 }
         let key = bytes[keyStart..<index]
         index += 1
-        guard let slot = Self.attributeKeys.firstIndex(where: { $0.elementsEqual(key) }) else {
+        guard let slot = Self.attributeSlot(of: UnsafeBufferPointer(rebasing: key)) else {
           throw damaged("unknown contact field \(String(decoding: key, as: UTF8.self))")
         }
         try expect(UInt8(ascii: ":"))
@@ -239,8 +239,24 @@ final class StoredContactsReader {
     return IndexedContact(contact, json: typeName == nil ? nil : storage[start..<index])
   }
 
-  /// The attribute names as UTF-8, in `ContactAttribute.allCases` order.
-  private static let attributeKeys: [[UInt8]] = ContactAttribute.allCases.map { Array($0.rawValue.utf8) }
+  /// The position in `ContactAttribute.allCases` of the attribute named `key`, matched as
+  /// bytes (four keys per contact, hundreds of thousands of contacts).
+  static func attributeSlot(of key: UnsafeBufferPointer<UInt8>) -> Int? {
+    func matches(_ name: StaticString) -> Bool {
+      var offset = 0
+      while offset < key.count, name.utf8Start[offset] == key[offset] { offset += 1 }
+      return offset == key.count
+    }
+    switch key.count {
+    case 2: return matches("id") ? 0 : nil
+    case 4: return matches("name") ? 1 : matches("type") ? 2 : nil
+    case 11: return matches("phoneNumber") ? 3 : nil
+    case 8: return matches("userName") ? 4 : matches("lastName") ? 6 : nil
+    case 9: return matches("firstName") ? 5 : nil
+    case 10: return matches("employeeId") ? 7 : nil
+    default: return nil
+    }
+  }
 
   private func objectMembers(_ member: (String) throws(StoreError) -> Void) throws(StoreError) {
     try commaSeparated(between: UInt8(ascii: "{"), and: UInt8(ascii: "}")) { () throws(StoreError) in

@@ -130,4 +130,16 @@ struct SplitReadingTests {
     let oneThread = outcome { () throws(StoreError) in try reader.snapshot().custom }
     #expect(snapshotOutcome(bytes, splitHint: nil).hasPrefix(oneThread + "\n"))
   }
+
+  /// The reader matches attribute names as bytes, in `ContactAttribute.allCases` order.
+  @Test func attributeNamesMatchTheirSlots() {
+    for (slot, attribute) in ContactAttribute.allCases.enumerated() {
+      let name = Array(attribute.rawValue.utf8)
+      #expect(name.withUnsafeBufferPointer { StoredContactsReader.attributeSlot(of: $0) } == slot)
+      for other in [Array(name.dropLast()), name + [0x73], [0x49] + name.dropFirst()] {
+        #expect(other.withUnsafeBufferPointer { StoredContactsReader.attributeSlot(of: $0) } == nil)
+      }
+    }
+    #expect([UInt8]().withUnsafeBufferPointer { StoredContactsReader.attributeSlot(of: $0) } == nil)
+  }
 }
