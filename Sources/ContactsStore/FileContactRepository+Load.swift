@@ -8,8 +8,12 @@ extension FileContactRepository {
   /// (`PendingChanges.apply`) would sort, and index by id, every contact a second time; so
   /// when the records before the first import hold enough changes to be merged anyway, they
   /// are merged into the contacts before the state is built, which gives the same state.
+  ///
+  /// - Parameter changeLog: the snapshot's change log, given how to find a contact of the state
+  ///   built (its entries share the contacts that have not changed since).
   func load(
-    _ contacts: [IndexedContact], changeLog: ChangeLog, answers: [IdempotentAnswer], generation: UInt64
+    _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64,
+    changeLog: ((String) -> IndexedContact?) -> ChangeLog
   ) throws(StoreError) {
     let entries = try journal.readTail(after: generation)
     let leading = entries.prefix { entry in
@@ -20,8 +24,9 @@ extension FileContactRepository {
       for (change, sequence) in entry.record.contactChanges { pending.add(change, sequence: sequence) }
     }
     guard pending.count >= PendingChanges.mergeThreshold else {
-      state = DirectoryState(indexed: contacts, generation: generation)
-      state.changeLog = changeLog
+      let built = DirectoryState(indexed: contacts, generation: generation)
+      state = built
+      state.changeLog = changeLog(built.contact(id:))
       for answer in answers { state.remember(answer) }
       try apply(entries)
       return

@@ -220,13 +220,17 @@ public final class FileContactRepository: ContactRepository {
           contacts += try DirectoryFile.read(
             layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
-        let changeLog =
-          snapshot.changes.map { ChangeLog(capacity: changeHistory, horizon: $0.horizon, entries: $0.entries) }
-          ?? ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
+        let capacity = changeHistory
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
-        try load(contacts, changeLog: changeLog, answers: snapshot.answers, generation: snapshot.generation)
+        try load(contacts, answers: snapshot.answers, generation: snapshot.generation) { current in
+          guard let changes = snapshot.changes else {
+            return ChangeLog(capacity: capacity, horizon: snapshot.generation)
+          }
+          return ChangeLog(
+            capacity: capacity, horizon: changes.horizon, entries: changes.entries.map { $0.entry(current: current) })
+        }
         return
       } catch StoreError.system(let error) where error.code == SystemError.noSuchFile && attempts < 3 {
         attempts += 1  // a concurrent compaction removed a file just read about: start again

@@ -59,8 +59,11 @@ struct PendingChanges {
   /// What `DirectoryState.apply(upserts:removals:generation:)` does to a built state, done to
   /// the list it is built from: the same contacts, change log and generation (a test compares
   /// them).
+  ///
+  /// - Parameter changeLog: the change log before these changes, given how to find a contact
+  ///   of the state built.
   func state(
-    applyingTo contacts: [IndexedContact], generation: UInt64, changeLog: ChangeLog
+    applyingTo contacts: [IndexedContact], generation: UInt64, changeLog: ((String) -> IndexedContact?) -> ChangeLog
   ) -> DirectoryState {
     let (upserts, removals) = lastWords()
     var touched = Set(removals.keys)
@@ -70,8 +73,9 @@ struct PendingChanges {
     let added = upserts.map { IndexedContact($0) }
     var kept = contacts.filter { !touched.contains($0.contact.id) }
     kept += added
-    var state = DirectoryState(indexed: kept, generation: max(generation, self.generation))
-    state.changeLog = changeLog
+    let built = DirectoryState(indexed: kept, generation: max(generation, self.generation))
+    var state = built
+    state.changeLog = changeLog(built.contact(id:))
     let logged =
       added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }

@@ -32,13 +32,13 @@ final class StoredContactsReader {
   /// `snapshot.json`: `{"format":1,"generation":G,"files":{…},"custom":[{"v":V,"c":{…}},…]}`.
   func snapshot() throws(StoreError) -> (
     generation: UInt64, files: [ContactType: String], custom: [IndexedContact],
-    changes: (horizon: UInt64, entries: [ChangeEntry])?, answers: [IdempotentAnswer]
+    changes: (horizon: UInt64, entries: [StoredChange])?, answers: [IdempotentAnswer]
   ) {
     var answers: [IdempotentAnswer] = []
     var generation: UInt64?
     var files: [ContactType: String] = [:]
     var custom: [IndexedContact] = []
-    var changes: (horizon: UInt64, entries: [ChangeEntry])?
+    var changes: (horizon: UInt64, entries: [StoredChange])?
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "format":
@@ -81,27 +81,27 @@ final class StoredContactsReader {
   }
 
   /// The change log of a snapshot: `{"horizon":30,"entries":[{"s":31,"c":{…}},{"s":32,"i":"…"}]}`.
-  private func changeLog() throws(StoreError) -> (horizon: UInt64, entries: [ChangeEntry]) {
+  private func changeLog() throws(StoreError) -> (horizon: UInt64, entries: [StoredChange]) {
     var horizon: UInt64?
-    var entries: [ChangeEntry] = []
+    var entries: [StoredChange] = []
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "horizon": horizon = try integer()
       case "entries":
         try arrayElements { () throws(StoreError) in
           var sequence: UInt64?
-          var contact: IndexedContact?
+          var contact: (Contact, json: ArraySlice<UInt8>?)?
           var deleted: String?
           try objectMembers { (key) throws(StoreError) in
             switch key {
             case "s": sequence = try integer()
-            case "c": contact = try self.contact(version: sequence ?? 0, defaultType: .custom)
+            case "c": contact = try storedContact(version: sequence ?? 0, defaultType: .custom)
             case "i": deleted = try string()
             default: throw damaged("unknown key \(key) in a change")
             }
           }
-          guard let sequence, let id = contact?.contact.id ?? deleted else { throw damaged("incomplete change") }
-          entries.append(ChangeEntry(sequence: sequence, id: id, contact: contact))
+          guard let sequence, let id = contact?.0.id ?? deleted else { throw damaged("incomplete change") }
+          entries.append(StoredChange(sequence: sequence, id: id, contact: contact))
         }
       default: throw damaged("unknown key \(key) in the change log")
       }
@@ -189,6 +189,15 @@ final class StoredContactsReader {
   /// One flat contact object; its bytes become the contact's JSON. Keys are matched as bytes,
   /// without making a `String` of each.
   func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
+    let (contact, json) = try storedContact(version: version, defaultType: defaultType)
+    return IndexedContact(contact, json: json)
+  }
+
+  /// `contact(version:defaultType:)`, not yet indexed: the contact and its bytes (`nil` when
+  /// they lack the type, and so are not the contact's JSON).
+  private func storedContact(version: UInt64, defaultType: ContactType) throws(StoreError) -> (
+    Contact, json: ArraySlice<UInt8>?
+  ) {
     try expect(UInt8(ascii: "{"))
     let start = index - 1
     var id: String?
@@ -236,7 +245,7 @@ final class StoredContactsReader {
     let contact = Contact(
       id: id, type: type, name: name, phoneNumber: phoneNumber, userName: userName, firstName: firstName,
       lastName: lastName, employeeId: employeeId, version: version)
-    return IndexedContact(contact, json: typeName == nil ? nil : storage[start..<index])
+    return (contact, typeName == nil ? nil : storage[start..<index])
   }
 
   /// The position in `ContactAttribute.allCases` of the attribute named `key`, matched as

@@ -54,7 +54,7 @@ struct JournalLoadTests {
     built.changeLog = changeLog
     var applied = pending
     applied.apply(to: &built)
-    let merged = pending.state(applyingTo: contacts, generation: generation, changeLog: changeLog)
+    let merged = pending.state(applyingTo: contacts, generation: generation) { _ in changeLog }
     #expect(Self.describe(merged) == Self.describe(built))
     #expect(merged.generation == generation + UInt64(count))
   }
@@ -99,5 +99,35 @@ struct JournalLoadTests {
     let loaded = try FileContactRepository(directory: directory.path).currentState()
     #expect(Self.describe(loaded) == Self.describe(followed))
     #expect(loaded.generation == followed.generation)
+  }
+
+  /// The snapshot's change log names the contacts that have not changed since: a loading worker
+  /// shares their indexed form with the state rather than building it twice, and builds the
+  /// others (changed since, by the journal) anew.
+  @Test func theChangeLogSharesTheContactsThatAreCurrent() throws {
+    let directory = TemporaryDirectory()
+    let writer = try FileContactRepository(directory: directory.path)
+    var random = SeededRandom(seed: 3)
+    for id in 0..<40 { _ = try writer.commit(by: "seed") { _ in .create(Self.contact(&random, id: id)) } }
+    _ = try writer.commit(by: "seed") { _ in .delete(id: "c3") }
+    try writer.compact()
+    _ = try writer.commit(by: "later") { _ in .update(Self.contact(&random, id: 5)) }
+    let loaded = try FileContactRepository(directory: directory.path).currentState()
+    let logged = loaded.changeLog.all.filter { $0.sequence <= 41 }
+    #expect(logged.count == 41)  // each of the 40 creates and the delete
+    for entry in logged {
+      let current = loaded.contact(id: entry.id)
+      switch entry.id {
+      case "c3":  // created, then deleted
+        #expect(current == nil)
+        #expect((entry.contact == nil) == (entry.sequence == 41))
+      case "c5":
+        #expect(entry.contact != nil && entry.contact !== current)
+        #expect(entry.contact?.contact.version == entry.sequence)
+      default:
+        #expect(entry.contact === current, "\(entry.id)")
+      }
+    }
+    #expect(Self.describe(loaded) == Self.describe(try writer.currentState()))
   }
 }
