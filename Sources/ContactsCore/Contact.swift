@@ -107,12 +107,27 @@ public enum TextFolding {
       if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
     }
     guard hasUppercase else { return text }
-    return String(
-      decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }, as: UTF8.self)
+    // Written straight into the new string: no intermediate array (a worker folds every
+    // contact's fields when it loads).
+    return String(unsafeUninitializedCapacity: text.utf8.count) { buffer in
+      var count = 0
+      for byte in text.utf8 {
+        buffer[count] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+        count += 1
+      }
+      return count
+    }
   }
 
   /// The ASCII digits of `text`, in order: how phone numbers are compared.
   public static func digits(of text: String) -> String {
-    String(decoding: text.utf8.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }, as: UTF8.self)
+    String(unsafeUninitializedCapacity: text.utf8.count) { buffer in
+      var count = 0
+      for byte in text.utf8 where byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+        buffer[count] = byte
+        count += 1
+      }
+      return count
+    }
   }
 }

@@ -220,17 +220,17 @@ public final class FileContactRepository: ContactRepository {
           contacts += try DirectoryFile.read(
             layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
-        state = DirectoryState(indexed: contacts, generation: snapshot.generation)
-        if let changes = snapshot.changes {
-          state.changeLog = ChangeLog(capacity: changeHistory, horizon: changes.horizon, entries: changes.entries)
-        } else {
-          state.changeLog = ChangeLog(capacity: changeHistory, horizon: snapshot.generation)
-        }
-        for answer in snapshot.answers { state.remember(answer) }
+        let capacity = changeHistory
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
-        try applyJournalTail()
+        try load(contacts, answers: snapshot.answers, generation: snapshot.generation) { current in
+          guard let changes = snapshot.changes else {
+            return ChangeLog(capacity: capacity, horizon: snapshot.generation)
+          }
+          return ChangeLog(
+            capacity: capacity, horizon: changes.horizon, entries: changes.entries.map { $0.entry(current: current) })
+        }
         return
       } catch StoreError.system(let error) where error.code == SystemError.noSuchFile && attempts < 3 {
         attempts += 1  // a concurrent compaction removed a file just read about: start again
@@ -256,7 +256,11 @@ public final class FileContactRepository: ContactRepository {
   /// loading a long journal does not pay a sorted insertion per record. An import in the
   /// middle applies what was gathered before it, keeping the order of the records.
   private func applyJournalTail() throws(StoreError) {
-    let entries = try journal.readTail(after: state.generation)
+    try apply(try journal.readTail(after: state.generation))
+  }
+
+  /// Applies journal records just read (see `applyJournalTail`).
+  func apply(_ entries: some Collection<Journal.Entry>) throws(StoreError) {
     var pending = PendingChanges()
     do {
       for entry in entries {

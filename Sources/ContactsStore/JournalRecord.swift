@@ -93,6 +93,13 @@ struct JournalRecord: Equatable {
 
   /// Reads one line (without its `\n`); `nil` when it is not a record this version wrote.
   init?(line: ArraySlice<UInt8>) {
+    // The writer's own lines, fast; anything else through the general parser.
+    guard let record = JournalLineReader.record(line) ?? JournalRecord(parsing: line) else { return nil }
+    self = record
+  }
+
+  /// `init(line:)` through the general JSON parser.
+  init?(parsing line: ArraySlice<UInt8>) {
     guard let value = try? JSONParser.parse(Array(line)),
       case .number(let seqText) = value["seq"], let sequence = UInt64(seqText),
       let timestamp = value["at"]?.stringValue, let user = value["by"]?.stringValue,

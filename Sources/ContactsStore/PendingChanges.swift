@@ -15,6 +15,8 @@ struct PendingChanges {
     generation = sequence
   }
 
+  var count: Int { changes.count }
+
   mutating func apply(to state: inout DirectoryState) {
     guard !changes.isEmpty else { return }
     if changes.count < Self.mergeThreshold {
@@ -25,21 +27,59 @@ struct PendingChanges {
         }
       }
     } else {
-      var upserts: [String: Contact] = [:]
-      var removals: [String: UInt64] = [:]
-      for (change, sequence) in changes {
-        switch change {
-        case .create(var contact), .update(var contact):
-          contact.version = sequence
-          upserts[contact.id] = contact
-          removals[contact.id] = nil
-        case .delete(let id):
-          upserts[id] = nil
-          removals[id] = sequence
-        }
-      }
-      state.apply(upserts: Array(upserts.values), removals: removals, generation: generation)
+      let (upserts, removals) = lastWords()
+      state.apply(upserts: upserts, removals: removals, generation: generation)
     }
     self = PendingChanges()
+  }
+
+  /// The last word on each contact: its state after its last change (at that change's
+  /// sequence number), or the sequence number of its deletion.
+  private func lastWords() -> (upserts: [Contact], removals: [String: UInt64]) {
+    var upserts: [String: Contact] = [:]
+    var removals: [String: UInt64] = [:]
+    for (change, sequence) in changes {
+      switch change {
+      case .create(var contact), .update(var contact):
+        contact.version = sequence
+        upserts[contact.id] = contact
+        removals[contact.id] = nil
+      case .delete(let id):
+        upserts[id] = nil
+        removals[id] = sequence
+      }
+    }
+    return (Array(upserts.values), removals)
+  }
+
+  /// The state that `contacts` (at `generation`, with `changeLog`) would be in after
+  /// `apply(to:)` of these changes, when there are `mergeThreshold` or more: built in one go, so
+  /// that a worker loading a long journal sorts and indexes its contacts once, not twice.
+  ///
+  /// What `DirectoryState.apply(upserts:removals:generation:)` does to a built state, done to
+  /// the list it is built from: the same contacts, change log and generation (a test compares
+  /// them).
+  ///
+  /// - Parameter changeLog: the change log before these changes, given how to find a contact
+  ///   of the state built.
+  func state(
+    applyingTo contacts: [IndexedContact], generation: UInt64, changeLog: ((String) -> IndexedContact?) -> ChangeLog
+  ) -> DirectoryState {
+    let (upserts, removals) = lastWords()
+    var touched = Set(removals.keys)
+    touched.reserveCapacity(removals.count + upserts.count)
+    for contact in upserts { touched.insert(contact.id) }
+    // In any order: the state sorts them (ids are unique, so the order is total).
+    let added = upserts.map { IndexedContact($0) }
+    var kept = contacts.filter { !touched.contains($0.contact.id) }
+    kept += added
+    let built = DirectoryState(indexed: kept, generation: max(generation, self.generation))
+    var state = built
+    state.changeLog = changeLog(built.contact(id:))
+    let logged =
+      added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
+      + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
+    for entry in logged.sorted(by: { $0.sequence < $1.sequence }) { state.changeLog.append(entry) }
+    return state
   }
 }

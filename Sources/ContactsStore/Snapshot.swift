@@ -15,7 +15,7 @@ struct Snapshot {
   var directoryFiles: [ContactType: String]
   var custom: [IndexedContact]
   /// The change log's horizon and entries; `nil` in a format 1 snapshot.
-  var changes: (horizon: UInt64, entries: [ChangeEntry])?
+  var changes: (horizon: UInt64, entries: [StoredChange])?
   /// Answers kept for idempotency keys (the last 24 hours').
   var answers: [IdempotentAnswer] = []
 
@@ -122,5 +122,24 @@ enum DirectoryFile {
   /// The generation a directory file was imported at, from its name (`users-<g>.json`).
   static func generation(ofFile name: String) -> UInt64 {
     UInt64(name.split(separator: "-").last?.split(separator: ".").first ?? "") ?? 0
+  }
+}
+
+/// A change of a snapshot's change log as read, its contact not yet indexed: most are the
+/// contact as it still is, whose indexed form the loader shares rather than building it twice.
+struct StoredChange {
+  var sequence: UInt64
+  var id: String
+  /// The contact after the change and its bytes as stored; `nil` for a deletion.
+  var contact: (Contact, json: ArraySlice<UInt8>?)?
+
+  /// The change-log entry. Its contact is `current(id)` when that is this very contact (the
+  /// same values, version included, and the same JSON bytes), else indexed anew.
+  func entry(current: (String) -> IndexedContact?) -> ChangeEntry {
+    guard let (contact, json) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
+    if let json, let shared = current(contact.id), shared.contact == contact, shared.json == json {
+      return ChangeEntry(sequence: sequence, id: id, contact: shared)
+    }
+    return ChangeEntry(sequence: sequence, id: id, contact: IndexedContact(contact, json: json))
   }
 }

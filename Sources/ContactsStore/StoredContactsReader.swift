@@ -8,25 +8,37 @@ import ContactsCore
 /// keeps each object's bytes as the contact's JSON (the store wrote them with `Contact.json`),
 /// so nothing is encoded again. Anything unexpected is reported as damage with its offset.
 final class StoredContactsReader {
-  private let bytes: [UInt8]
-  private var index = 0
+  /// The file's bytes: contacts keep slices of them as their JSON.
+  let storage: [UInt8]
+  /// The same bytes, scanned one by one without a retain and release of the array per byte
+  /// (which two threads reading one array would also contend on). Valid while `storage`,
+  /// immutable, keeps them.
+  let bytes: UnsafeBufferPointer<UInt8>
+  var index = 0
   let file: String
+  /// Where a second thread starts reading a large array of contacts (see `splittableArray`):
+  /// the first element starting at or after this offset; `nil`, the middle of a file of at
+  /// least `parallelBytes`. Tests set it to every offset of small files.
+  var splitHint: Int?
+  /// Files at least this large have their arrays of contacts read on two threads.
+  static let parallelBytes = 1 << 20
 
   init(_ bytes: [UInt8], file: String) {
-    self.bytes = bytes
+    storage = bytes
+    self.bytes = bytes.withUnsafeBufferPointer { $0 }
     self.file = file
   }
 
   /// `snapshot.json`: `{"format":1,"generation":G,"files":{…},"custom":[{"v":V,"c":{…}},…]}`.
   func snapshot() throws(StoreError) -> (
     generation: UInt64, files: [ContactType: String], custom: [IndexedContact],
-    changes: (horizon: UInt64, entries: [ChangeEntry])?, answers: [IdempotentAnswer]
+    changes: (horizon: UInt64, entries: [StoredChange])?, answers: [IdempotentAnswer]
   ) {
     var answers: [IdempotentAnswer] = []
     var generation: UInt64?
     var files: [ContactType: String] = [:]
     var custom: [IndexedContact] = []
-    var changes: (horizon: UInt64, entries: [ChangeEntry])?
+    var changes: (horizon: UInt64, entries: [StoredChange])?
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "format":
@@ -59,19 +71,7 @@ final class StoredContactsReader {
           files[type] = try string()
         }
       case "custom":
-        try arrayElements { () throws(StoreError) in
-          var version: UInt64?
-          var entry: IndexedContact?
-          try objectMembers { (key) throws(StoreError) in
-            switch key {
-            case "v": version = try integer()
-            case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
-            default: throw damaged("unknown key \(key)")
-            }
-          }
-          guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
-          custom.append(entry)
-        }
+        custom = try splittableArray { (reader) throws(StoreError) in try reader.customEntry() }
       default:
         throw damaged("unknown key \(key)")
       }
@@ -81,27 +81,27 @@ final class StoredContactsReader {
   }
 
   /// The change log of a snapshot: `{"horizon":30,"entries":[{"s":31,"c":{…}},{"s":32,"i":"…"}]}`.
-  private func changeLog() throws(StoreError) -> (horizon: UInt64, entries: [ChangeEntry]) {
+  private func changeLog() throws(StoreError) -> (horizon: UInt64, entries: [StoredChange]) {
     var horizon: UInt64?
-    var entries: [ChangeEntry] = []
+    var entries: [StoredChange] = []
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "horizon": horizon = try integer()
       case "entries":
         try arrayElements { () throws(StoreError) in
           var sequence: UInt64?
-          var contact: IndexedContact?
+          var contact: (Contact, json: ArraySlice<UInt8>?)?
           var deleted: String?
           try objectMembers { (key) throws(StoreError) in
             switch key {
             case "s": sequence = try integer()
-            case "c": contact = try self.contact(version: sequence ?? 0, defaultType: .custom)
+            case "c": contact = try storedContact(version: sequence ?? 0, defaultType: .custom)
             case "i": deleted = try string()
             default: throw damaged("unknown key \(key) in a change")
             }
           }
-          guard let sequence, let id = contact?.contact.id ?? deleted else { throw damaged("incomplete change") }
-          entries.append(ChangeEntry(sequence: sequence, id: id, contact: contact))
+          guard let sequence, let id = contact?.0.id ?? deleted else { throw damaged("incomplete change") }
+          entries.append(StoredChange(sequence: sequence, id: id, contact: contact))
         }
       default: throw damaged("unknown key \(key) in the change log")
       }
@@ -121,11 +121,12 @@ final class StoredContactsReader {
       case "type":
         guard try string() == type.rawValue else { throw damaged("holds another type") }
       case "contacts":
-        try arrayElements { () throws(StoreError) in
+        contacts = try splittableArray { (reader) throws(StoreError) in
           let entry =
-            try isVersionedEntry() ? versionedContact(defaultType: type) : contact(version: version, defaultType: type)
-          guard entry.contact.type == type else { throw damaged("a contact of another type") }
-          contacts.append(entry)
+            try reader.isVersionedEntry()
+            ? reader.versionedContact(defaultType: type) : reader.contact(version: version, defaultType: type)
+          guard entry.contact.type == type else { throw reader.damaged("a contact of another type") }
+          return entry
         }
       default:
         throw damaged("unknown key \(key)")
@@ -134,11 +135,26 @@ final class StoredContactsReader {
     return contacts
   }
 
+  /// One custom contact of a snapshot: `{"v":V,"c":{…}}`.
+  private func customEntry() throws(StoreError) -> IndexedContact {
+    var version: UInt64?
+    var entry: IndexedContact?
+    try objectMembers { (key) throws(StoreError) in
+      switch key {
+      case "v": version = try integer()
+      case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
+      default: throw damaged("unknown key \(key)")
+      }
+    }
+    guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
+    return entry
+  }
+
   // MARK: Pieces
 
   /// Whether the object that starts here is `{"v":…` (a contact with its own version) rather
   /// than a contact (whose members are contact attributes, never `v`).
-  private func isVersionedEntry() -> Bool {
+  func isVersionedEntry() -> Bool {
     skipWhitespace()
     var probe = index
     guard probe < bytes.count, bytes[probe] == UInt8(ascii: "{") else { return false }
@@ -154,7 +170,7 @@ final class StoredContactsReader {
   private static let versionKey: [UInt8] = Array("\"v\"".utf8)
 
   /// `{"v":V,"c":{…}}`: a contact at version `V` (`"v"` first, as the store writes it).
-  private func versionedContact(defaultType: ContactType) throws(StoreError) -> IndexedContact {
+  func versionedContact(defaultType: ContactType) throws(StoreError) -> IndexedContact {
     var version: UInt64?
     var entry: IndexedContact?
     try objectMembers { (key) throws(StoreError) in
@@ -172,7 +188,16 @@ final class StoredContactsReader {
 
   /// One flat contact object; its bytes become the contact's JSON. Keys are matched as bytes,
   /// without making a `String` of each.
-  private func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
+  func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
+    let (contact, json) = try storedContact(version: version, defaultType: defaultType)
+    return IndexedContact(contact, json: json)
+  }
+
+  /// `contact(version:defaultType:)`, not yet indexed: the contact and its bytes (`nil` when
+  /// they lack the type, and so are not the contact's JSON).
+  private func storedContact(version: UInt64, defaultType: ContactType) throws(StoreError) -> (
+    Contact, json: ArraySlice<UInt8>?
+  ) {
     try expect(UInt8(ascii: "{"))
     let start = index - 1
     var id: String?
@@ -191,7 +216,7 @@ final class StoredContactsReader {
         while index < bytes.count && bytes[index] != UInt8(ascii: "\"") { index += 1 }
         let key = bytes[keyStart..<index]
         index += 1
-        guard let slot = Self.attributeKeys.firstIndex(where: { $0.elementsEqual(key) }) else {
+        guard let slot = Self.attributeSlot(of: UnsafeBufferPointer(rebasing: key)) else {
           throw damaged("unknown contact field \(String(decoding: key, as: UTF8.self))")
         }
         try expect(UInt8(ascii: ":"))
@@ -220,11 +245,27 @@ final class StoredContactsReader {
     let contact = Contact(
       id: id, type: type, name: name, phoneNumber: phoneNumber, userName: userName, firstName: firstName,
       lastName: lastName, employeeId: employeeId, version: version)
-    return IndexedContact(contact, json: typeName == nil ? nil : bytes[start..<index])
+    return (contact, typeName == nil ? nil : storage[start..<index])
   }
 
-  /// The attribute names as UTF-8, in `ContactAttribute.allCases` order.
-  private static let attributeKeys: [[UInt8]] = ContactAttribute.allCases.map { Array($0.rawValue.utf8) }
+  /// The position in `ContactAttribute.allCases` of the attribute named `key`, matched as
+  /// bytes (four keys per contact, hundreds of thousands of contacts).
+  static func attributeSlot(of key: UnsafeBufferPointer<UInt8>) -> Int? {
+    func matches(_ name: StaticString) -> Bool {
+      var offset = 0
+      while offset < key.count, name.utf8Start[offset] == key[offset] { offset += 1 }
+      return offset == key.count
+    }
+    switch key.count {
+    case 2: return matches("id") ? 0 : nil
+    case 4: return matches("name") ? 1 : matches("type") ? 2 : nil
+    case 11: return matches("phoneNumber") ? 3 : nil
+    case 8: return matches("userName") ? 4 : matches("lastName") ? 6 : nil
+    case 9: return matches("firstName") ? 5 : nil
+    case 10: return matches("employeeId") ? 7 : nil
+    default: return nil
+    }
+  }
 
   private func objectMembers(_ member: (String) throws(StoreError) -> Void) throws(StoreError) {
     try commaSeparated(between: UInt8(ascii: "{"), and: UInt8(ascii: "}")) { () throws(StoreError) in
@@ -267,7 +308,7 @@ final class StoredContactsReader {
     while index < bytes.count {
       switch bytes[index] {
       case UInt8(ascii: "\""):
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         index += 1
         return text
       case UInt8(ascii: "\\"):
@@ -309,7 +350,7 @@ final class StoredContactsReader {
     return value
   }
 
-  private func expect(_ byte: UInt8) throws(StoreError) {
+  func expect(_ byte: UInt8) throws(StoreError) {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == byte else {
       throw damaged("expected '\(Character(Unicode.Scalar(byte)))'")
@@ -317,9 +358,9 @@ final class StoredContactsReader {
     index += 1
   }
 
-  private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+  func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
-  private func skipWhitespace() {
+  func skipWhitespace() {
     while index < bytes.count,
       bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
     {
@@ -327,7 +368,7 @@ final class StoredContactsReader {
     }
   }
 
-  private func damaged(_ reason: String) -> StoreError {
+  func damaged(_ reason: String) -> StoreError {
     .damaged(file: file, line: nil, reason: "\(reason) at byte \(index)")
   }
 }

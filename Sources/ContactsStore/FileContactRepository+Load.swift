@@ -1,0 +1,41 @@
+import ContactsCore
+
+extension FileContactRepository {
+  /// Builds the state from a snapshot's contacts (and the directory files'), then applies the
+  /// journal's complete lines past `generation`.
+  ///
+  /// A journal holds up to a quarter of the snapshot. Applying its changes to a built state
+  /// (`PendingChanges.apply`) would sort, and index by id, every contact a second time; so
+  /// when the records before the first import hold enough changes to be merged anyway, they
+  /// are merged into the contacts before the state is built, which gives the same state.
+  ///
+  /// - Parameter changeLog: the snapshot's change log, given how to find a contact of the state
+  ///   built (its entries share the contacts that have not changed since).
+  func load(
+    _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64,
+    changeLog: ((String) -> IndexedContact?) -> ChangeLog
+  ) throws(StoreError) {
+    let entries = try journal.readTail(after: generation)
+    let leading = entries.prefix { entry in
+      if case .directoryImport = entry.record.operation { false } else { true }
+    }
+    var pending = PendingChanges()
+    for entry in leading {
+      for (change, sequence) in entry.record.contactChanges { pending.add(change, sequence: sequence) }
+    }
+    guard pending.count >= PendingChanges.mergeThreshold else {
+      let built = DirectoryState(indexed: contacts, generation: generation)
+      state = built
+      state.changeLog = changeLog(built.contact(id:))
+      for answer in answers { state.remember(answer) }
+      try apply(entries)
+      return
+    }
+    state = pending.state(applyingTo: contacts, generation: generation, changeLog: changeLog)
+    for answer in answers { state.remember(answer) }
+    for entry in leading {
+      if let answer = entry.record.idempotentAnswer { state.remember(answer) }
+    }
+    try apply(entries.dropFirst(leading.count))
+  }
+}
