@@ -22,10 +22,11 @@ extension StoredContactsReader {
       return []
     }
     guard let split = splitPoint() else { return try elements(element, upTo: nil).elements }
-    let bytes = storage
+    let storage = storage
+    let scanned = scanned
     let file = file
     let background = BackgroundWork { () -> Result<(elements: [IndexedContact], end: Int), StoreError> in
-      let reader = StoredContactsReader(bytes, file: file)
+      let reader = StoredContactsReader(storage, scanned: scanned, file: file)
       reader.index = split
       return Result { () throws(StoreError) in
         let elements = try reader.elements(element, upTo: nil).elements

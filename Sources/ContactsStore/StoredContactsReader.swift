@@ -10,9 +10,12 @@ import ContactsCore
 final class StoredContactsReader {
   /// The file's bytes: contacts keep slices of them as their JSON.
   let storage: [UInt8]
-  /// The same bytes, scanned one by one without a retain and release of the array per byte
-  /// (which two threads reading one array would also contend on). Valid while `storage`,
-  /// immutable, keeps them.
+  /// A copy of them that this reader (and the second reader of a split, see
+  /// `splittableArray`) scans byte by byte through `bytes`.
+  let scanned: ScannedBytes
+  /// `scanned`'s bytes, without a retain and release of an array per byte (which two threads
+  /// reading one array would also contend on). Valid while `scanned` lives: as long as this
+  /// reader.
   let bytes: UnsafeBufferPointer<UInt8>
   var index = 0
   let file: String
@@ -23,9 +26,15 @@ final class StoredContactsReader {
   /// Files at least this large have their arrays of contacts read on two threads.
   static let parallelBytes = 1 << 20
 
-  init(_ bytes: [UInt8], file: String) {
-    storage = bytes
-    self.bytes = bytes.withUnsafeBufferPointer { $0 }
+  convenience init(_ bytes: [UInt8], file: String) {
+    self.init(bytes, scanned: ScannedBytes(bytes), file: file)
+  }
+
+  /// A reader of `storage` that scans `scanned`, a copy of it (another reader's).
+  init(_ storage: [UInt8], scanned: ScannedBytes, file: String) {
+    self.storage = storage
+    self.scanned = scanned
+    self.bytes = scanned.bytes
     self.file = file
   }
 
@@ -371,4 +380,20 @@ final class StoredContactsReader {
   func damaged(_ reason: String) -> StoreError {
     .damaged(file: file, line: nil, reason: "\(reason) at byte \(index)")
   }
+}
+
+/// Bytes in memory of their own, immutable, freed with this object: what
+/// `StoredContactsReader` scans through a pointer. (A pointer into an array is only valid inside
+/// `withUnsafeBufferPointer`; the copy costs ~1% of reading a snapshot.)
+final class ScannedBytes: @unchecked Sendable {
+  // @unchecked: never written after init; read-only from any thread.
+  let bytes: UnsafeBufferPointer<UInt8>
+
+  init(_ source: [UInt8]) {
+    let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: source.count)
+    _ = copy.initialize(from: source)
+    bytes = UnsafeBufferPointer(copy)
+  }
+
+  deinit { bytes.deallocate() }
 }
