@@ -1135,10 +1135,13 @@ def evaluate_data(results):
     for n in sorted(by_n):
         add("GET /contacts gzip ÷ gzip_static of the same bytes", n,
             ratio(rps(n, "listing_gzip"), rps(n, "static_gzip")), ">=", 0.6)
-    for n, info in [(10000, False), (100000, True)]:
-        if n in by_n or not info:
-            add("GET /contacts?type=Custom&name=… (1 match) ÷ the same at N = 1,000", n,
-                ratio(rps(n, "filter"), rps(1000, "filter")), ">=", 0.8, info=info)
+    # Issue 15: a one-match filter costs the same whatever N is. Each size runs on a stack of its
+    # own minutes apart, so each rate is first divided by its own stack's fixed responder.
+    for n in (10000, 100000):
+        if n in by_n:
+            add("GET /contacts?type=Custom&name=… (1 match) ÷ the same at N = 1,000, each ÷ own floor", n,
+                ratio(ratio(rps(n, "filter"), rps(n, "fixed")), ratio(rps(1000, "filter"), rps(1000, "fixed"))),
+                ">=", 0.9)
     for n in sorted(by_n):
         add("GET /contacts/{id} ÷ fixed-body responder", n, ratio(rps(n, "by_id"), rps(n, "fixed")), ">=", 0.8)
     for n in sorted(by_n):
@@ -1146,7 +1149,7 @@ def evaluate_data(results):
             ratio(rps(n, "not_modified"), rps(n, "fixed")), ">=", 0.8)
     for n in sorted(by_n):
         add("POST /contacts (16 conns) ÷ disk append+fdatasync", n,
-            ratio(rps(n, "post"), by_n[n]["disk_rate"]), ">=", 0.3)
+            ratio(rps(n, "post"), by_n[n]["disk_rate"]), ">=", 0.6)
     add("POST /contacts at N = 100,000 ÷ at N = 1,000", 100000, ratio(rps(100000, "post"), rps(1000, "post")),
         ">=", 0.9)
     for n, threshold, info in [(1000, 30, True), (10000, 30, False), (100000, 150, False)]:
