@@ -27,6 +27,21 @@ public enum ContactType: String, CaseIterable, Sendable, Codable {
 /// Every attribute of the contact object, by its JSON name.
 public enum ContactAttribute: String, CaseIterable, Sendable {
   case id, name, type, phoneNumber, userName, firstName, lastName, employeeId
+
+  /// The attribute's place in `allCases` (0…7): an index into a fixed array of the attributes'
+  /// values, or a tag for keys of each.
+  public var position: Int {
+    switch self {
+    case .id: 0
+    case .name: 1
+    case .type: 2
+    case .phoneNumber: 3
+    case .userName: 4
+    case .firstName: 5
+    case .lastName: 6
+    case .employeeId: 7
+    }
+  }
 }
 
 /// One entry of the directory.

@@ -258,20 +258,7 @@ struct DirectoryIndex: Sendable {
   /// bytes would tell them apart and miss a match. (Seeded per process, so no client can choose
   /// values that collide.)
   static func exactKey(_ attribute: ContactAttribute, _ value: String) -> UInt64 {
-    kindOf(attribute) << 56 | UInt64(UInt(bitPattern: value.hashValue)) >> 8
-  }
-
-  private static func kindOf(_ attribute: ContactAttribute) -> UInt64 {
-    switch attribute {
-    case .id: 0
-    case .name: 1
-    case .type: 2
-    case .phoneNumber: 3
-    case .userName: 4
-    case .firstName: 5
-    case .lastName: 6
-    case .employeeId: 7
-    }
+    UInt64(attribute.position) << 56 | UInt64(UInt(bitPattern: value.hashValue)) >> 8
   }
 
   static let attributes = ContactAttribute.allCases

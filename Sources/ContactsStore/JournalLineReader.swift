@@ -96,12 +96,12 @@ struct JournalLineReader {
     repeat {
       guard let key = string(), let attribute = ContactAttribute(rawValue: key), take(":"), let value = string()
       else { return nil }
-      let slot = Self.slot(attribute)
+      let slot = attribute.position
       guard fields[slot] == nil else { return nil }
       fields[slot] = value
     } while take(",")
     guard take("}") else { return nil }
-    func field(_ attribute: ContactAttribute) -> String? { fields[Self.slot(attribute)] }
+    func field(_ attribute: ContactAttribute) -> String? { fields[attribute.position] }
     guard let typeName = field(.type), let type = ContactType(rawValue: typeName), let id = field(.id), !id.isEmpty,
       let name = field(.name), !name.isEmpty, name.trimmingWhitespace() == name, field(.phoneNumber) != ""
     else { return nil }
@@ -115,19 +115,6 @@ struct JournalLineReader {
     return Contact(
       id: id, type: type, name: name, phoneNumber: field(.phoneNumber), userName: userName, firstName: firstName,
       lastName: lastName, employeeId: employeeId)
-  }
-
-  private static func slot(_ attribute: ContactAttribute) -> Int {
-    switch attribute {
-    case .id: 0
-    case .name: 1
-    case .type: 2
-    case .phoneNumber: 3
-    case .userName: 4
-    case .firstName: 5
-    case .lastName: 6
-    case .employeeId: 7
-    }
   }
 
   // MARK: Pieces
