@@ -204,6 +204,10 @@ public final class PostgresContactRepository: ContactRepository {
     by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
   ) throws -> DirectoryState {
     try withConnection(writing: true) { connection in
+      // A worker with nothing loaded (just started, or after `forgetState`) loads before it
+      // takes the generation lock, not while every writer waits on it; under the lock it then
+      // only catches up.
+      if state == nil { _ = try refresh(connection, to: Self.generation(connection)) }
       try connection.query("BEGIN")
       do {
         var kept: IdempotentAnswer?

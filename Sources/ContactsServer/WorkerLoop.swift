@@ -60,6 +60,15 @@ public struct WorkerLoop {
       logger.log(.error, event: "worker_start_failed", "cannot open the store: \(error)")
       return 1
     }
+    // Loaded before the worker is ready, not by its first request: the PostgreSQL store opens
+    // without loading, and a first write would load every contact while holding the lock that
+    // every other host's writers wait on (1 s at 100,000 contacts). A store that cannot be
+    // read now answers 503 until it can, as on any request.
+    do {
+      _ = try repository.currentState()
+    } catch {
+      logger.log(.warning, event: "store_unavailable", "cannot load the store yet: \(error)")
+    }
     // The API's calls to the store are timed and counted on the scoreboard (/_contacts/metrics).
     let api = ContactsAPI(
       repository: MeasuredRepository(repository, scoreboard: scoreboard, slot: slot),
