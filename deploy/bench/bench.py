@@ -48,7 +48,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,8 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy"))
+from proc_tools import children_of, free_port, http_request, rss_kib  # noqa: E402
 ADMIN = "Basic " + base64.b64encode(b"admin:admin").decode()
 AGENT = "Basic " + base64.b64encode(b"agent:agent").decode()
 FIXED_BODY_BYTES = 88
@@ -119,36 +120,7 @@ def note(text):
 
 
 # ---------------------------------------------------------------------------------------------
-# Small helpers
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def http_request(port, method, path, headers=None, body=None, timeout=120):
-    """One request on a fresh connection: (status, {lower-case header: value}, body bytes)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-    finally:
-        connection.close()
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
+# Small helpers (and deploy/proc_tools.py)
 
 def parent_pid(pid):
     with open(f"/proc/{pid}/status") as status:
@@ -156,17 +128,6 @@ def parent_pid(pid):
             if line.startswith("PPid:"):
                 return int(line.split()[1])
     raise BenchError(f"no parent for {pid}")
-
-
-def children_of(pid):
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as children:
-                found += [int(value) for value in children.read().split()]
-    except OSError:
-        pass
-    return found
 
 
 def rfc3339(value):
