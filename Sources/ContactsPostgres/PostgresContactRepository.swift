@@ -32,18 +32,31 @@ public final class PostgresContactRepository: ContactRepository {
   ///
   /// - Parameters:
   ///   - url: `postgresql://…`.
+  ///   - connectingLater: a server that cannot be reached now (or refuses the connection) is
+  ///     not an error: the repository starts without a connection and makes one on a later
+  ///     call, answering `ContactStoreUnavailable` until then. For a worker started during an
+  ///     outage (a replacement), after `serve` checked the database at start; a malformed URL
+  ///     is still an error.
   ///   - log: receives a line when the connection is lost or made again.
   /// - Throws: `PostgresStoreError` naming the problem (malformed URL, refused login, unknown
-  ///   database, unreachable server, a schema this build does not know): a worker that cannot
+  ///   database, unreachable server, a schema this build does not know): a process that cannot
   ///   start says why, and never falls back to anything else.
-  public init(url: String, log: @escaping (String) -> Void = { _ in }) throws(PostgresStoreError) {
+  public init(url: String, connectingLater: Bool = false, log: @escaping (String) -> Void = { _ in })
+    throws(PostgresStoreError)
+  {
     self.url = url
     self.log = log
     do {
       try PostgresConnection.validate(url: url)
+    } catch {
+      throw PostgresStoreError("\(error)")
+    }
+    do {
       let connection = try PostgresConnection(url: url, log: log)
       try Self.checkSchema(connection)
       self.connection = connection
+    } catch let error as PostgresError where connectingLater && error.connectionLost {
+      log("the database cannot be reached yet (\(error)); answering 503 until it can")
     } catch let error as PostgresStoreError {
       throw error
     } catch {

@@ -10,10 +10,14 @@ extension ServiceConfiguration {
   ///
   /// - Throws: the store's own error, naming what is wrong (a malformed URL, a refused login,
   ///   an unreachable server, a schema this build does not know, an unreadable directory).
-  public func openRepository(logger: Logger) throws -> any ContactRepository {
+  ///
+  /// - Parameter duringAnOutage: a database that cannot be reached now is not an error (the
+  ///   store answers 503 until it can): for workers, which `serve` starts only after it opened
+  ///   the store itself, and which may be replaced while the database is down.
+  public func openRepository(logger: Logger, duringAnOutage: Bool = false) throws -> any ContactRepository {
     if let database {
       let repository = try PostgresContactRepository(
-        url: database, log: { logger.log(.warning, event: "store", $0) })
+        url: database, connectingLater: duringAnOutage, log: { logger.log(.warning, event: "store", $0) })
       repository.changeHistory = changeHistory
       return repository
     }

@@ -55,7 +55,7 @@ public struct WorkerLoop {
 
     let repository: any ContactRepository
     do {
-      repository = try configuration.openRepository(logger: logger)
+      repository = try configuration.openRepository(logger: logger, duringAnOutage: true)
     } catch {
       logger.log(.error, event: "worker_start_failed", "cannot open the store: \(error)")
       return 1

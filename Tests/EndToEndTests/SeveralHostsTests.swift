@@ -45,6 +45,33 @@ struct SeveralHostsTests {
     }
   }
 
+  /// A worker that starts while the database is down (here: the replacement of one killed
+  /// during the outage) cannot load before it is ready: it starts anyway, answers 503 like the
+  /// others, and serves as soon as the database is back, with every acknowledged write.
+  @Test func aWorkerStartedWhileTheDatabaseIsDownServesOnceItReturns() throws {
+    let cluster = try PostgresCluster()
+    let stack = try LocalStack(workers: 1, database: cluster.createDatabase())
+    let created = try stack.client.request("POST", "/contacts", user: "admin", json: Self.createBody("Before", 0))
+    #expect(created.status == 201, "\(created)")
+    let id = try #require(created.json?["id"] as? String)
+    let original = try #require(stack.workerPIDs().first)
+
+    try cluster.crash()
+    kill(original, SIGKILL)
+    #expect(
+      eventually(within: 10) { stack.log().contains("cannot load the store yet") },
+      "the replacement did not try to load: \(stack.log())")
+    #expect(eventually(within: 10) { stack.log().components(separatedBy: "\"worker_ready\"").count - 1 >= 2 })
+    let down = try stack.client.request("GET", "/contacts/\(id)", user: "agent")
+    #expect(down.status == 503, "\(down)")
+    #expect(down.header("Retry-After") != nil)
+
+    try cluster.start()
+    #expect(
+      eventually(within: 2) { (try? stack.client.request("GET", "/contacts/\(id)", user: "agent"))?.status == 200 })
+    #expect(stack.workerPIDs().count == 1)
+  }
+
   @Test func aWriteAcknowledgedByOneHostIsReadByTheOtherAtOnce() throws {
     let (a, b) = try Self.twoHosts()
     for index in 0..<50 {
