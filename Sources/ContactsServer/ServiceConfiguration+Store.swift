@@ -29,9 +29,12 @@ extension ServiceConfiguration {
   }
 
   /// What tells the store's generation without loading it: the events publisher's watcher.
+  /// Like a worker's store, it starts during a database outage and connects later (the
+  /// publisher logs each failed poll and goes on).
   public func openGenerationWatcher(logger: Logger) throws -> any GenerationWatching {
     if let database {
-      return try PostgresContactRepository(url: database, log: { logger.log(.warning, event: "store", $0) })
+      return try PostgresContactRepository(
+        url: database, connectingLater: true, log: { logger.log(.warning, event: "store", $0) })
     }
     return GenerationWatcher(directory: dataDirectory)
   }
