@@ -66,9 +66,9 @@ extension DirectoryState {
   /// Whether the index is built (for tests and benchmarks).
   public var isIndexBuilt: Bool { searchIndex.index.withLock { $0 != nil } }
 
-  /// The index's size, when built: keys, posting lists held in arrays, slots in all lists (for
-  /// benchmarks).
-  public var indexStatistics: (keys: Int, lists: Int, postings: Int)? {
+  /// The index's size, when built: keys, posting lists of more than one slot, those held as
+  /// bitmaps, slots in all lists, bytes of the lists' storage (for benchmarks).
+  public var indexStatistics: (keys: Int, lists: Int, bitmaps: Int, postings: Int, listBytes: Int)? {
     searchIndex.index.withLock { $0?.statistics }
   }
 

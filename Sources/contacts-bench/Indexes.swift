@@ -121,6 +121,6 @@ func memoryRow(users: Bool, count: Int) throws {
   let after = residentMegabytes()
   let statistics = state.indexStatistics!
   print(
-    "\(count) \(users ? "users" : "custom contacts"): RSS \(String(format: "%.1f", before)) MB, with the index \(String(format: "%.1f", after)) MB (+\(String(format: "%.1f", after - before))); built in \(format(build)); \(statistics.keys) keys, \(statistics.lists) lists, \(statistics.postings) postings"
+    "\(count) \(users ? "users" : "custom contacts"): RSS \(String(format: "%.1f", before)) MB, with the index \(String(format: "%.1f", after)) MB (+\(String(format: "%.1f", after - before))); built in \(format(build)); \(statistics.keys) keys, \(statistics.lists) lists (\(statistics.bitmaps) bitmaps, \(String(format: "%.1f", Double(statistics.listBytes) / 1_048_576)) MB), \(statistics.postings) postings"
   )
 }

@@ -120,6 +120,7 @@ import Testing
     var generation: UInt64 = 1
     var kept: [(DirectoryState, [String])] = []
     var (queries, indexed) = (0, 0)
+    var forms = (arrays: false, bitmaps: false)
     for step in 0..<1500 {
       generation += 1
       switch random.next(upTo: 10) {
@@ -168,6 +169,10 @@ import Testing
         queries += 1
         if try Self.expectSameAsScan(Self.query(&random, in: state), in: state) { indexed += 1 }
       }
+      if let statistics = state.indexStatistics {
+        forms.bitmaps = forms.bitmaps || statistics.bitmaps > 0
+        forms.arrays = forms.arrays || statistics.lists > statistics.bitmaps
+      }
       if random.next(upTo: 50) == 0 {
         let rawQuery = Self.query(&random, in: state)
         kept.append((state, [rawQuery]))
@@ -175,6 +180,8 @@ import Testing
     }
     #expect(state.isIndexBuilt)
     #expect(indexed * 3 > queries, "the index answered \(indexed) of \(queries) queries")
+    // Posting lists were held in both forms (`PostingList`) along the way.
+    #expect(forms.arrays && forms.bitmaps)
     // Copies taken along the way still answer for their own contacts.
     for (old, queries) in kept {
       for rawQuery in queries { try Self.expectSameAsScan(rawQuery, in: old) }

@@ -149,6 +149,73 @@ struct APIThroughNginxTests {
     #expect(try systemGunzip(feed.body) == feedPlain.body)
   }
 
+  /// Answers larger than one FastCGI record (65,535 bytes), and than 1 MB, which the worker
+  /// writes as records of its own past libfcgi's stream: nginx passes on exactly the bytes a
+  /// FastCGI client reads from the socket itself, plain and gzip, with their length, and keeps
+  /// them in memory (nothing buffered to a temporary file). The store does not matter here: the
+  /// data directory's only.
+  @Test func bodiesLargerThanOneRecordArriveIntactThroughNginx() throws {
+    let stack = try LocalStack()
+    let client = stack.client
+    // 4,000 contacts with names of 180 random letters: over 1 MB of listing, and gzip bytes
+    // that do not shrink below a record.
+    var random = SeededRandom(seed: 15)
+    let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+    for batch in 0..<4 {
+      let operations = (0..<1000).map { index in
+        let letters = String(decoding: (0..<180).map { _ in letters[random.next(upTo: letters.count)] }, as: UTF8.self)
+        return
+          #"{"op":"create","contact":{"name":"Big \#(batch) \#(index) \#(letters)","phoneNumber":"555 \#(index)"}}"#
+      }
+      let bulk = try client.request(
+        "POST", "/contacts/_bulk", user: "admin", json: #"{"operations":["# + operations.joined(separator: ",") + "]}")
+      #expect(bulk.status == 200, "\(bulk.text.prefix(300))")
+    }
+
+    /// The responder's own answer, read from its socket as nginx would: (head, body).
+    func direct(_ extra: [(String, String)]) throws -> (head: String, body: [UInt8]) {
+      let fastcgi = try FastCGIClient(socketPath: stack.socketPath)
+      fastcgi.send(FastCGIClient.beginRequest)
+      fastcgi.send(
+        FastCGIClient.params(
+          [
+            ("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/contacts"), ("DOCUMENT_URI", "/contacts"),
+            ("REMOTE_USER", "agent"), ("CONTACTS_ROLES", "Agent"),
+          ] + extra))
+      fastcgi.send(FastCGIClient.params([]))
+      fastcgi.send(FastCGIClient.record(type: 5, content: []))
+      let (records, stdout, complete) = fastcgi.readRecords()
+      #expect(complete && records.last?.type == 3)
+      #expect(records.allSatisfy { $0.contentLength <= 65_535 })
+      #expect(records.contains { $0.type == 6 && $0.contentLength > 8192 }, "written past libfcgi's 8 KB records")
+      let blank = try #require(stdout.firstRange(of: Array("\r\n\r\n".utf8)))
+      return (String(decoding: stdout[..<blank.lowerBound], as: UTF8.self), Array(stdout[blank.upperBound...]))
+    }
+
+    let plain = try client.request("GET", "/contacts", user: "agent")
+    #expect(plain.status == 200 && plain.contacts.count >= 4000)
+    #expect(plain.body.count > 1_048_576, "\(plain.body.count)")
+    #expect(plain.header("Content-Length") == String(plain.body.count))
+    let plainDirect = try direct([])
+    let tag = try #require(plain.header("ETag"))
+    #expect(plainDirect.head.hasPrefix("Status: 200") && plainDirect.head.contains(tag))
+    #expect(plainDirect.body == plain.body)
+
+    let zipped = try client.request("GET", "/contacts", user: "agent", headers: [("Accept-Encoding", "gzip")])
+    #expect(zipped.status == 200 && zipped.header("Content-Encoding") == "gzip")
+    #expect(zipped.body.count > 65_535, "\(zipped.body.count)")
+    #expect(zipped.header("Content-Length") == String(zipped.body.count))
+    #expect(try direct([("HTTP_ACCEPT_ENCODING", "gzip")]).body == zipped.body)
+    #expect(try systemGunzip(zipped.body) == plain.body)
+
+    // HEAD: the same length, no body.
+    let head = try client.request("HEAD", "/contacts", user: "agent")
+    #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == String(plain.body.count))
+
+    let errors = (try? String(contentsOfFile: stack.runtime + "/error.log", encoding: .utf8)) ?? ""
+    #expect(!errors.contains("upstream response is buffered to a temporary file"), "\(errors)")
+  }
+
   @Test(arguments: StoreKind.allCases)
   func largeListingsAreGzippedForClientsThatAsk(store: StoreKind) throws {
     let stack = try LocalStack(database: store.newDatabase())

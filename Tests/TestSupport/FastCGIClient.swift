@@ -54,17 +54,37 @@ public final class FastCGIClient {
 
   /// Everything the responder sends until it closes, as the STDOUT stream's text.
   public func readStdout() -> String {
-    let raw = receiveUntilClosed(fd)
+    String(decoding: readRecords().stdout, as: UTF8.self)
+  }
+
+  /// One record as it arrived: its type, request id and content length.
+  public struct Record: Equatable, Sendable {
+    public var type: UInt8
+    public var requestID: Int
+    public var contentLength: Int
+  }
+
+  /// Everything the responder sends until it closes: each record's framing, and the STDOUT
+  /// stream's bytes; `complete` when the bytes ended exactly at a record's end.
+  public func readRecords() -> (records: [Record], stdout: [UInt8], complete: Bool) {
+    Self.parseRecords(receiveUntilClosed(fd))
+  }
+
+  /// Splits `raw` into FastCGI records (see `readRecords`).
+  public static func parseRecords(_ raw: [UInt8]) -> (records: [Record], stdout: [UInt8], complete: Bool) {
+    var records: [Record] = []
     var stdout: [UInt8] = []
     var index = 0
     while index + 8 <= raw.count {
       let type = raw[index + 1]
+      let requestID = Int(raw[index + 2]) << 8 | Int(raw[index + 3])
       let length = Int(raw[index + 4]) << 8 | Int(raw[index + 5])
       let padding = Int(raw[index + 6])
       let start = index + 8
+      records.append(Record(type: type, requestID: requestID, contentLength: length))
       if type == 6 { stdout += raw[start..<min(start + length, raw.count)] }
       index = start + length + padding
     }
-    return String(decoding: stdout, as: UTF8.self)
+    return (records, stdout, index == raw.count)
   }
 }

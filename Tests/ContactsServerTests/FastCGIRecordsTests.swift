@@ -1,0 +1,109 @@
+import Foundation
+import Platform
+import TestSupport
+import Testing
+
+@testable import FastCGI
+
+/// Large bodies go out as `FCGI_STDOUT` records the worker frames itself (`FastCGIRecords`),
+/// written past libfcgi's stream; small ones through libfcgi. Either way the peer must read the
+/// head and body it was given, byte for byte, in records the protocol allows, then the end of the
+/// stream and `FCGI_END_REQUEST`.
+@Suite struct FastCGIRecordsTests {
+  /// Every byte of head and body, in order, in records of 1...limit bytes, each as full as it
+  /// may be but the last.
+  @Test(arguments: [
+    (0, 1), (10, 0), (10, 1), (100, 65_435), (100, 65_436), (65_535, 0), (65_535, 1), (65_536, 0),
+    (200, 1_048_576 + 17), (70_000, 200_000),
+  ])
+  func recordsCarryHeadThenBodyInFullRecords(headCount: Int, bodyCount: Int) {
+    let records = FastCGIRecords.stdoutRecords(headCount: headCount, bodyCount: bodyCount)
+    var headNext = 0
+    var bodyNext = 0
+    for (index, record) in records.enumerated() {
+      #expect(record.contentLength >= 1 && record.contentLength <= 65_535)
+      if index < records.count - 1 { #expect(record.contentLength == 65_535) }
+      #expect(record.head.lowerBound == headNext && record.body.lowerBound == bodyNext)
+      // The body starts only once the head is done.
+      if !record.body.isEmpty { #expect(record.head.upperBound == headCount) }
+      headNext = record.head.upperBound
+      bodyNext = record.body.upperBound
+    }
+    #expect(headNext == headCount && bodyNext == bodyCount)
+    #expect(records.count == (headCount + bodyCount + 65_534) / 65_535)
+  }
+
+  @Test func smallerRecordsWhenAsked() {
+    let records = FastCGIRecords.stdoutRecords(headCount: 3, bodyCount: 10, maximumContentLength: 4)
+    #expect(records.map(\.head) == [0..<3, 3..<3, 3..<3, 3..<3])
+    #expect(records.map(\.body) == [0..<1, 1..<5, 5..<9, 9..<10])
+  }
+
+  @Test func headersSayVersionTypeRequestAndLength() {
+    #expect(FastCGIRecords.header(requestID: 1, contentLength: 65_535) == [1, 6, 0, 1, 0xFF, 0xFF, 0, 0])
+    #expect(FastCGIRecords.header(requestID: 0x1234, contentLength: 0x0102) == [1, 6, 0x12, 0x34, 1, 2, 0, 0])
+    let records = FastCGIRecords.stdoutRecords(headCount: 10, bodyCount: 70_000)
+    let headers = FastCGIRecords.headers(of: records, requestID: 7)
+    #expect(headers.count == 16)
+    #expect(Array(headers[0..<8]) == [1, 6, 0, 7, 0xFF, 0xFF, 0, 0])
+    #expect(Array(headers[8..<16]) == [1, 6, 0, 7, 0x11, 0x7B, 0, 0])  // 70,010 − 65,535 = 4,475 = 0x117B
+  }
+
+  /// Through a real socket and libfcgi's accept: what a peer reads back is the head and the
+  /// body, whether the body went through libfcgi (small) or past it (large, several records).
+  @Test(arguments: [0, 100, 8 * 1024, 8 * 1024 + 1, 65_535, 300_000, 1_048_576 + 3])
+  func connectionDeliversBodiesIntact(bodyCount: Int) throws {
+    let directory = TemporaryDirectory("fastcgi-records")
+    let path = directory.file("responder.sock")
+    let listening = try UnixSocket.listen(path: path)
+    defer { close(listening) }
+    let connection = FastCGIConnection(listeningDescriptor: listening, maximumBodyBytes: 1024)
+    var random = SeededRandom(seed: UInt64(bodyCount))
+    let body = (0..<bodyCount).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+    let response = FastCGIResponse(
+      status: 200, headers: [("Content-Type", "application/octet-stream")], body: body)
+
+    // The peer reads on a thread of its own: a large answer fills the socket's buffer and the
+    // worker's send waits for it.
+    let client = try FastCGIClient(socketPath: path)
+    client.send(FastCGIClient.beginRequest)
+    client.send(FastCGIClient.params([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/x")]))
+    client.send(FastCGIClient.params([]))
+    client.send(FastCGIClient.record(type: 5, content: []))
+    let answer = Answer()
+    // Only that thread uses the client from here on.
+    nonisolated(unsafe) let peer = client
+    let reader = Thread { answer.set(peer.readRecords()) }
+    reader.start()
+
+    guard case .request(let request) = connection.accept() else {
+      Issue.record("no request accepted")
+      return
+    }
+    #expect(request.param("REQUEST_URI") == "/x")
+    #expect(connection.respond(response))
+    #expect(eventually(within: 30) { answer.get() != nil })
+    let (records, stdout, complete) = try #require(answer.get())
+    #expect(complete)
+    #expect(stdout == response.head() + body)
+    #expect(records.allSatisfy { $0.requestID == 1 && $0.contentLength <= 65_535 })
+    // The stream's end, then FCGI_END_REQUEST, last.
+    #expect(records.suffix(2).map(\.type) == [6, 3])
+    #expect(records.suffix(2).map(\.contentLength) == [0, 8])
+    if bodyCount > FastCGIConnection.largestCopiedBody {
+      // Past libfcgi: records far larger than its 8 KB buffer.
+      #expect(records.dropLast(2).count == (stdout.count + 65_534) / 65_535)
+    }
+  }
+
+  /// What the reading thread got.
+  final class Answer: @unchecked Sendable {
+    // @unchecked: every access holds `lock`.
+    private let lock = NSLock()
+    private var value: (records: [FastCGIClient.Record], stdout: [UInt8], complete: Bool)?
+    func set(_ new: (records: [FastCGIClient.Record], stdout: [UInt8], complete: Bool)) {
+      lock.withLock { value = new }
+    }
+    func get() -> (records: [FastCGIClient.Record], stdout: [UInt8], complete: Bool)? { lock.withLock { value } }
+  }
+}
