@@ -157,7 +157,8 @@ final class DurableWatermark {
   private static func decode(_ word: (Word) -> UInt64, boot: (UInt64, UInt64)) -> Record? {
     guard word(.layout) == layoutWord, word(.bootHigh) == boot.0, word(.bootLow) == boot.1 else { return nil }
     var record = Record(
-      device: word(.device), inode: word(.inode), durable: Int64(bitPattern: word(.durable)), appended: Int64(bitPattern: word(.appended)), epoch: word(.epoch))
+      device: word(.device), inode: word(.inode), durable: Int64(bitPattern: word(.durable)),
+      appended: Int64(bitPattern: word(.appended)), epoch: word(.epoch))
     record.appended = max(record.appended, record.durable)
     return record
   }

@@ -66,7 +66,8 @@ extension FileContactRepository {
     groupCommitHook?()
     if let durable = watermark.durable(for: pending.journal.identity), durable >= pending.end { return }
     // Every line up to `appended` was written before this load: the flush below covers them.
-    let target = max(pending.end, watermark.read().flatMap { $0.names(pending.journal.identity) ? $0.appended : nil } ?? 0)
+    let target = max(
+      pending.end, watermark.read().flatMap { $0.names(pending.journal.identity) ? $0.appended : nil } ?? 0)
     var failure: SystemError?
     do {
       try pending.journal.flush()
@@ -131,7 +132,9 @@ extension FileContactRepository {
     next.appended = record.durable
     watermark.write(next)
     needsReload = true
-    log("journal: a flush failed (\(failure)); cutting the journal back to its last flushed line, at \(record.durable) bytes; writes since are not acknowledged")
+    log(
+      "journal: a flush failed (\(failure)); cutting the journal back to its last flushed line, at \(record.durable) bytes; writes since are not acknowledged"
+    )
     do {
       try failed.cutBack(to: record.durable)
     } catch {
@@ -156,7 +159,8 @@ extension FileContactRepository {
   func ensureWatermark() throws(StoreError) {
     try watermark.reopenIfReplaced()
     let layout = layout
-    guard let current = try StoreError.wrapping({ () throws(SystemError) in try FileSystem.identity(of: layout.journal) })
+    guard
+      let current = try StoreError.wrapping({ () throws(SystemError) in try FileSystem.identity(of: layout.journal) })
     else {
       throw .damaged(file: StoreLayout.journalName, line: nil, reason: "the journal is missing")
     }

@@ -69,7 +69,9 @@ public struct StoreCheck: Sendable {
     }
     journalRecords = scan.readableRecords
     journalBytes = Int64(scan.length)
-    let journalIdentity = try StoreError.wrapping { () throws(SystemError) in try FileSystem.identity(of: layout.journal) }
+    let journalIdentity = try StoreError.wrapping { () throws(SystemError) in
+      try FileSystem.identity(of: layout.journal)
+    }
     if let record = DurableWatermark.peek(layout), let journalIdentity, record.names(journalIdentity) {
       durableBytes = record.durable
       if record.durable < journalBytes {

@@ -11,20 +11,21 @@ import Foundation
 import Platform
 
 /// One store writer (a child process): commits creates to `directory` for `milliseconds`,
-/// prints how many were acknowledged.
-func runStoreWriter(directory: String, milliseconds: Int) throws {
+/// prints how many were acknowledged; with `printEach`, prints each acknowledged id on a line of
+/// its own instead, with one write(2) as soon as `commit` returned (a test kills writers and
+/// checks that every id printed survived).
+func runStoreWriter(directory: String, milliseconds: Int, printEach: Bool) throws {
   let repository = try FileContactRepository(directory: directory)
   let deadline = Clock.monotonicNanoseconds() + UInt64(milliseconds) * 1_000_000
-  let me = Processes.currentID
   var count = 0
   while Clock.monotonicNanoseconds() < deadline {
-    let contact = Contact(
-      id: String(format: "%016x%016x", UInt64(me), count), type: .custom, name: "Probe \(me) \(count)",
-      phoneNumber: "+1 555 \(count)")
+    let id = String(format: "%016llx%016llx", UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max))
+    let contact = Contact(id: id, type: .custom, name: "Probe \(count)", phoneNumber: "+1 555 \(count)")
     _ = try repository.commit(by: "bench") { _ in .create(contact) }
+    if printEach { StandardOutput.write(id + "\n") }
     count += 1
   }
-  print(count)
+  if !printEach { print(count) }
 }
 
 /// write(200 bytes) + fdatasync, serially, for `milliseconds`: operations per second.

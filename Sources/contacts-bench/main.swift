@@ -28,7 +28,9 @@ if let index = CommandLine.arguments.firstIndex(of: "--probe-writer"), CommandLi
 }
 if let index = CommandLine.arguments.firstIndex(of: "--store-writer"), CommandLine.arguments.count > index + 2 {
   let arguments = CommandLine.arguments
-  try runStoreWriter(directory: arguments[index + 1], milliseconds: Int(arguments[index + 2]) ?? 0)
+  try runStoreWriter(
+    directory: arguments[index + 1], milliseconds: Int(arguments[index + 2]) ?? 0,
+    printEach: arguments.contains("--print-acknowledged"))
   exit(0)
 }
 if let index = CommandLine.arguments.firstIndex(of: "--store-commit-probe") {
