@@ -165,12 +165,9 @@ extension FileContactRepository {
       throw .damaged(file: StoreLayout.journalName, line: nil, reason: "the journal is missing")
     }
     if let record = watermark.current(), record.names(current) { return }
-    let (identity, end) = try StoreError.wrapping { () throws(SystemError) -> (FileIdentity, Int64) in
-      let file = try FileDescriptor(open: layout.journal, .readOnly)
-      try file.syncData()
-      let bytes = try file.readToEnd()
-      return (try file.identity(), Int64((bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1))
-    }
+    let file = try Journal.open(layout.journal, writable: false)
+    try file.sync()
+    let (identity, end) = (file.identity, try file.completeLength(from: 0))
     // A new file starts from an epoch no writer can hold: one that mapped a removed file
     // compares its epoch with this one when it publishes.
     let epoch = watermark.wasNew ? Clock.monotonicNanoseconds() : watermark.rawEpoch &+ 1
@@ -188,6 +185,31 @@ extension FileContactRepository {
     if let durable = watermark.durable(for: journal.identity) { return durable }
     try locked { () throws(StoreError) in try ensureWatermark() }
     return watermark.durable(for: journal.identity) ?? journal.offset
+  }
+
+  /// Flushes complete lines that have lingered past the watermark, under the lock: a reader's
+  /// remedy when the journal has not been written for a second or more and still holds lines no
+  /// flush covered. Their writer is gone (killed between its write and its flush) or does not
+  /// know the watermark (a worker of a version before group commit, during a rolling reload,
+  /// which flushed them itself under the lock): either way no one else will raise the watermark
+  /// past them until the next write. Like `makeDurableUnderLock`, for the journal at the path.
+  func flushLingeringLines() throws(StoreError) {
+    try ensureWatermark()
+    let current = try Journal.open(layout.journal)
+    guard let record = watermark.current(), record.names(current.identity) else { return }
+    let end = try current.completeLength(from: record.durable)
+    guard end > record.durable else { return }
+    do {
+      try current.sync()
+    } catch {
+      if case .system(let failure) = error { poison(record, journal: current, because: failure) }
+      throw error
+    }
+    var raised = record
+    raised.durable = end
+    raised.appended = max(record.appended, end)
+    watermark.write(raised)
+    log("journal: flushed \(end - record.durable) bytes of complete lines no writer had flushed")
   }
 
   /// How much of the journal file `identity` holds durably, for a reader that opens the journal

@@ -31,6 +31,9 @@ public final class FileContactRepository: ContactRepository {
   /// The directory file (`users-<g>.json`, `queues-<g>.json`) each type was last imported from.
   private(set) var directoryFiles: [ContactType: String] = [:]
   var needsReload = false
+  /// The journal size at which this worker last looked for lingering unflushed lines (see
+  /// `flushLingeringLines`).
+  var lingeringCheckedSize: Int64 = -1
   let log: (String) -> Void
 
   /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
@@ -195,7 +198,19 @@ public final class FileContactRepository: ContactRepository {
       throw .damaged(file: StoreLayout.journalName, line: nil, reason: "the journal is missing")
     }
     if current.isSameFile(as: journal.identity) {
-      if current.size > journal.offset { try applyJournalTail(upTo: readLimit(writing: writing)) }
+      if current.size > journal.offset {
+        var limit = try readLimit(writing: writing)
+        if let durable = limit, durable < current.size, current.size != lingeringCheckedSize,
+          Clock.unixSeconds() - current.modificationSeconds >= 2
+        {
+          // Not written for a second or more, yet past the watermark: see `flushLingeringLines`.
+          // Once per size, so that a torn tail (never complete) costs one look, not one a request.
+          lingeringCheckedSize = current.size
+          try locked { () throws(StoreError) in try flushLingeringLines() }
+          limit = try readLimit(writing: false)
+        }
+        try applyJournalTail(upTo: limit)
+      }
       // Smaller than what was applied: a writer cut off records whose fdatasync failed after
       // this worker had read them under the lock (readers never read past the watermark, and
       // nothing is cut below it). They were never acknowledged; forget them.

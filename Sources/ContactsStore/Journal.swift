@@ -117,6 +117,13 @@ final class Journal {
     try StoreError.wrapping { () throws(SystemError) in try file.identity().size }
   }
 
+  /// Where the complete lines from `start` on end: `start` plus the bytes up to the last `\n`
+  /// after it (`start` when there is none). Does not move `offset`.
+  func completeLength(from start: Int64) throws(StoreError) -> Int64 {
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try file.readToEnd(from: start) }
+    return start + Int64((bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1)
+  }
+
   /// The bytes from `start` up to `offset` (complete lines, already accepted): what a
   /// compaction carries over into the journal that replaces this one.
   func acceptedBytes(from start: Int64) throws(StoreError) -> [UInt8] {

@@ -142,6 +142,31 @@ struct GroupCommitTests {
     #expect(StoreCheck.run(directory: path).notes.isEmpty)
   }
 
+  /// A complete line that lingers past the watermark with the journal untouched for a second or
+  /// more (its writer killed before its flush, or a worker of a version before group commit that
+  /// flushed it itself, during a rolling reload) is flushed by the next reader, under the lock,
+  /// and served: no write stays unseen until the next one.
+  @Test func aReaderFlushesALineLeftPastTheWatermarkOnceTheJournalIsQuiet() throws {
+    let directory = TemporaryDirectory()
+    let path = directory.path
+    let writer = try FileContactRepository(directory: path)
+    let reader = try FileContactRepository(directory: path)
+    _ = try Self.create(writer, "First")
+    let lingering = JournalRecord(
+      sequence: 2, timestamp: "2026-01-01T00:00:00.000Z", user: "old-version",
+      operation: .change(.create(Self.custom("Lingering"))))
+    let journalPath = directory.file("journal.jsonl")
+    let journal = try FileDescriptor(open: journalPath, [.writeOnly, .append])
+    try journal.writeAll(lingering.line)
+    #expect(try Self.names(reader) == ["First"], "just written: its writer may be flushing")
+    try FileManager.default.setAttributes(
+      [.modificationDate: Date(timeIntervalSinceNow: -10)], ofItemAtPath: journalPath)
+    #expect(try Self.names(reader) == ["First", "Lingering"])
+    let check = StoreCheck.run(directory: path)
+    #expect(check.isHealthy && check.notes.isEmpty)
+    #expect(check.durableBytes == check.journalBytes)
+  }
+
   /// (c) A writer whose line another writer's flush covered (that writer appended after it and
   /// flushed first) does not flush at all: one `fdatasync` for two acknowledged writes.
   @Test func aWriterWhoseLineAnotherFlushCoveredDoesNotFlush() throws {
