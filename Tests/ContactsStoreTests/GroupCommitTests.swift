@@ -290,6 +290,27 @@ struct GroupCommitTests {
     #expect(check.durableBytes == check.journalBytes)
   }
 
+  /// A backup copies the journal up to the watermark: every acknowledged write, and no line that
+  /// a failed flush could still cut off.
+  @Test func aBackupCopiesTheJournalUpToTheWatermark() throws {
+    let directory = TemporaryDirectory()
+    let path = directory.path
+    let writer = try FileContactRepository(directory: path)
+    var ids: Set<String> = []
+    for index in 0..<3 { ids.insert(try Self.create(writer, "Acknowledged \(index)")) }
+    let journal = try FileDescriptor(open: directory.file("journal.jsonl"), [.writeOnly, .append])
+    try journal.writeAll(
+      JournalRecord(
+        sequence: 4, timestamp: "2026-01-01T00:00:00.000Z", user: "flushing",
+        operation: .change(.create(Self.custom("Not yet flushed")))
+      ).line)
+    let target = TemporaryDirectory()
+    let report = try Backup.run(from: path, to: target.file("copy"))
+    #expect(report.check.isHealthy)
+    let copy = try FileContactRepository(directory: target.file("copy"))
+    #expect(Set(try copy.currentState().entries.map(\.contact.id)) == ids)
+  }
+
   /// A write appended before a compaction replaced the journal, whose flush of the old file then
   /// fails, is acknowledged all the same: the compaction copied it into the new journal and
   /// synced that before the rename.
