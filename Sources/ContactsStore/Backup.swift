@@ -13,8 +13,11 @@ import Platform
 /// first noted bytes up to the last newline are the journal as it was, plus at most records
 /// written after the lock was let go, which belong there in order.
 ///
-/// Every write acknowledged before the backup took the lock is in the copy (an acknowledged
-/// record is synced before its writer releases the lock). The copy goes to a hidden folder beside
+/// Every write acknowledged before the backup took the lock is in the copy, and nothing that may
+/// not be on disk: the journal is copied up to the durable watermark noted under the lock (a
+/// write is acknowledged only once the watermark covers it; lines past it may yet be cut off by
+/// a failed flush). Without a watermark for the journal, it syncs the journal under the lock and
+/// copies all of it. The copy goes to a hidden folder beside
 /// the destination, is synced, checked as `contacts-fcgi check` would, and only then renamed to
 /// the destination: a backup killed part-way leaves no folder there to be taken for a whole one.
 public enum Backup {
@@ -115,7 +118,15 @@ public enum Backup {
           || StoreLayout.isDirectoryFile(name)
         {
           guard let file = try FileDescriptor.openIfPresent(layout.path(name)) else { continue }
-          let length = try file.identity().size
+          let identity = try file.identity()
+          var length = identity.size
+          if name == StoreLayout.journalName {
+            if let record = DurableWatermark.peek(layout), record.names(identity) {
+              length = min(length, record.durable)
+            } else {
+              try file.syncData()
+            }
+          }
           opened[name] = OpenFile(file, length: length)
         }
       }

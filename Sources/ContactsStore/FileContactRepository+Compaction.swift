@@ -60,12 +60,14 @@ extension FileContactRepository {
       return try locked(body)
     }
     // 1. Under the write lock: catch up, cut a torn tail, and make every record so far durable
-    //    (a writer killed between its write and its fdatasync leaves a complete line in the page
-    //    cache: the history must not take a record that a power loss could still undo).
+    //    (writers flush after letting go of the lock, and a writer killed between its write and
+    //    its fdatasync leaves a complete line in the page cache: the history must not take a
+    //    record that a power loss could still undo). Before the "still due?" check too: this
+    //    worker serves the lines it has just read.
     let folded = try whileLocked { () throws(StoreError) -> Compaction.Fold? in
       try refreshForWriting()
+      try makeDurableUnderLock()
       if onlyIfDue && !compactionIsDue { return nil }  // another process compacted meanwhile
-      try journal.sync()
       // Kept answers older than their retention are not carried into the new snapshot.
       state.forgetAnswers(before: Clock.unixSeconds() - IdempotentAnswer.retentionSeconds)
       return Compaction.Fold(
@@ -99,8 +101,17 @@ extension FileContactRepository {
       }
       let since = try journal.acceptedBytes(from: folded.journalOffset)
       let generation = folded.generation
-      try StoreError.wrapping { () throws(SystemError) in
+      // The records since step 1 may not have been flushed by their writers yet: the new journal
+      // is synced before its rename, so they are durable in it, and the watermark says so at once
+      // (their writers, finding another journal named, acknowledge them).
+      let replaced = try StoreError.wrapping { () throws(SystemError) -> FileIdentity? in
         try FileSystem.replaceAtomically(layout.journal, with: JournalRecord.header(base: generation) + since)
+        return try FileSystem.identity(of: layout.journal)
+      }
+      if let replaced, let record = watermark.current() {
+        watermark.write(
+          DurableWatermark.Record(
+            journal: replaced, durable: replaced.size, appended: replaced.size, epoch: record.epoch))
       }
       compactionStepHook?(.journalReplaced)
       let next = try openJournal()

@@ -10,6 +10,7 @@ extension FileContactRepository: DumpTransferring {
     try available(writing: false) { () throws(StoreError) in
       try locked { () throws(StoreError) in
         try refreshForWriting()
+        try makeDurableUnderLock()  // a dump holds only what is on disk
         let reader = try Journal.open(layout.journal, writable: false)
         let base = try reader.readHeader() ?? 0
         let history = try AuditHistory.all(
@@ -45,7 +46,8 @@ extension FileContactRepository: DumpTransferring {
         }
         if dryRun { return .success(()) }
         try write(dump)
-        try reload()
+        try ensureWatermark()  // the new journal (synced before its rename)
+        try reload(writing: true)
         return .success(())
       }
     }

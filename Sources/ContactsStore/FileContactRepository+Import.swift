@@ -21,8 +21,7 @@ extension FileContactRepository {
     _ type: ContactType, contacts: [Contact], by user: String, dryRun: Bool = false, allowEmpty: Bool = false
   ) throws -> ImportSummary {
     precondition(type != .custom, "custom contacts are not imported")
-    return try locked { () throws(StoreError) -> ImportSummary in
-      try refreshForWriting()
+    return try writing { () throws(StoreError) -> ImportSummary in
       var summary = try Self.summary(of: type, contacts, against: state, allowEmpty: allowEmpty)
       // One change (and sequence number) per contact added, changed or removed: the change feed
       // shows an import contact by contact. An import that changes nothing writes nothing.

@@ -9,13 +9,15 @@ extension FileContactRepository {
   /// when the records before the first import hold enough changes to be merged anyway, they
   /// are merged into the contacts before the state is built, which gives the same state.
   ///
-  /// - Parameter changeLog: the snapshot's change log, given how to find a contact of the state
-  ///   built (its entries share the contacts that have not changed since).
+  /// - Parameters:
+  ///   - limit: how far the journal may be read (the durable watermark; `nil`: all of it).
+  ///   - changeLog: the snapshot's change log, given how to find a contact of the state built
+  ///     (its entries share the contacts that have not changed since).
   func load(
-    _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64,
+    _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64, upTo limit: Int64?,
     changeLog: ((String) -> IndexedContact?) -> ChangeLog
   ) throws(StoreError) {
-    let entries = try journal.readTail(after: generation)
+    let entries = try journal.readTail(after: generation, upTo: limit)
     let leading = entries.prefix { entry in
       if case .directoryImport = entry.record.operation { false } else { true }
     }

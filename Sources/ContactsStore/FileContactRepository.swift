@@ -6,8 +6,11 @@ public import Platform
 /// Each worker keeps the parsed state in memory. Per request it `stat`s the journal: the same
 /// file at the same size means nothing changed and costs nothing more; a larger file means new
 /// complete lines to apply; another file (after a compaction) means finishing the old one and
-/// continuing in the new one. A writer holds the exclusive lock from its refresh to its
-/// `fdatasync`, so writes are serialized, see every earlier write, and never lose one.
+/// continuing in the new one. A writer holds the exclusive lock from its refresh to its append,
+/// so writes are serialized, see every earlier write, and never lose one; it `fdatasync`s after
+/// letting go, so that one flush covers every writer that appended before it began (group
+/// commit: `FileContactRepository+GroupCommit.swift`). Readers apply only lines known flushed
+/// (`DurableWatermark`).
 ///
 /// Imports are in `FileContactRepository+Import.swift`, compaction in
 /// `FileContactRepository+Compaction.swift`; the journal file itself is a `Journal`.
@@ -20,12 +23,17 @@ public final class FileContactRepository: ContactRepository {
   let compactionLock: FileLock
   /// The journal this worker reads (and, under the lock, appends to).
   var journal: Journal
+  /// How much of the journal is on disk, shared by every process (group commit).
+  let watermark: DurableWatermark
   /// The size of the snapshot `journal` continues (compaction waits until the journal is larger).
   var snapshotSize: Int64 = 0
   var state = DirectoryState()
   /// The directory file (`users-<g>.json`, `queues-<g>.json`) each type was last imported from.
   private(set) var directoryFiles: [ContactType: String] = [:]
   var needsReload = false
+  /// The journal size at which this worker last looked for lingering unflushed lines (see
+  /// `flushLingeringLines`).
+  var lingeringCheckedSize: Int64 = -1
   let log: (String) -> Void
 
   /// A journal larger than this (and than a quarter of the snapshot) is compacted into a new
@@ -55,6 +63,11 @@ public final class FileContactRepository: ContactRepository {
   /// `nil` outside tests.
   public var compactionStepHook: ((CompactionStep) -> Void)?
 
+  /// Test seam: called when a writer has let go of the write lock after appending (or deciding),
+  /// just before it looks at the durable watermark to see whether it must flush: a test lets
+  /// another writer append and flush there. Always `nil` outside tests.
+  public var groupCommitHook: (() -> Void)?
+
   /// Opens (creating it if needed) the data directory at `path` and loads it.
   ///
   /// - Parameter log: receives a line for recoveries and failures worth an operator's eye.
@@ -71,7 +84,14 @@ public final class FileContactRepository: ContactRepository {
       throw .system(error)  // not `wrapping`: a non-copyable result crashes the 6.3 compiler there
     }
     try Self.initialize(layout, lock: lock, compactionLock: compactionLock)
+    watermark = try DurableWatermark(layout)
     journal = try Journal.open(layout.journal, log: log)
+    // A new boot, a new directory, a missing or damaged watermark file: made again (after a
+    // sync of the journal) before anything is read by it.
+    let current = try StoreError.wrapping { () throws(SystemError) in try FileSystem.identity(of: layout.journal) }
+    if let current, watermark.read()?.names(current) != true {
+      try locked { () throws(StoreError) in try ensureWatermark() }
+    }
     try reload()
   }
 
@@ -105,8 +125,9 @@ public final class FileContactRepository: ContactRepository {
     }
     defer { withExtendedLifetime(keyLock) {} }
     let outcome = try available(writing: true) { () throws(StoreError) in
-      try locked { () throws(StoreError) -> Result<DirectoryState, any Error> in
-        try refreshForWriting()
+      // A refusal decided on lines not yet flushed waits for them too (`writing`): this worker
+      // serves its state next, and a reader must never see a line a failed flush may undo.
+      try writing { () throws(StoreError) -> Result<DirectoryState, any Error> in
         let plan: CommitPlan
         do {
           plan = try decide(state, idempotencyKey.flatMap { state.idempotentAnswer(user: user, key: $0) })
@@ -161,9 +182,13 @@ public final class FileContactRepository: ContactRepository {
   // MARK: Reading
 
   /// Brings the in-memory state up to date with the directory (one `stat` when nothing changed).
-  private func refresh() throws(StoreError) {
+  ///
+  /// - Parameter writing: under the write lock, to decide on a write: every complete line is
+  ///   read, flushed or not (`refreshForWriting`). Otherwise only those below the durable
+  ///   watermark (`readLimit`).
+  private func refresh(writing: Bool = false) throws(StoreError) {
     if needsReload {
-      try reload()
+      try reload(writing: writing)
       return
     }
     let layout = layout
@@ -173,33 +198,50 @@ public final class FileContactRepository: ContactRepository {
       throw .damaged(file: StoreLayout.journalName, line: nil, reason: "the journal is missing")
     }
     if current.isSameFile(as: journal.identity) {
-      if current.size > journal.offset { try applyJournalTail() }
-      // Smaller than what was applied: a writer cut off a record whose fdatasync failed after
-      // this worker had read it. That record was never acknowledged; forget it.
-      if current.size < journal.offset { try reload() }
+      if current.size > journal.offset {
+        var limit = try readLimit(writing: writing)
+        if let durable = limit, durable < current.size, current.size != lingeringCheckedSize,
+          Clock.unixSeconds() - current.modificationSeconds >= 2
+        {
+          // Not written for a second or more, yet past the watermark: see `flushLingeringLines`.
+          // Once per size, so that a torn tail (never complete) costs one look, not one a request.
+          lingeringCheckedSize = current.size
+          try locked { () throws(StoreError) in try flushLingeringLines() }
+          limit = try readLimit(writing: false)
+        }
+        try applyJournalTail(upTo: limit)
+      }
+      // Smaller than what was applied: a writer cut off records whose fdatasync failed after
+      // this worker had read them under the lock (readers never read past the watermark, and
+      // nothing is cut below it). They were never acknowledged; forget them.
+      if current.size < journal.offset { try reload(writing: writing) }
       return
     }
     // A compaction replaced the journal: finish the old one, then go on in the new one if it
     // starts at or before where this worker is (it begins with byte copies of the old one's last
     // records, which `readTail` skips); otherwise load everything again. An old journal cut back
     // below what was read (a record whose fdatasync failed) means a record that never counted.
+    // The old one is read to its end, flushed or not: the compaction that replaced it copied
+    // every complete line into the new one and synced it before the rename.
     if try journal.currentSize() < journal.offset {
-      try reload()
+      try reload(writing: writing)
       return
     }
-    try applyJournalTail()
+    try applyJournalTail(upTo: nil)
     let next = try openJournal()
     if let base = try next.readHeader(), base <= state.generation {
       journal = next
-      try applyJournalTail()
+      try applyJournalTail(upTo: readLimit(writing: writing))
     } else {
-      try reload()
+      try reload(writing: writing)
     }
   }
 
-  /// `refresh()`, then drops a torn last line (under the lock nobody else is writing it).
+  /// `refresh()` of every complete line, flushed or not, then drops a torn last line (under the
+  /// lock nobody else is writing it). Makes the watermark first when it is missing or stale.
   func refreshForWriting() throws(StoreError) {
-    try refresh()
+    try ensureWatermark()
+    try refresh(writing: true)
     let dropped = try journal.cutTornTail()
     if dropped > 0 {
       log("journal: dropping \(dropped) bytes of an incomplete last line left by a killed writer")
@@ -207,7 +249,10 @@ public final class FileContactRepository: ContactRepository {
   }
 
   /// Loads snapshot, directory files and journal from scratch.
-  func reload() throws(StoreError) {
+  ///
+  /// - Parameter writing: under the write lock: every complete line of the journal, flushed or
+  ///   not; otherwise up to the durable watermark (see `refresh`).
+  func reload(writing: Bool = false) throws(StoreError) {
     var attempts = 0
     while true {
       do {
@@ -224,7 +269,8 @@ public final class FileContactRepository: ContactRepository {
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
-        try load(contacts, answers: snapshot.answers, generation: snapshot.generation) { current in
+        let limit = try readLimit(writing: writing)
+        try load(contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit) { current in
           guard let changes = snapshot.changes else {
             return ChangeLog(capacity: capacity, horizon: snapshot.generation)
           }
@@ -250,13 +296,14 @@ public final class FileContactRepository: ContactRepository {
     return opened
   }
 
-  /// Applies the journal's new complete lines.
+  /// Applies the journal's new complete lines, up to `limit` (the durable watermark for a
+  /// reader, `nil` for a writer under the lock).
   ///
   /// Changes are gathered and applied to the state in one pass (a linear merge), so a worker
   /// loading a long journal does not pay a sorted insertion per record. An import in the
   /// middle applies what was gathered before it, keeping the order of the records.
-  private func applyJournalTail() throws(StoreError) {
-    try apply(try journal.readTail(after: state.generation))
+  private func applyJournalTail(upTo limit: Int64?) throws(StoreError) {
+    try apply(try journal.readTail(after: state.generation, upTo: limit))
   }
 
   /// Applies journal records just read (see `applyJournalTail`).
@@ -307,16 +354,18 @@ public final class FileContactRepository: ContactRepository {
 
   // MARK: Writing (under the lock)
 
-  /// Appends `record`, durable once this returns (see `Journal.append`), then applies it.
+  /// Appends `record` (not yet flushed: `writing` does that after the lock is let go), notes its
+  /// end in the watermark's `appended`, then applies it.
   ///
   /// On failure the worker reloads before its next request.
   func append(_ record: JournalRecord, importing contacts: [Contact]? = nil) throws(StoreError) {
     do {
-      try journal.append(record)
+      try journal.write(record)
     } catch {
       needsReload = true
       throw error
     }
+    noteAppended()
     try apply(record, importing: contacts)
   }
 

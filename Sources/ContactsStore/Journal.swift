@@ -23,7 +23,8 @@ public enum JournalOperation: Sendable {
 /// One `Journal` is one open file and how far it has been read and accepted. When a compaction
 /// renames a new journal into place, this one still reads the old file, to its end.
 ///
-/// Not thread-safe; not a lock: writers hold the data directory's lock around `append`.
+/// Not thread-safe; not a lock: writers hold the data directory's lock around `write` (and
+/// `flush` after letting go of it: see `DurableWatermark`).
 final class Journal {
   private let file: FileDescriptor
   /// The file as opened (the path may name another file after a compaction).
@@ -84,12 +85,16 @@ final class Journal {
   /// The records in the complete lines past `offset`, checked, and accepted: `offset` moves
   /// past them. A torn last line is left where it is (readers ignore it).
   ///
-  /// - Parameter generation: where the reader stands. Records at or below it are skipped (a
-  ///   journal older than the snapshot read still holds them); the next must be one more.
+  /// - Parameters:
+  ///   - generation: where the reader stands. Records at or below it are skipped (a journal
+  ///     older than the snapshot read still holds them); the next must be one more.
+  ///   - limit: read no further than this offset (the durable watermark, for a reader); `nil`
+  ///     for the whole file. A line that crosses it is left for later, as a torn one is.
   /// - Throws: `StoreError.damaged` naming the line for a bad header, an unreadable record
   ///   followed by more, or a gap; then nothing is accepted.
-  func readTail(after generation: UInt64) throws(StoreError) -> [Entry] {
-    let scan = try scan(after: generation)
+  func readTail(after generation: UInt64, upTo limit: Int64? = nil) throws(StoreError) -> [Entry] {
+    if let limit, limit <= offset { return [] }
+    let scan = Scan(try read(upTo: limit), at: offset, firstLine: lines + 1, after: generation)
     if let problem = scan.problems.first {
       throw .damaged(file: StoreLayout.journalName, line: problem.line, reason: problem.reason)
     }
@@ -112,6 +117,13 @@ final class Journal {
     try StoreError.wrapping { () throws(SystemError) in try file.identity().size }
   }
 
+  /// Where the complete lines from `start` on end: `start` plus the bytes up to the last `\n`
+  /// after it (`start` when there is none). Does not move `offset`.
+  func completeLength(from start: Int64) throws(StoreError) -> Int64 {
+    let bytes = try StoreError.wrapping { () throws(SystemError) in try file.readToEnd(from: start) }
+    return start + Int64((bytes.lastIndex(of: UInt8(ascii: "\n")) ?? -1) + 1)
+  }
+
   /// The bytes from `start` up to `offset` (complete lines, already accepted): what a
   /// compaction carries over into the journal that replaces this one.
   func acceptedBytes(from start: Int64) throws(StoreError) -> [UInt8] {
@@ -132,28 +144,50 @@ final class Journal {
     return scan.entries
   }
 
-  /// The bytes past `offset`.
-  private func read() throws(StoreError) -> [UInt8] {
-    try StoreError.wrapping { () throws(SystemError) in
+  /// The bytes past `offset` (up to `limit`, when given).
+  private func read(upTo limit: Int64? = nil) throws(StoreError) -> [UInt8] {
+    let offset = offset
+    return try StoreError.wrapping { () throws(SystemError) in
       try faultInjection?(.read)
-      return try file.readToEnd(from: offset)
+      let bytes = try file.readToEnd(from: offset)
+      guard let limit, limit - offset < Int64(bytes.count) else { return bytes }
+      return Array(bytes.prefix(Int(max(0, limit - offset))))
     }
   }
 
   // MARK: Writing (under the lock)
 
-  /// Appends `record` and makes it durable with `fdatasync(2)`. The caller holds the lock and
-  /// has read every complete line and cut off a torn tail, so `offset` is the end of the file.
-  ///
-  /// On failure the line is cut off again: a record that was not synced is not acknowledged,
-  /// and an `fsync` error is not retried (the kernel may already have dropped the pages).
+  /// Appends `record` and makes it durable with `fdatasync(2)` (`write`, then `flush`), cutting
+  /// the line off again when either fails: a synchronous append, for a caller that holds the lock
+  /// throughout. The store itself writes under the lock and flushes after it (group commit).
   func append(_ record: JournalRecord) throws(StoreError) {
+    let start = offset
+    try write(record)
+    do throws(SystemError) {
+      try flush()
+    } catch {
+      log("journal: sync of record \(record.sequence) failed, not acknowledged: \(error)")
+      do {
+        try file.truncate(to: start)
+        offset = start
+        lines -= 1
+      } catch let truncation {
+        log("journal: could not cut off the failed record \(record.sequence): \(truncation)")
+      }
+      throw .system(error)
+    }
+  }
+
+  /// Writes `record`'s line at the end, without syncing it. The caller holds the lock and has
+  /// read every complete line and cut off a torn tail, so `offset` is the end of the file.
+  ///
+  /// On failure (a short write, a full disk) the bytes written are cut off again at once, under
+  /// the lock: nothing can have been appended after them.
+  func write(_ record: JournalRecord) throws(StoreError) {
     let line = record.line
     do throws(SystemError) {
       try faultInjection?(.append)
       try file.writeAll(line)
-      try faultInjection?(.sync)
-      try file.syncData()
     } catch {
       log("journal: write of record \(record.sequence) failed, not acknowledged: \(error)")
       do {
@@ -167,6 +201,23 @@ final class Journal {
     }
     offset += Int64(line.count)
     lines += 1
+  }
+
+  /// `fdatasync(2)`, through the test seam (`.sync`): every byte written to the file before it
+  /// began is on disk once it returns. Needs no lock (group commit flushes after letting go).
+  /// A failure is never retried: the kernel may already have dropped the pages.
+  func flush() throws(SystemError) {
+    try faultInjection?(.sync)
+    try file.syncData()
+  }
+
+  /// Cuts the file back to `length` and syncs: what a failed flush does to every line past the
+  /// durable watermark. Under the lock.
+  func cutBack(to length: Int64) throws(StoreError) {
+    try StoreError.wrapping { () throws(SystemError) in
+      try file.truncate(to: length)
+      try file.syncData()
+    }
   }
 
   /// `fdatasync(2)` of the whole file: makes durable a complete line that a writer killed

@@ -14,6 +14,12 @@ public struct StoreCheck: Sendable {
   public var counts: [ContactType: Int] = [:]
   /// The readable records in the journal.
   public var journalRecords = 0
+  /// The bytes of the journal's complete lines.
+  public var journalBytes: Int64 = 0
+  /// How many of them the durable watermark (`journal.watermark`) says are flushed; `nil` when it
+  /// has nothing for this journal in this boot (the next process to open the directory syncs the
+  /// journal and makes it).
+  public var durableBytes: Int64?
 
   /// No damage (notes may remain).
   public var isHealthy: Bool { damage.isEmpty }
@@ -62,6 +68,22 @@ public struct StoreCheck: Sendable {
       )
     }
     journalRecords = scan.readableRecords
+    journalBytes = Int64(scan.length)
+    let journalIdentity = try StoreError.wrapping { () throws(SystemError) in
+      try FileSystem.identity(of: layout.journal)
+    }
+    if let record = DurableWatermark.peek(layout), let journalIdentity, record.names(journalIdentity) {
+      durableBytes = record.durable
+      if record.durable < journalBytes {
+        notes.append(
+          "\(name): \(journalBytes - record.durable) bytes of complete lines past the durable watermark (\(record.durable) of \(journalBytes)): written, not yet flushed; readers ignore them until a writer's flush covers them"
+        )
+      }
+    } else {
+      notes.append(
+        "\(StoreLayout.watermarkName): nothing for this journal in this boot; the next process to open the directory syncs the journal and makes it"
+      )
+    }
     for entry in scan.entries {
       let line = entry.line
       switch entry.record.operation {

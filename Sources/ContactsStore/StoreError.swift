@@ -7,6 +7,9 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
   case system(SystemError)
   /// A file holds something this version cannot read: which file, where, what.
   case damaged(file: String, line: Int?, reason: String)
+  /// A write that could not be made durable and is not acknowledged: another writer's flush
+  /// failed, and the journal was cut back past it (group commit; see `DurableWatermark`).
+  case notDurable(String)
   /// An import file is not acceptable; nothing was changed.
   case invalidImport(String)
   /// An import holds no contacts and would remove all `existing` ones of `type`, which was
@@ -18,6 +21,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case .system(let error): "data directory: \(error)"
     case .damaged(let file, let line, let reason):
       "data directory damaged: \(file)\(line.map { " line \($0)" } ?? ""): \(reason)"
+    case .notDurable(let reason): "data directory: not made durable: \(reason)"
     case .invalidImport(let reason): reason
     case .importRemovesAll(let type, let existing):
       "the file holds no \(type.rawValue) contacts: importing it would remove all \(existing) existing ones"

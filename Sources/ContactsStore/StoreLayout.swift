@@ -11,6 +11,8 @@ public struct StoreLayout: Sendable {
   static let idempotencyLockName = "idempotency.lock"
   /// `flock(2)` by the one process compacting (see `Compaction`).
   static let compactionLockName = "compaction.lock"
+  /// The durable watermark of group commit, shared by every process (see `DurableWatermark`).
+  static let watermarkName = "journal.watermark"
   /// Every change to a custom contact older than the journal, for the audit history.
   static let historyName = "history.jsonl"
 
