@@ -27,6 +27,11 @@ public final class PostgresContactRepository: ContactRepository {
   static let reconnectIntervalNanoseconds: UInt64 = 250_000_000
   /// Connections made again after one was lost, since this repository was made (for metrics).
   public private(set) var reconnects = 0
+  /// How long the last write held the generation row lock, as this worker saw it: from the
+  /// lock's result arriving to the `COMMIT`'s (the trips to and from the server roughly
+  /// cancel). Every writer on every host waits for it, so its inverse bounds the write rate
+  /// (`contacts-bench --postgres-writes`).
+  public private(set) var lastWriteLockNanoseconds: UInt64 = 0
 
   /// Connects and checks the schema.
   ///
@@ -232,6 +237,7 @@ public final class PostgresContactRepository: ContactRepository {
           kept = try Self.keptAnswer(user: user, key: key, connection)
         }
         let locked = try connection.query(Statements.lockGeneration)
+        let lockedAt = Clock.monotonicNanoseconds()
         guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
           throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
         }
@@ -255,6 +261,7 @@ public final class PostgresContactRepository: ContactRepository {
             [String(2 * IdempotentAnswer.retentionSeconds)])
         }
         try connection.query("COMMIT")
+        lastWriteLockNanoseconds = Clock.monotonicNanoseconds() - lockedAt
         for (index, change) in plan.changes.enumerated() {
           state!.apply(change, generation: generation + 1 + UInt64(index))
         }

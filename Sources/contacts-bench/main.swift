@@ -2,6 +2,7 @@
 // A benchmark, not a test: it prints figures and asserts nothing. Run it in release mode:
 //
 //     swift run -c release contacts-bench [--quick] [--writes] [--size N] [--group-commit-probe]
+//     swift run -c release contacts-bench --postgres-writes URL [SECONDS]
 //
 // Each figure is the median of several runs, so one slow run (another process, a page fault
 // storm) does not decide it.
@@ -23,6 +24,12 @@ if let index = CommandLine.arguments.firstIndex(of: "--probe-writer"), CommandLi
   let arguments = CommandLine.arguments
   try runProbeWriter(
     mode: arguments[index + 1], path: arguments[index + 2], milliseconds: Int(arguments[index + 3]) ?? 0)
+  exit(0)
+}
+if let index = CommandLine.arguments.firstIndex(of: "--postgres-writes"), CommandLine.arguments.count > index + 1 {
+  let arguments = CommandLine.arguments
+  let seconds = arguments.count > index + 2 ? Double(arguments[index + 2]) ?? 5 : 5
+  try runPostgresWriteProbe(url: arguments[index + 1], seconds: seconds)
   exit(0)
 }
 if CommandLine.arguments.contains("--group-commit-probe") {
