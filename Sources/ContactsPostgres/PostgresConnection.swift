@@ -87,7 +87,7 @@ public enum PipelinedStatement {
 /// One connection to PostgreSQL through libpq: the only code that calls `PQ*`.
 ///
 /// Synchronous, like the workers that use it: one connection per worker process, one statement
-/// at a time. Not `Sendable`.
+/// (or one pipeline of them) at a time. Not `Sendable`.
 public final class PostgresConnection {
   private let connection: OpaquePointer
   /// The names of the statements prepared on this connection.

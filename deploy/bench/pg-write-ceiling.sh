@@ -22,7 +22,7 @@ set -euo pipefail
 url=${1:?usage: pg-write-ceiling.sh URL [SECONDS]}
 seconds=${2:-5}
 scripts=$(mktemp -d /tmp/contacts-pg-ceiling.XXXXXX)
-trap 'rm -rf "$scripts"; psql -X -q -d "$url" -c "DROP TABLE IF EXISTS bench_rows" >/dev/null 2>&1 || true' EXIT
+trap 'rm -rf "$scripts"; PGOPTIONS="-c client_min_messages=warning" psql -X -q -d "$url" -c "DROP TABLE IF EXISTS bench_rows" >/dev/null 2>&1 || true' EXIT
 
 ids="replace(gen_random_uuid()::text, '-', '')"
 columns="id, type, name, phone_number, user_name, first_name, last_name, employee_id, version"
