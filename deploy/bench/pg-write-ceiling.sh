@@ -38,7 +38,7 @@ printf '%s\n' '\startpipeline' "BEGIN;" "$lock" "$changes" '\endpipeline' '\star
 printf '%s\n' '\startpipeline' "BEGIN;" "$write_locking" "$changes" "COMMIT;" '\endpipeline' >"$scripts/round-trips-1.sql"
 printf '%s\n' "INSERT INTO bench_rows (name, phone_number) VALUES ('Probe ' || :client_id, '+1 555 0000000');" \
   >"$scripts/insert.sql"
-psql -X -q -v ON_ERROR_STOP=1 -d "$url" -c "DROP TABLE IF EXISTS bench_rows; CREATE TABLE bench_rows (id bigserial PRIMARY KEY, name text NOT NULL, phone_number text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())"
+PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d "$url" -c "DROP TABLE IF EXISTS bench_rows; CREATE TABLE bench_rows (id bigserial PRIMARY KEY, name text NOT NULL, phone_number text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())"
 
 printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-15s %12s %12s\n' variant "2 clients" "16 clients"
