@@ -101,7 +101,7 @@ let package = Package(
     // In-process timings of the hot paths (a benchmark: prints, asserts nothing).
     .executableTarget(
       name: "contacts-bench",
-      dependencies: ["ContactsCore", "ContactsStore", "ContactsAPI", "Platform"],
+      dependencies: ["ContactsCore", "ContactsStore", "ContactsPostgres", "ContactsAPI", "Platform"],
       swiftSettings: swiftSettings
     ),
     // Test helpers: temporary directories, a raw HTTP client, the local stack under test.

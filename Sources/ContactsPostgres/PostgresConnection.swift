@@ -34,11 +34,14 @@ public final class PostgresRows {
   public let count: Int
   /// Rows a command changed (`INSERT`, `UPDATE`, `DELETE`), 0 for others.
   public let affected: Int
+  /// The command tag's verb: `COMMIT`, `ROLLBACK`, `INSERT`, `SELECT`, …
+  public let command: String
 
   fileprivate init(_ result: OpaquePointer) {
     self.result = result
     count = Int(PQntuples(result))
     affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+    command = String(String(cString: PQcmdStatus(result)).prefix { $0 != " " })
   }
 
   deinit { PQclear(result) }
@@ -73,10 +76,18 @@ public struct PreparedStatement: Sendable {
   }
 }
 
+/// One statement of a pipeline (`PostgresConnection.pipeline(_:)`).
+public enum PipelinedStatement {
+  /// SQL sent as an unnamed statement (`BEGIN`, `COMMIT`, a rare statement), with `$1`… as text.
+  case sql(String, [String?])
+  /// A statement prepared once per connection, as with `query(_:_:)`.
+  case prepared(PreparedStatement, [String?])
+}
+
 /// One connection to PostgreSQL through libpq: the only code that calls `PQ*`.
 ///
 /// Synchronous, like the workers that use it: one connection per worker process, one statement
-/// at a time. Not `Sendable`.
+/// (or one pipeline of them) at a time. Not `Sendable`.
 public final class PostgresConnection {
   private let connection: OpaquePointer
   /// The names of the statements prepared on this connection.
@@ -190,12 +201,118 @@ public final class PostgresConnection {
     do {
       return try executePrepared(statement, parameters)
     } catch  where error.preparedStatementLost {
-      preparesStatements = false
-      log(
-        "the database session does not keep this connection's prepared statements (\(error)); "
-          + "going on without them (a pooler in transaction mode needs max_prepared_statements)")
+      givingUpPreparing(error)
       guard PQtransactionStatus(connection) == PQTRANS_IDLE else { throw error }
       return try unnamed(statement.sql, parameters)
+    }
+  }
+
+  /// Sends `statements` in one pipeline (libpq's pipeline mode) ended by one `Sync`, then reads
+  /// every result: one round trip for all of them, where `query` costs one each. The server runs
+  /// them in order, each as if sent alone (in READ COMMITTED, each with a snapshot taken when it
+  /// starts, so a statement after one that waited for a lock sees what the lock's holder
+  /// committed).
+  ///
+  /// The first statement that fails makes the server skip the rest up to the `Sync`; inside a
+  /// transaction that aborts it, and the caller rolls it back (its `COMMIT`, if in the
+  /// pipeline, was skipped). The connection leaves pipeline mode before this returns or throws,
+  /// so `query` works again at once. Prepared statements not yet prepared on this connection are
+  /// prepared in the same round trip; a session that does not keep them (SQLSTATE 26000, 42P05:
+  /// see `query(_:_:)` with a `PreparedStatement`) turns preparing off and throws
+  /// `preparedStatementLost`, for the caller to run its transaction again.
+  ///
+  /// The server's answers to a pipeline are small (a row or two, or a command tag, each), so a
+  /// pipeline of a few dozen statements cannot fill the socket's buffers while this blocking
+  /// connection is still sending: callers keep pipelines that short.
+  ///
+  /// - Returns: one result per statement, in order.
+  /// - Throws: the first failed statement's error; `connectionLost` when the server is gone.
+  public func pipeline(_ statements: [PipelinedStatement]) throws(PostgresError) -> [PostgresRows] {
+    guard PQenterPipelineMode(connection) == 1 else { throw lastError() }
+    // What the server answers, in order: a preparation (the statement's name) or a statement.
+    var expected: [String?] = []
+    var preparing: Set<String> = []
+    var failure: PostgresError?
+    for statement in statements {
+      var sent: Int32
+      switch statement {
+      case .prepared(let statement, let parameters) where preparesStatements:
+        if !prepared.contains(statement.name), !preparing.contains(statement.name) {
+          guard PQsendPrepare(connection, statement.name, statement.sql, Int32(parameters.count), nil) == 1 else {
+            sent = 0
+            break
+          }
+          expected.append(statement.name)
+          preparing.insert(statement.name)
+        }
+        sent = Self.withOptionalCStrings(parameters) { pointers in
+          PQsendQueryPrepared(connection, statement.name, Int32(parameters.count), pointers, nil, nil, 0)
+        }
+      case .prepared(let statement, let parameters):
+        sent = Self.sendUnnamed(connection, statement.sql, parameters)
+      case .sql(let sql, let parameters):
+        sent = Self.sendUnnamed(connection, sql, parameters)
+      }
+      guard sent == 1 else {
+        failure = lastError()
+        break
+      }
+      expected.append(nil)
+    }
+    var results: [PostgresRows] = []
+    if PQpipelineSync(connection) != 1 {
+      failure = failure ?? lastError()
+    } else {
+      // One result per thing sent (then a NULL that ends it), then the Sync's.
+      for name in expected {
+        guard isHealthy, let result = PQgetResult(connection) else {
+          failure = failure ?? lastError()
+          break
+        }
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK {
+          if let name {
+            prepared.insert(name)
+            PQclear(result)
+          } else {
+            results.append(PostgresRows(result))
+          }
+        } else if status == PGRES_PIPELINE_ABORTED {
+          PQclear(result)  // skipped after an earlier failure, which `failure` holds
+        } else {
+          failure = failure ?? error(of: result)
+        }
+        while isHealthy, let rest = PQgetResult(connection) { PQclear(rest) }
+      }
+      if isHealthy, let sync = PQgetResult(connection) {
+        if PQresultStatus(sync) != PGRES_PIPELINE_SYNC {
+          failure = failure ?? PostgresError(message: "the pipeline ended without its Sync", connectionLost: true)
+        }
+        PQclear(sync)
+      }
+    }
+    if PQexitPipelineMode(connection) != 1 {
+      // Results left unread: the connection cannot be trusted to be in step any more.
+      failure = failure ?? PostgresError(message: lastErrorMessage(), connectionLost: true)
+    }
+    if let failure {
+      if failure.preparedStatementLost, preparesStatements { givingUpPreparing(failure) }
+      throw failure
+    }
+    return results
+  }
+
+  /// From now on, statements are sent unnamed on this connection; the log says why, once.
+  private func givingUpPreparing(_ error: PostgresError) {
+    preparesStatements = false
+    log(
+      "the database session does not keep this connection's prepared statements (\(error)); "
+        + "going on without them (a pooler in transaction mode needs max_prepared_statements)")
+  }
+
+  private static func sendUnnamed(_ connection: OpaquePointer, _ sql: String, _ parameters: [String?]) -> Int32 {
+    withOptionalCStrings(parameters) { pointers in
+      PQsendQueryParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
     }
   }
 
@@ -254,6 +371,11 @@ public final class PostgresConnection {
     guard let result else { throw lastError() }
     let status = PQresultStatus(result)
     if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK { return PostgresRows(result) }
+    throw error(of: result)
+  }
+
+  /// The error a failed result reports (the result is freed).
+  private func error(of result: OpaquePointer) -> PostgresError {
     let message = String(cString: PQresultErrorMessage(result))
     let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
     PQclear(result)
@@ -261,7 +383,7 @@ public final class PostgresConnection {
     // connection (the server closed it, a write failed). Class 08 is "connection exception";
     // 57P0x is an administrator or crash shutdown.
     let lost = state == nil || !isHealthy || state?.hasPrefix("08") == true || state?.hasPrefix("57P0") == true
-    throw PostgresError(message: message.isEmpty ? lastErrorMessage() : message, sqlState: state, connectionLost: lost)
+    return PostgresError(message: message.isEmpty ? lastErrorMessage() : message, sqlState: state, connectionLost: lost)
   }
 
   private func lastErrorMessage() -> String { String(cString: PQerrorMessage(connection)) }

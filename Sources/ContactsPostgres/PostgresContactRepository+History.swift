@@ -3,8 +3,13 @@ public import ContactsCore
 extension PostgresContactRepository {
   /// The answer kept for `key` of `user` within the retention, read from the database.
   static func keptAnswer(user: String, key: String, _ connection: PostgresConnection) throws -> IdempotentAnswer? {
-    let rows = try connection.query(
-      Statements.keptAnswer, [user, key, String(IdempotentAnswer.retentionSeconds)])
+    keptAnswer(
+      user: user, key: key,
+      try connection.query(Statements.keptAnswer, [user, key, String(IdempotentAnswer.retentionSeconds)]))
+  }
+
+  /// The kept answer in `rows`, the result of `Statements.keptAnswer`.
+  static func keptAnswer(user: String, key: String, _ rows: PostgresRows) -> IdempotentAnswer? {
     guard rows.count == 1, let hash = rows[0, 0], let status = rows[0, 1].flatMap({ Int($0) }),
       let body = rows[0, 2], let time = rows[0, 3].flatMap({ Int($0) })
     else { return nil }

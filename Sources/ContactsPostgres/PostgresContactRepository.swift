@@ -27,6 +27,11 @@ public final class PostgresContactRepository: ContactRepository {
   static let reconnectIntervalNanoseconds: UInt64 = 250_000_000
   /// Connections made again after one was lost, since this repository was made (for metrics).
   public private(set) var reconnects = 0
+  /// How long the last write held the generation row lock, as this worker saw it: from the
+  /// lock's result arriving to the `COMMIT`'s (the trips to and from the server roughly
+  /// cancel). Every writer on every host waits for it, so its inverse bounds the write rate
+  /// (`contacts-bench --postgres-writes`).
+  public private(set) var lastWriteLockNanoseconds: UInt64 = 0
 
   /// Connects and checks the schema.
   ///
@@ -213,6 +218,29 @@ public final class PostgresContactRepository: ContactRepository {
 
   // MARK: Writing
 
+  /// Statements a write sends in one pipeline at most: the server's answers to them (a command
+  /// tag each) stay far below what the socket buffers while the blocking connection still sends.
+  static let pipelineLimit = 64
+
+  /// One transaction in two round trips, with the generation row locked for about one of them
+  /// plus the `COMMIT`'s WAL flush:
+  ///
+  /// 1. `BEGIN`, the generation row's lock and the changes since the worker's generation, in
+  ///    one pipeline (with an idempotency key, `BEGIN`, the key's try-lock and its kept answer
+  ///    go first, in a round trip of their own, so that a 409 never waits for the lock). The server
+  ///    runs them in order, and in READ COMMITTED the catch-up query takes its snapshot when it
+  ///    starts, after the lock was granted: it sees every change up to the locked generation,
+  ///    including the one committed by the writer it waited for. (One statement that locks in a
+  ///    CTE and joins `contact_changes` would not: its snapshot is taken before it waits, so it
+  ///    returns the new generation without the change that made it.)
+  /// 2. The API decides on that state (404, 405, 412, validation); then the write statements,
+  ///    the kept answer and `COMMIT` go in one pipeline (a bulk write in pipelines of
+  ///    `pipelineLimit`, the last one ending with `COMMIT`).
+  ///
+  /// A statement that fails makes the server skip the rest of its pipeline, `COMMIT` included:
+  /// the transaction is rolled back whole, and the worker's state holds only committed changes
+  /// (the catch-up, never its own write). Only a `COMMIT` whose result came back `COMMIT`
+  /// counts as committed: acknowledged means committed.
   public func commit(
     by user: String, idempotencyKey: String?, _ decide: (DirectoryState, IdempotentAnswer?) throws -> CommitPlan
   ) throws -> DirectoryState {
@@ -221,40 +249,62 @@ public final class PostgresContactRepository: ContactRepository {
       // takes the generation lock, not while every writer waits on it; under the lock it then
       // only catches up.
       if state == nil { _ = try refresh(connection, to: Self.generation(connection)) }
-      try connection.query("BEGIN")
+      let known = state!.generation
       do {
         var kept: IdempotentAnswer?
+        var opening: [PipelinedStatement] = [.sql("BEGIN", [])]
         if let key = idempotencyKey {
-          // Without waiting: a retry that arrives while the first request with its key still runs
-          // (on any host) is told so (409) rather than queued behind it.
-          let locked = try connection.query(Statements.tryKeyLock, [user + "\u{0}" + key])
-          guard locked[0, 0] == "t" else { throw IdempotencyKeyInUse() }
-          kept = try Self.keptAnswer(user: user, key: key, connection)
+          // Without waiting, and before the generation lock, in a round trip of its own: a retry
+          // that arrives while the first request with its key still runs (on any host) is told
+          // so (409) at once, rather than queued behind the writers.
+          let keyed = try connection.pipeline([
+            .sql("BEGIN", []), .prepared(Statements.tryKeyLock, [user + "\u{0}" + key]),
+            .prepared(Statements.keptAnswer, [user, key, String(IdempotentAnswer.retentionSeconds)]),
+          ])
+          guard keyed[1][0, 0] == "t" else { throw IdempotencyKeyInUse() }
+          kept = Self.keptAnswer(user: user, key: key, keyed[2])
+          opening = []
         }
-        let locked = try connection.query(Statements.lockGeneration)
+        let results = try connection.pipeline(
+          opening + [
+            .prepared(Statements.lockGeneration, []),
+            .prepared(Statements.changesSince, [String(known), String(Self.catchUpLimit + 1)]),
+          ])
+        let lockedAt = Clock.monotonicNanoseconds()
+        let locked = results[results.count - 2]
         guard locked.count == 1, let text = locked[0, 0], let generation = UInt64(text) else {
           throw PostgresStoreError("contacts_meta has no generation row; run 'contacts-fcgi migrate'")
         }
-        _ = try refresh(connection, to: generation, inTransaction: true)
+        try catchUp(connection, from: known, to: generation, results[results.count - 1])
         let plan = try decide(state!, kept)
-        for (index, change) in plan.changes.enumerated() {
-          try Self.write(change, sequence: generation + 1 + UInt64(index), by: user, connection)
+        var writes = plan.changes.enumerated().map { index, change in
+          Self.write(change, sequence: generation + 1 + UInt64(index), by: user)
         }
         if let answer = plan.idempotentAnswer, !plan.changes.isEmpty {
-          try connection.query(
-            Statements.rememberAnswer,
-            [
-              answer.user, answer.key, answer.requestHash, String(answer.status),
-              String(decoding: answer.body, as: UTF8.self), String(answer.createdAt),
-            ])
+          writes.append(
+            .prepared(
+              Statements.rememberAnswer,
+              [
+                answer.user, answer.key, answer.requestHash, String(answer.status),
+                String(decoding: answer.body, as: UTF8.self), String(answer.createdAt),
+              ]))
         }
         if plan.idempotentAnswer != nil, UInt64.random(in: 0..<100) == 0 {
           // Now and then, answers past twice their retention go (an index finds them).
-          try connection.query(
-            "DELETE FROM idempotency_keys WHERE created_at < clock_timestamp() - make_interval(secs => $1)",
-            [String(2 * IdempotentAnswer.retentionSeconds)])
+          writes.append(
+            .sql(
+              "DELETE FROM idempotency_keys WHERE created_at < clock_timestamp() - make_interval(secs => $1)",
+              [String(2 * IdempotentAnswer.retentionSeconds)]))
         }
-        try connection.query("COMMIT")
+        writes.append(.sql("COMMIT", []))
+        var ended: PostgresRows?
+        for start in stride(from: 0, to: writes.count, by: Self.pipelineLimit) {
+          ended = try connection.pipeline(Array(writes[start..<min(writes.count, start + Self.pipelineLimit)])).last
+        }
+        // A transaction that failed earlier answers COMMIT with ROLLBACK; a pipeline skips the
+        // COMMIT after a failure instead, but nothing less than COMMIT is taken as committed.
+        guard ended?.command == "COMMIT" else { throw PostgresStoreError("the write was not committed") }
+        lastWriteLockNanoseconds = Clock.monotonicNanoseconds() - lockedAt
         for (index, change) in plan.changes.enumerated() {
           state!.apply(change, generation: generation + 1 + UInt64(index))
         }
@@ -267,17 +317,35 @@ public final class PostgresContactRepository: ContactRepository {
     }
   }
 
-  /// The contact row, its change row and the new generation, in one statement.
-  static func write(_ change: ContactChange, sequence: UInt64, by user: String, _ connection: PostgresConnection)
+  /// Brings the state from `known` to the locked `generation` with `rows`, the changes after
+  /// `known` read under the lock; when they are not exactly every change up to `generation`
+  /// (more than `catchUpLimit`, a database restored or loaded from a dump meanwhile),
+  /// `refresh` decides, inside the transaction.
+  func catchUp(_ connection: PostgresConnection, from known: UInt64, to generation: UInt64, _ rows: PostgresRows)
     throws
   {
+    guard known != generation else { return }
+    // The rows are ordered and unique, after `known`, and nothing after `generation` can be
+    // committed while the lock is held: as many as the generations between, ending at
+    // `generation`, is every one of them.
+    if known < generation, rows.count <= Self.catchUpLimit, UInt64(rows.count) == generation - known,
+      rows[rows.count - 1, 0] == String(generation)
+    {
+      try Self.apply(rows, to: &state!, generation: generation)
+      return
+    }
+    _ = try refresh(connection, to: generation, inTransaction: true)
+  }
+
+  /// The contact row, its change row and the new generation, in one statement.
+  static func write(_ change: ContactChange, sequence: UInt64, by user: String) -> PipelinedStatement {
     let seq = String(sequence)
     switch change {
     case .create(let contact), .update(let contact):
       var stored = contact
       stored.version = sequence
       let isCreate = if case .create = change { true } else { false }
-      try connection.query(
+      return .prepared(
         isCreate ? Statements.create : Statements.update,
         [
           stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
@@ -285,7 +353,7 @@ public final class PostgresContactRepository: ContactRepository {
           String(decoding: stored.json, as: UTF8.self),
         ])
     case .delete(let id):
-      try connection.query(Statements.delete, [id, seq, user])
+      return .prepared(Statements.delete, [id, seq, user])
     }
   }
 

@@ -16,6 +16,13 @@ enum Statements {
     sql: "SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
   )
 
+  /// The changes after `$1`, at most `$2` of them: a write's catch-up, sent in the same
+  /// pipeline as the generation lock and run after it, so it needs no upper bound (no change
+  /// after the locked generation can be committed meanwhile).
+  static let changesSince = PreparedStatement(
+    name: "contacts_changes_since",
+    sql: "SELECT seq, op, contact_id, contact FROM contact_changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+
   /// Whether this transaction got the advisory lock of the idempotency key `$1` (user NUL key).
   static let tryKeyLock = PreparedStatement(
     name: "contacts_try_key_lock", sql: "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 727273))")

@@ -3,6 +3,7 @@
 //
 //     swift run -c release contacts-bench [--quick] [--writes] [--size N] [--group-commit-probe]
 //     swift run -c release contacts-bench --store-commit-probe [SECONDS]
+//     swift run -c release contacts-bench --postgres-writes URL [SECONDS]
 //
 // Each figure is the median of several runs, so one slow run (another process, a page fault
 // storm) does not decide it.
@@ -36,6 +37,12 @@ if let index = CommandLine.arguments.firstIndex(of: "--store-writer"), CommandLi
 if let index = CommandLine.arguments.firstIndex(of: "--store-commit-probe") {
   let arguments = CommandLine.arguments
   try runStoreCommitProbe(seconds: arguments.count > index + 1 ? Int(arguments[index + 1]) ?? 3 : 3)
+  exit(0)
+}
+if let index = CommandLine.arguments.firstIndex(of: "--postgres-writes"), CommandLine.arguments.count > index + 1 {
+  let arguments = CommandLine.arguments
+  let seconds = arguments.count > index + 2 ? Double(arguments[index + 2]) ?? 5 : 5
+  try runPostgresWriteProbe(url: arguments[index + 1], seconds: seconds)
   exit(0)
 }
 if CommandLine.arguments.contains("--group-commit-probe") {
