@@ -96,6 +96,45 @@ import Testing
     }
   }
 
+  /// nginx gone (a client that hung up, a reload) before a large answer is sent: the direct
+  /// write fails with `EPIPE` or `ECONNRESET` instead of raising `SIGPIPE` or waiting, `respond`
+  /// says so, and the connection serves the next request as usual.
+  @Test func aPeerGoneBeforeALargeBodyFailsTheWriteAndTheNextRequestIsServed() throws {
+    let directory = TemporaryDirectory("fastcgi-records-gone")
+    let path = directory.file("responder.sock")
+    let listening = try UnixSocket.listen(path: path)
+    defer { close(listening) }
+    let connection = FastCGIConnection(listeningDescriptor: listening, maximumBodyBytes: 1024)
+    func sendRequest(_ client: FastCGIClient) {
+      client.send(FastCGIClient.beginRequest)
+      client.send(FastCGIClient.params([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/x")]))
+      client.send(FastCGIClient.params([]))
+      client.send(FastCGIClient.record(type: 5, content: []))
+    }
+    do {
+      let gone = try FastCGIClient(socketPath: path)
+      sendRequest(gone)
+    }  // closed here, before the answer
+    guard case .request = connection.accept() else {
+      Issue.record("no request accepted")
+      return
+    }
+    let large = FastCGIResponse(status: 200, headers: [], body: [UInt8](repeating: 0x61, count: 4 << 20))
+    #expect(!connection.respond(large), "a write to a closed peer is reported as failed")
+
+    let client = try FastCGIClient(socketPath: path)
+    sendRequest(client)
+    guard case .request = connection.accept() else {
+      Issue.record("the next request was not accepted")
+      return
+    }
+    let small = FastCGIResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
+    #expect(connection.respond(small))
+    let (_, stdout, complete) = client.readRecords()
+    #expect(complete)
+    #expect(stdout == small.head() + small.body)
+  }
+
   /// What the reading thread got.
   final class Answer: @unchecked Sendable {
     // @unchecked: every access holds `lock`.
