@@ -39,21 +39,9 @@ func runGroupCommitProbe(seconds: Int = 2) throws {
     for mode in ["locked", "group"] {
       let directory = temporaryDirectory()
       defer { try? FileManager.default.removeItem(atPath: directory) }
-      let processes = try (0..<writers).map { _ -> (Process, Pipe) in
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["--probe-writer", mode, directory + "/journal", String(seconds * 1000)]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        return (process, output)
-      }
-      var total = 0
-      for (process, output) in processes {
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        total += Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-      }
+      let total = try runWriterProcesses(
+        executable, count: writers,
+        arguments: ["--probe-writer", mode, directory + "/journal", String(seconds * 1000)])
       rates[mode] = Double(total) / Double(seconds)
     }
     let locked = rates["locked"] ?? 0
@@ -61,4 +49,25 @@ func runGroupCommitProbe(seconds: Int = 2) throws {
     print(
       String(format: "%7d   %20.0f/s   %16.0f/s   %.2fx", writers, locked, group, locked > 0 ? group / locked : 0))
   }
+}
+
+/// Starts `count` copies of this executable with `arguments` at once, waits for all of them, and
+/// returns the sum of the numbers they printed (each writer prints how many it made durable).
+func runWriterProcesses(_ executable: URL, count: Int, arguments: [String]) throws -> Int {
+  let processes = try (0..<count).map { _ -> (Process, Pipe) in
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    return (process, output)
+  }
+  var total = 0
+  for (process, output) in processes {
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    total += Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+  }
+  return total
 }

@@ -54,21 +54,8 @@ func runStoreCommitProbe(seconds: Int) throws {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     _ = try FileContactRepository(directory: directory)  // created once, not raced by the writers
     let disk = try serialAppendRate(directory: directory, milliseconds: 1000)
-    let processes = try (0..<writers).map { _ -> (Process, Pipe) in
-      let process = Process()
-      process.executableURL = executable
-      process.arguments = ["--store-writer", directory, String(seconds * 1000)]
-      let output = Pipe()
-      process.standardOutput = output
-      try process.run()
-      return (process, output)
-    }
-    var total = 0
-    for (process, output) in processes {
-      let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
-      total += Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-    }
+    let total = try runWriterProcesses(
+      executable, count: writers, arguments: ["--store-writer", directory, String(seconds * 1000)])
     let rate = Double(total) / Double(seconds)
     print(String(format: "%7d   %19.0f/s   %11.0f/s   %.2fx", writers, disk, rate, rate / disk))
   }
