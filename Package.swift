@@ -130,7 +130,7 @@ let package = Package(
     .testTarget(
       name: "ContactsServerTests",
       dependencies: [
-        "ContactsServer", "ContactsAPI", "ContactsCore", "FastCGI", "Platform", "TestSupport",
+        "ContactsServer", "ContactsAPI", "ContactsCore", "ContactsStore", "FastCGI", "Platform", "TestSupport",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings

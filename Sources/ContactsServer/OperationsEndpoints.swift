@@ -24,7 +24,6 @@ struct OperationsEndpoints {
   /// - Parameter repository: the worker's store (as opened, not measured), for the metrics'
   ///   gauges.
   func respond(to path: String, repository: any ContactRepository) -> FastCGIResponse? {
-    let generation = repository.cachedGeneration
     switch path {
     case Self.pingPath:
       return FastCGIResponse(
@@ -34,7 +33,7 @@ struct OperationsEndpoints {
       return FastCGIResponse(
         status: 200,
         headers: [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store")],
-        body: status(generation: generation))
+        body: status(generation: storeGeneration(repository)))
     case Self.metricsPath:
       return FastCGIResponse(
         status: 200,
@@ -43,6 +42,14 @@ struct OperationsEndpoints {
     default:
       return nil
     }
+  }
+
+  /// The store's generation now, as the metrics report it: read from the store, not this
+  /// worker's cache, which lags until its next request reads the store (a status answered by the
+  /// worker that did not take the last write would otherwise show the one before). The cached
+  /// one when the store cannot be read.
+  private func storeGeneration(_ repository: any ContactRepository) -> UInt64 {
+    (try? repository.currentState())?.generation ?? repository.cachedGeneration
   }
 
   private func status(generation: UInt64) -> [UInt8] {
