@@ -46,12 +46,9 @@ let package = Package(
       exclude: ["README.md"],
       swiftSettings: swiftSettings
     ),
-    // libpq as a system library: the module map and one shim header, nothing else.
-    .systemLibrary(
-      name: "CPostgreSQL",
-      pkgConfig: "libpq",
-      providers: [.apt(["libpq-dev"])]
-    ),
+    // libpq's header (libpq-dev) and forwarders to the library, opened with dlopen on first use:
+    // workers on the data directory never map libpq and its TLS and Kerberos dependencies.
+    .target(name: "CPostgreSQL"),
     // The PostgreSQL store: the only code that calls PQ*; a ContactRepository for several hosts.
     .target(
       name: "ContactsPostgres",

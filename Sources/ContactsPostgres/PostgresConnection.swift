@@ -106,6 +106,7 @@ public final class PostgresConnection {
   public init(url: String, connectTimeoutSeconds: Int = 2, log: @escaping (String) -> Void = { _ in })
     throws(PostgresError)
   {
+    try Self.loadLibrary()
     let keywords = ["dbname", "connect_timeout", "application_name", "client_encoding"]
     let values = [url, String(connectTimeoutSeconds), "contacts-fcgi", "UTF8"]
     let handle = Self.withCStrings(keywords) { keywordPointers in
@@ -128,6 +129,15 @@ public final class PostgresConnection {
 
   deinit { PQfinish(connection) }
 
+  /// Opens libpq (once per process; `CPostgreSQL` forwards every call to it). Before the first
+  /// call of any other function of libpq.
+  ///
+  /// - Throws: `PostgresError` naming what is missing: the library (libpq5 not installed), or
+  ///   a function of libpq 14 an older library lacks.
+  static func loadLibrary() throws(PostgresError) {
+    if let problem = contacts_libpq_load() { throw PostgresError(message: String(cString: problem)) }
+  }
+
   /// Checks that `url` is a connection string libpq can parse, without connecting.
   ///
   /// - Throws: `PostgresError` with libpq's reason.
@@ -135,6 +145,7 @@ public final class PostgresConnection {
     guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
       throw PostgresError(message: "a database URL starts with postgresql:// (got '\(url.prefix(40))')")
     }
+    try loadLibrary()
     var error: UnsafeMutablePointer<CChar>?
     guard let options = PQconninfoParse(url, &error) else {
       let message = error.map { String(cString: $0) } ?? "not a valid connection URL"

@@ -305,4 +305,21 @@ struct ServeTests {
     }
     #expect(serving, "the new pool did not take over the stale socket")
   }
+
+  /// libpq is opened on first use: a worker on the data directory never maps it (nor its TLS
+  /// and Kerberos dependencies, about 4 MB of resident memory each); one on PostgreSQL does.
+  @Test(arguments: StoreKind.allCases)
+  func workersMapLibpqOnlyWhenTheyServePostgreSQL(store: StoreKind) throws {
+    let stack = try LocalStack(database: store.newDatabase())
+    #expect(try stack.client.request("GET", "/contacts", user: "agent").status == 200)
+    let workers = stack.workerPIDs()
+    #expect(workers.count == 2)
+    for pid in workers {
+      // cat: Foundation reads a /proc file (size 0) only in part.
+      let maps = try runCommand("/bin/cat", ["/proc/\(pid)/maps"]).output
+      #expect(maps.contains("/libfcgi.so"), "worker \(pid): \(maps.count) bytes of maps")
+      #expect(maps.contains("/libpq.so") == (store == .postgres), "worker \(pid), \(store)")
+      #expect(maps.contains("/libgssapi_krb5.so") == (store == .postgres), "worker \(pid), \(store)")
+    }
+  }
 }
