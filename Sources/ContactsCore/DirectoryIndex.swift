@@ -70,8 +70,8 @@ struct DirectoryIndex: Sendable {
       default: insert(slot, at: Self.exactKey(attribute, value))
       }
     }
-    Self.forEachTrigram(of: entry.searchableText, kind: Self.textKind) { insert(slot, at: $0) }
-    Self.forEachTrigram(of: entry.phoneDigits, kind: Self.digitsKind) { insert(slot, at: $0) }
+    entry.withSearchableText { Self.forEachTrigram(of: $0, kind: Self.textKind) { insert(slot, at: $0) } }
+    entry.withPhoneDigits { Self.forEachTrigram(of: $0, kind: Self.digitsKind) { insert(slot, at: $0) } }
   }
 
   /// Removes `entry` (if held): its slot is emptied, its lists keep the slot until a rebuild.
@@ -257,7 +257,7 @@ struct DirectoryIndex: Sendable {
 
   /// Calls `body` with the key of every byte trigram of `bytes` that does not hold the field
   /// separator.
-  static func forEachTrigram(of bytes: [UInt8], kind: UInt64, _ body: (UInt64) -> Void) {
+  static func forEachTrigram(of bytes: UnsafeBufferPointer<UInt8>, kind: UInt64, _ body: (UInt64) -> Void) {
     guard bytes.count >= 3 else { return }
     let separator = IndexedContact.searchSeparator
     for start in 0...(bytes.count - 3) {
@@ -265,6 +265,11 @@ struct DirectoryIndex: Sendable {
       if a == separator || b == separator || c == separator { continue }
       body(kind << 56 | UInt64(a) << 16 | UInt64(b) << 8 | UInt64(c))
     }
+  }
+
+  /// The same, over an array (a query's folded text or digits).
+  static func forEachTrigram(of bytes: [UInt8], kind: UInt64, _ body: (UInt64) -> Void) {
+    bytes.withUnsafeBufferPointer { forEachTrigram(of: $0, kind: kind, body) }
   }
 
   // MARK: Sorted lists

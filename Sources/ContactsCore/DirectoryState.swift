@@ -18,11 +18,10 @@ public final class IndexedContact: Sendable {
   private let foldedFirstName: String?
   private let foldedLastName: String?
   private let foldedEmployeeId: String?
-  /// The digits of the phone number, as UTF-8.
-  let phoneDigits: [UInt8]
-  /// Folded name, userName, firstName, lastName and employeeId, separated by
-  /// `searchSeparator`: what `q` searches, as one byte string so that a search is a plain byte scan.
-  let searchableText: [UInt8]
+  /// A user's folded name, userName, firstName, lastName and employeeId, separated by
+  /// `searchSeparator`; `nil` for a queue or custom contact, whose search text is its folded
+  /// name (`sortKey`) alone: one allocation less per contact when loading 100,000.
+  private let userSearchText: [UInt8]?
   /// 0xFF never occurs in UTF-8, and a `q` is always UTF-8 (a `String`), so no query can match
   /// on the separator or across two fields. (NUL, the separator before, let `q=%00` match every
   /// user that has a userName.)
@@ -39,34 +38,57 @@ public final class IndexedContact: Sendable {
     let name = TextFolding.fold(contact.name)
     sortKey = name
     digits = contact.phoneNumber.map(TextFolding.digits(of:))
-    phoneDigits = Array((digits ?? "").utf8)
     foldedID = TextFolding.fold(contact.id)
     foldedType = TextFolding.fold(contact.type.rawValue)
     foldedUserName = isUser ? contact.userName.map(TextFolding.fold) : nil
     foldedFirstName = isUser ? contact.firstName.map(TextFolding.fold) : nil
     foldedLastName = isUser ? contact.lastName.map(TextFolding.fold) : nil
     foldedEmployeeId = isUser ? contact.employeeId.map(TextFolding.fold) : nil
-    var text = Array(name.utf8)
-    for value in [foldedUserName, foldedFirstName, foldedLastName, foldedEmployeeId] {
-      guard let value else { continue }
-      text.append(Self.searchSeparator)
-      text.append(contentsOf: value.utf8)
+    if isUser {
+      var text = Array(name.utf8)
+      for value in [foldedUserName, foldedFirstName, foldedLastName, foldedEmployeeId] {
+        guard let value else { continue }
+        text.append(Self.searchSeparator)
+        text.append(contentsOf: value.utf8)
+      }
+      userSearchText = text
+    } else {
+      userSearchText = nil
     }
-    searchableText = text
+  }
+
+  /// Calls `body` with what `q` searches: the folded name, and a user's folded userName,
+  /// firstName, lastName and employeeId, separated by `searchSeparator`, as one byte string so
+  /// that a search is a plain byte scan.
+  func withSearchableText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    if let userSearchText { return userSearchText.withUnsafeBufferPointer(body) }
+    return Self.withUTF8(sortKey, body)
+  }
+
+  /// Calls `body` with the digits of the phone number, as UTF-8 (none without a phone number).
+  func withPhoneDigits<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    Self.withUTF8(digits ?? "", body)
+  }
+
+  /// A string's UTF-8 bytes without copying them (a native string is always contiguous; a
+  /// small one is spilled to the stack).
+  private static func withUTF8<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+    return Array(text.utf8).withUnsafeBufferPointer(body)
   }
 
   /// Whether the folded search text contains `needle` (already folded).
   func searchableTextContains(_ needle: [UInt8]) -> Bool {
-    Self.contains(searchableText, needle)
+    withSearchableText { Self.contains($0, needle) }
   }
 
   /// Whether the phone number's digits contain `digits`.
   func phoneDigitsContain(_ digits: [UInt8]) -> Bool {
-    Self.contains(phoneDigits, digits)
+    withPhoneDigits { Self.contains($0, digits) }
   }
 
   /// Byte-string search; the strings here are short, so a direct scan beats anything cleverer.
-  static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+  static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
     guard !needle.isEmpty else { return true }
     guard haystack.count >= needle.count else { return false }
     let first = needle[0]
