@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/// The soname of libpq 14 and later (pipeline mode), Debian's libpq5.
+/// The soname of libpq 14 and later (pipeline mode), Debian's libpq5. The environment variable
+/// CONTACTS_LIBPQ names another file instead (a libpq installed elsewhere).
 #define CONTACTS_LIBPQ_SONAME "libpq.so.5"
 
 #define CONTACTS_LIBPQ_FUNCTIONS(X)                                                                \
@@ -59,21 +60,24 @@ static const char *const names[] = {
 };
 
 static void *functions[contacts_libpq_function_count];
-static char failure[512];
+static char failure[1024];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
-  void *library = dlopen(CONTACTS_LIBPQ_SONAME, RTLD_NOW | RTLD_LOCAL);
+  const char *path = getenv("CONTACTS_LIBPQ");
+  if (path == NULL || path[0] == '\0') path = CONTACTS_LIBPQ_SONAME;
+  void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (library == NULL) {
-    snprintf(failure, sizeof failure, "cannot load the PostgreSQL client library (apt-get install libpq5): %s",
-             dlerror());
+    snprintf(failure, sizeof failure,
+             "cannot load the PostgreSQL client library %s (apt-get install libpq5, or name it in CONTACTS_LIBPQ): %s",
+             path, dlerror());
     return;
   }
   for (int index = 0; index < contacts_libpq_function_count; index++) {
     functions[index] = dlsym(library, names[index]);
     if (functions[index] == NULL) {
       snprintf(failure, sizeof failure, "the PostgreSQL client library %s has no %s: libpq 14 or later is needed",
-               CONTACTS_LIBPQ_SONAME, names[index]);
+               path, names[index]);
       return;
     }
   }

@@ -322,4 +322,25 @@ struct ServeTests {
       #expect(maps.contains("/libgssapi_krb5.so") == (store == .postgres), "worker \(pid), \(store)")
     }
   }
+
+  /// Without libpq (here `CONTACTS_LIBPQ` names a file that is not there, or one that is not
+  /// libpq), the PostgreSQL commands stop at once with a message naming what is missing.
+  @Test func withoutLibpqThePostgreSQLCommandsSayWhatIsMissing() throws {
+    let url = "postgresql:///contacts?host=/nonexistent"
+    let directory = TemporaryDirectory()
+    for (library, expected) in [
+      ("/nonexistent/libpq.so.5", "cannot load the PostgreSQL client library /nonexistent/libpq.so.5"),
+      ("libz.so.1", "the PostgreSQL client library libz.so.1 has no PQclear"),
+    ] {
+      let environment = ["CONTACTS_LIBPQ": library]
+      let migrate = try runCommand(serviceBinary, ["migrate", "--database-url", url], environment: environment)
+      #expect(migrate.status == 1 && migrate.errors.contains(expected), "\(migrate)")
+      // `timeout`: a serve that started anyway would fail the test rather than hang it.
+      let serve = try runCommand(
+        "/usr/bin/timeout",
+        ["20", serviceBinary, "serve", "--socket", directory.file("fcgi.sock"), "--database-url", url],
+        environment: environment)
+      #expect(serve.status == 1 && serve.errors.contains(expected), "\(serve)")
+    }
+  }
 }
