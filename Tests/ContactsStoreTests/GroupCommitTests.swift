@@ -30,6 +30,17 @@ struct GroupCommitTests {
     try repository.currentState().entries.map(\.contact.name).sorted()
   }
 
+  /// Appends a create of `contact` at `sequence` to the journal without flushing it, as a writer
+  /// killed between its write(2) and its fdatasync leaves it (or one still flushing).
+  static func appendUnflushed(_ contact: Contact, sequence: UInt64, by user: String, in directory: TemporaryDirectory)
+    throws
+  {
+    let record = JournalRecord(
+      sequence: sequence, timestamp: "2026-01-01T00:00:00.000Z", user: user, operation: .change(.create(contact)))
+    let journal = try FileDescriptor(open: directory.file("journal.jsonl"), [.writeOnly, .append])
+    try journal.writeAll(record.line)
+  }
+
   static func journalSize(_ directory: TemporaryDirectory) throws -> Int64 {
     try #require(try FileSystem.identity(of: directory.file("journal.jsonl"))).size
   }
@@ -121,12 +132,7 @@ struct GroupCommitTests {
     let reader = try FileContactRepository(directory: path)
     _ = try Self.create(writer, "First")
 
-    // As a writer killed after its write(2), before its fdatasync, leaves it.
-    let orphan = JournalRecord(
-      sequence: 2, timestamp: "2026-01-01T00:00:00.000Z", user: "killed",
-      operation: .change(.create(Self.custom("Second"))))
-    let journal = try FileDescriptor(open: directory.file("journal.jsonl"), [.writeOnly, .append])
-    try journal.writeAll(orphan.line)
+    try Self.appendUnflushed(Self.custom("Second"), sequence: 2, by: "killed", in: directory)
     #expect(try Self.names(reader) == ["First"])
     #expect(try Self.names(FileContactRepository(directory: path)) == ["First"])
     let check = StoreCheck.run(directory: path)
@@ -152,12 +158,8 @@ struct GroupCommitTests {
     let writer = try FileContactRepository(directory: path)
     let reader = try FileContactRepository(directory: path)
     _ = try Self.create(writer, "First")
-    let lingering = JournalRecord(
-      sequence: 2, timestamp: "2026-01-01T00:00:00.000Z", user: "old-version",
-      operation: .change(.create(Self.custom("Lingering"))))
+    try Self.appendUnflushed(Self.custom("Lingering"), sequence: 2, by: "old-version", in: directory)
     let journalPath = directory.file("journal.jsonl")
-    let journal = try FileDescriptor(open: journalPath, [.writeOnly, .append])
-    try journal.writeAll(lingering.line)
     #expect(try Self.names(reader) == ["First"], "just written: its writer may be flushing")
     try FileManager.default.setAttributes(
       [.modificationDate: Date(timeIntervalSinceNow: -10)], ofItemAtPath: journalPath)
@@ -256,11 +258,7 @@ struct GroupCommitTests {
     var ids: Set<String> = []
     for index in 0..<5 { ids.insert(try Self.create(writer, "Before \(index)")) }
     let orphan = Self.custom("Unflushed")
-    let journal = try FileDescriptor(open: directory.file("journal.jsonl"), [.writeOnly, .append])
-    try journal.writeAll(
-      JournalRecord(
-        sequence: 6, timestamp: "2026-01-01T00:00:00.000Z", user: "killed", operation: .change(.create(orphan))
-      ).line)
+    try Self.appendUnflushed(orphan, sequence: 6, by: "killed", in: directory)
 
     let watermark = directory.file("journal.watermark")
     switch how {
@@ -298,12 +296,7 @@ struct GroupCommitTests {
     let writer = try FileContactRepository(directory: path)
     var ids: Set<String> = []
     for index in 0..<3 { ids.insert(try Self.create(writer, "Acknowledged \(index)")) }
-    let journal = try FileDescriptor(open: directory.file("journal.jsonl"), [.writeOnly, .append])
-    try journal.writeAll(
-      JournalRecord(
-        sequence: 4, timestamp: "2026-01-01T00:00:00.000Z", user: "flushing",
-        operation: .change(.create(Self.custom("Not yet flushed")))
-      ).line)
+    try Self.appendUnflushed(Self.custom("Not yet flushed"), sequence: 4, by: "flushing", in: directory)
     let target = TemporaryDirectory()
     let report = try Backup.run(from: path, to: target.file("copy"))
     #expect(report.check.isHealthy)
