@@ -37,4 +37,24 @@ struct OperationsEndpointsTests {
     let metrics = try #require(endpoints.respond(to: OperationsEndpoints.metricsPath, repository: lagging))
     #expect(Self.metric("contacts_data_generation", in: metrics.body) == "\(written)")
   }
+
+  /// A store that cannot be read (its journal gone): the status page still answers, with the
+  /// generation the worker last read, and the metrics say the store is down.
+  @Test func statusAnswersWithTheCachedGenerationWhenTheStoreCannotBeRead() throws {
+    let directory = TemporaryDirectory()
+    let repository = try FileContactRepository(directory: directory.path)
+    _ = try repository.commit(by: "tester") { _ in .create(Contact(id: "c1", type: .custom, name: "Ann")) }
+    let cached = repository.cachedGeneration
+    try FileManager.default.removeItem(atPath: directory.file("journal.jsonl"))
+    #expect(throws: (any Error).self) { try repository.currentState() }
+
+    let endpoints = OperationsEndpoints(
+      scoreboard: nil, slot: nil, poolSize: 2, configuration: ServiceConfiguration())
+    let status = try #require(endpoints.respond(to: OperationsEndpoints.statusPath, repository: repository))
+    #expect(status.status == 200)
+    #expect(try Self.jsonObject(status.body)["dataGeneration"] as? Int == Int(cached))
+    let metrics = try #require(endpoints.respond(to: OperationsEndpoints.metricsPath, repository: repository))
+    #expect(Self.metric("contacts_store_up", in: metrics.body) == "0")
+    #expect(Self.metric("contacts_data_generation", in: metrics.body) == "\(cached)")
+  }
 }
