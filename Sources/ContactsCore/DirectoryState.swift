@@ -152,13 +152,32 @@ public struct DirectoryState: Sendable {
   /// A state holding already indexed contacts (a loader that has their JSON at hand); its change
   /// log starts at `generation`.
   public init(indexed: [IndexedContact], generation: UInt64) {
+    self.init(indexed: indexed, upserting: [], removing: [], generation: generation)
+  }
+
+  /// A state holding `indexed` (the last of any two with one id), with `upserts` inserted or
+  /// replacing the contact of their id and the contacts `removed` gone; its change log starts at
+  /// `generation`. What a loader builds from a snapshot and the journal after it.
+  ///
+  /// Each contact is indexed by id once. `indexed` is copied without its replaced or removed
+  /// contacts only when there are any (a journal of creates alone has none).
+  public init(
+    indexed: [IndexedContact], upserting upserts: [IndexedContact], removing removed: some Collection<String>,
+    generation: UInt64
+  ) {
     self.generation = generation
     changeLog = ChangeLog(horizon: generation)
-    byID.reserveCapacity(indexed.count)
+    byID.reserveCapacity(indexed.count + upserts.count)
     for entry in indexed { byID[entry.contact.id] = entry }
+    var displaced = byID.count != indexed.count
+    for entry in upserts where byID.updateValue(entry, forKey: entry.contact.id) != nil { displaced = true }
+    for id in removed where byID.removeValue(forKey: id) != nil { displaced = true }
+    var kept = displaced ? indexed.filter { byID[$0.contact.id] === $0 } : indexed
+    kept += upserts.sorted(by: IndexedContact.precedes)
     // Files hold contacts in listing order already, and the sort is adaptive to sorted runs:
-    // loading a snapshot costs a linear pass, not N log N comparisons.
-    entries = (byID.count == indexed.count ? indexed : Array(byID.values)).sorted(by: IndexedContact.precedes)
+    // loading a snapshot and a sorted run of changes costs a linear pass, not N log N
+    // comparisons.
+    entries = kept.sorted(by: IndexedContact.precedes)
   }
 
   public var count: Int { entries.count }

@@ -35,21 +35,23 @@ struct PendingChanges {
 
   /// The last word on each contact: its state after its last change (at that change's
   /// sequence number), or the sequence number of its deletion.
+  ///
+  /// Read from the newest change back, so that each id costs one set insertion and the
+  /// contacts are not moved through a dictionary.
   private func lastWords() -> (upserts: [Contact], removals: [String: UInt64]) {
-    var upserts: [String: Contact] = [:]
+    var seen = Set<String>(minimumCapacity: changes.count)
+    var upserts: [Contact] = []
     var removals: [String: UInt64] = [:]
-    for (change, sequence) in changes {
+    for (change, sequence) in changes.reversed() where seen.insert(change.contactID).inserted {
       switch change {
       case .create(var contact), .update(var contact):
         contact.version = sequence
-        upserts[contact.id] = contact
-        removals[contact.id] = nil
+        upserts.append(contact)
       case .delete(let id):
-        upserts[id] = nil
         removals[id] = sequence
       }
     }
-    return (Array(upserts.values), removals)
+    return (upserts, removals)
   }
 
   /// The state that `contacts` (at `generation`, with `changeLog`) would be in after
@@ -66,14 +68,10 @@ struct PendingChanges {
     applyingTo contacts: [IndexedContact], generation: UInt64, changeLog: ((String) -> IndexedContact?) -> ChangeLog
   ) -> DirectoryState {
     let (upserts, removals) = lastWords()
-    var touched = Set(removals.keys)
-    touched.reserveCapacity(removals.count + upserts.count)
-    for contact in upserts { touched.insert(contact.id) }
     // In any order: the state sorts them (ids are unique, so the order is total).
     let added = upserts.map { IndexedContact($0) }
-    var kept = contacts.filter { !touched.contains($0.contact.id) }
-    kept += added
-    let built = DirectoryState(indexed: kept, generation: max(generation, self.generation))
+    let built = DirectoryState(
+      indexed: contacts, upserting: added, removing: removals.keys, generation: max(generation, self.generation))
     var state = built
     state.changeLog = changeLog(built.contact(id:))
     let logged =

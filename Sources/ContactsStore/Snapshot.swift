@@ -134,10 +134,11 @@ struct StoredChange {
   var contact: (Contact, json: ArraySlice<UInt8>?)?
 
   /// The change-log entry. Its contact is `current(id)` when that is this very contact (the
-  /// same values, version included, and the same JSON bytes), else indexed anew.
+  /// same version and the same JSON bytes, which hold every other attribute), else indexed
+  /// anew.
   func entry(current: (String) -> IndexedContact?) -> ChangeEntry {
     guard let (contact, json) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
-    if let json, let shared = current(contact.id), shared.contact == contact, shared.json == json {
+    if let json, let shared = current(contact.id), shared.contact.version == contact.version, shared.json == json {
       return ChangeEntry(sequence: sequence, id: id, contact: shared)
     }
     return ChangeEntry(sequence: sequence, id: id, contact: IndexedContact(contact, json: json))
