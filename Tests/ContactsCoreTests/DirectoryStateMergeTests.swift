@@ -57,4 +57,50 @@ struct DirectoryStateMergeTests {
     for entry in oneByOne.entries { #expect(merged.contact(id: entry.contact.id)?.contact == entry.contact) }
     #expect(merged.count == oneByOne.count)
   }
+
+  /// A loader builds the state from the snapshot's contacts and the journal's last word on each
+  /// (`init(indexed:upserting:removing:generation:)`). With creates only, the snapshot's list is
+  /// taken as it is; with a replaced, removed or repeated contact it is filtered. Either way the
+  /// state is the one a state built from the snapshot and then changed one by one would be.
+  @Test(arguments: [(0, 0, false), (60, 0, false), (0, 25, false), (40, 20, false), (30, 10, true)])
+  func buildingWithTheLastWordsEqualsChangingABuiltState(creates: Int, replacedOrRemoved: Int, repeated: Bool) {
+    var random = SeededRandom(seed: UInt64(creates * 100 + replacedOrRemoved))
+    let names = ["Ann", "bob", "Émile", "ann", "Zed", "0 desk"]
+    func contact(_ id: String, version: UInt64) -> Contact {
+      Contact(
+        id: id, type: .custom, name: names.randomElement(using: &random)!, phoneNumber: "555 \(id)",
+        version: version)
+    }
+    var snapshot = (0..<200).map { IndexedContact(contact("c\($0)", version: UInt64($0 + 1))) }
+    if repeated { snapshot.append(IndexedContact(contact("c5", version: 200))) }  // the last one counts
+    var expected = DirectoryState(indexed: snapshot, generation: 200)
+    var upserts: [IndexedContact] = []
+    var removed: [String] = []
+    var sequence: UInt64 = 200
+    for index in 0..<creates {
+      sequence += 1
+      let created = contact("n\(index)", version: sequence)
+      upserts.append(IndexedContact(created))
+      expected.upsert(created, generation: sequence)
+    }
+    for index in 0..<replacedOrRemoved {
+      sequence += 1
+      let id = "c\(index * 7)"
+      if index.isMultiple(of: 2) {
+        let updated = contact(id, version: sequence)
+        upserts.append(IndexedContact(updated))
+        expected.upsert(updated, generation: sequence)
+      } else {
+        removed.append(id)
+        expected.remove(id: id, generation: sequence)
+      }
+    }
+    let built = DirectoryState(
+      indexed: snapshot, upserting: upserts.shuffled(using: &random), removing: removed, generation: sequence)
+    #expect(built.entries.map(\.contact) == expected.entries.map(\.contact))
+    #expect(built.count == 200 + creates - replacedOrRemoved / 2)
+    for entry in built.entries { #expect(built.contact(id: entry.contact.id) === entry) }
+    #expect(built.generation == sequence)
+    #expect(built.contact(id: "c5")?.contact.version == (repeated ? 200 : 6))
+  }
 }
