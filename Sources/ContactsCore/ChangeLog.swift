@@ -37,9 +37,38 @@ public struct ChangeLog: Sendable {
 
   /// A log restored from a snapshot: `entries` in commit order, complete after `horizon`.
   public init(capacity: Int = ChangeLog.defaultCapacity, horizon: UInt64, entries: [ChangeEntry]) {
+    self.init(capacity: capacity, horizon: horizon, restoring: entries, sequence: \.sequence, entry: { $0 })
+  }
+
+  /// The log restored from `stored` (a snapshot's entries in commit order, complete after
+  /// `horizon`) with `later` appended one by one (changes after them, in commit order): the
+  /// same log as `init(capacity:horizon:entries:)` then `append` of each, but `entry` builds
+  /// only the stored entries it still holds.
+  ///
+  /// A worker that loads a long journal appends more changes than the log keeps: most of the
+  /// snapshot's entries would be built, then trimmed at once.
+  public init<Stored: Collection>(
+    capacity: Int = ChangeLog.defaultCapacity, horizon: UInt64, restoring stored: Stored,
+    sequence: (Stored.Element) -> UInt64, entry: (Stored.Element) -> ChangeEntry, followedBy later: [ChangeEntry] = []
+  ) {
     self.init(capacity: capacity, horizon: horizon)
-    self.entries = entries
-    trim()
+    // How many entries trimming drops from the front, counted as `init` then `append` trim.
+    let most = self.capacity + self.capacity / 2
+    var held = stored.count
+    var dropped = 0
+    if held > most { (dropped, held) = (held - self.capacity, self.capacity) }
+    for _ in later.indices {
+      held += 1
+      if held > most { (dropped, held) = (dropped + held - self.capacity, self.capacity) }
+    }
+    if dropped > 0 {
+      self.horizon =
+        dropped <= stored.count
+        ? sequence(stored.dropFirst(dropped - 1).first!) : later[dropped - stored.count - 1].sequence
+    }
+    entries.reserveCapacity(held)
+    for element in stored.dropFirst(dropped) { entries.append(entry(element)) }
+    entries += later.dropFirst(max(0, dropped - stored.count))
   }
 
   public var count: Int { entries.count }

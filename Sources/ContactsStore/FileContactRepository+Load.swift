@@ -11,11 +11,12 @@ extension FileContactRepository {
   ///
   /// - Parameters:
   ///   - limit: how far the journal may be read (the durable watermark; `nil`: all of it).
-  ///   - changeLog: the snapshot's change log, given how to find a contact of the state built
-  ///     (its entries share the contacts that have not changed since).
+  ///   - changeLog: the snapshot's change log with the given changes appended, given how to
+  ///     find a contact of the state built (its entries share the contacts that have not
+  ///     changed since).
   func load(
     _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64, upTo limit: Int64?,
-    changeLog: ((String) -> IndexedContact?) -> ChangeLog
+    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
   ) throws(StoreError) {
     let entries = try journal.readTail(after: generation, upTo: limit)
     let leading = entries.prefix { entry in
@@ -28,7 +29,7 @@ extension FileContactRepository {
     guard pending.count >= PendingChanges.mergeThreshold else {
       let built = DirectoryState(indexed: contacts, generation: generation)
       state = built
-      state.changeLog = changeLog(built.contact(id:))
+      state.changeLog = changeLog(built.contact(id:), [])
       for answer in answers { state.remember(answer) }
       try apply(entries)
       return

@@ -270,12 +270,12 @@ public final class FileContactRepository: ContactRepository {
         journal = opened
         needsReload = false
         let limit = try readLimit(writing: writing)
-        try load(contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit) { current in
-          guard let changes = snapshot.changes else {
-            return ChangeLog(capacity: capacity, horizon: snapshot.generation)
-          }
+        try load(contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit) {
+          current, appending in
+          let (horizon, stored) = snapshot.changes ?? (snapshot.generation, [])
           return ChangeLog(
-            capacity: capacity, horizon: changes.horizon, entries: changes.entries.map { $0.entry(current: current) })
+            capacity: capacity, horizon: horizon, restoring: stored, sequence: \.sequence,
+            entry: { $0.entry(current: current) }, followedBy: appending)
         }
         return
       } catch StoreError.system(let error) where error.code == SystemError.noSuchFile && attempts < 3 {

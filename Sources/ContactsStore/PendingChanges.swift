@@ -62,22 +62,22 @@ struct PendingChanges {
   /// the list it is built from: the same contacts, change log and generation (a test compares
   /// them).
   ///
-  /// - Parameter changeLog: the change log before these changes, given how to find a contact
-  ///   of the state built.
+  /// - Parameter changeLog: the change log before these changes with the given ones appended,
+  ///   given how to find a contact of the state built.
   func state(
-    applyingTo contacts: [IndexedContact], generation: UInt64, changeLog: ((String) -> IndexedContact?) -> ChangeLog
+    applyingTo contacts: [IndexedContact], generation: UInt64,
+    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
   ) -> DirectoryState {
     let (upserts, removals) = lastWords()
     // In any order: the state sorts them (ids are unique, so the order is total).
     let added = upserts.map { IndexedContact($0) }
     let built = DirectoryState(
       indexed: contacts, upserting: added, removing: removals.keys, generation: max(generation, self.generation))
-    var state = built
-    state.changeLog = changeLog(built.contact(id:))
     let logged =
       added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
-    for entry in logged.sorted(by: { $0.sequence < $1.sequence }) { state.changeLog.append(entry) }
+    var state = built
+    state.changeLog = changeLog(built.contact(id:), logged.sorted(by: { $0.sequence < $1.sequence }))
     return state
   }
 }

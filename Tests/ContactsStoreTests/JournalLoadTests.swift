@@ -54,7 +54,11 @@ struct JournalLoadTests {
     built.changeLog = changeLog
     var applied = pending
     applied.apply(to: &built)
-    let merged = pending.state(applyingTo: contacts, generation: generation) { _ in changeLog }
+    let merged = pending.state(applyingTo: contacts, generation: generation) { _, appending in
+      ChangeLog(
+        capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },
+        followedBy: appending)
+    }
     #expect(Self.describe(merged) == Self.describe(built))
     #expect(merged.generation == generation + UInt64(count))
   }
