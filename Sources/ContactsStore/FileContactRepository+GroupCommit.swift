@@ -180,8 +180,9 @@ extension FileContactRepository {
   /// not yet published, a new boot, a removed file) it takes the lock to make one; if this
   /// worker's journal is still not the one described, nothing new is read (the next refresh
   /// moves on to the current journal).
-  func readLimit(writing: Bool) throws(StoreError) -> Int64? {
+  func readLimit(writing: Bool, journal: Journal? = nil) throws(StoreError) -> Int64? {
     if writing { return nil }
+    let journal = journal ?? self.journal
     if let durable = watermark.durable(for: journal.identity) { return durable }
     try locked { () throws(StoreError) in try ensureWatermark() }
     return watermark.durable(for: journal.identity) ?? journal.offset

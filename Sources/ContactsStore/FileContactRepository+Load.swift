@@ -11,14 +11,16 @@ extension FileContactRepository {
   ///
   /// - Parameters:
   ///   - limit: how far the journal may be read (the durable watermark; `nil`: all of it).
+  ///   - prescanned: the journal's `prescan(upTo: limit)`, if one was started.
   ///   - changeLog: the snapshot's change log with the given changes appended, given how to
   ///     find a contact of the state built (its entries share the contacts that have not
   ///     changed since).
   func load(
     _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64, upTo limit: Int64?,
+    prescanned: Journal.Prescan? = nil,
     changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
   ) throws(StoreError) {
-    let entries = try journal.readTail(after: generation, upTo: limit)
+    let entries = try journal.readTail(after: generation, upTo: limit, prescanned: prescanned)
     let leading = entries.prefix { entry in
       if case .directoryImport = entry.record.operation { false } else { true }
     }

@@ -259,6 +259,9 @@ public final class FileContactRepository: ContactRepository {
         // The journal is opened before the snapshot is read: if a compaction lands in between,
         // the old journal still holds every record up to the new snapshot (see README.md).
         let opened = try openJournal()
+        // The journal is read and scanned on a second thread while this one parses the snapshot.
+        let limit = try readLimit(writing: writing, journal: opened)
+        let prescan = try opened.prescan(upTo: limit)
         let snapshot = try Snapshot.read(layout)
         var contacts = snapshot.custom
         for (type, file) in snapshot.directoryFiles {
@@ -269,8 +272,9 @@ public final class FileContactRepository: ContactRepository {
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
-        let limit = try readLimit(writing: writing)
-        try load(contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit) {
+        try load(
+          contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit, prescanned: prescan
+        ) {
           current, appending in
           let (horizon, stored) = snapshot.changes ?? (snapshot.generation, [])
           return ChangeLog(

@@ -92,9 +92,18 @@ final class Journal {
   ///     for the whole file. A line that crosses it is left for later, as a torn one is.
   /// - Throws: `StoreError.damaged` naming the line for a bad header, an unreadable record
   ///   followed by more, or a gap; then nothing is accepted.
-  func readTail(after generation: UInt64, upTo limit: Int64? = nil) throws(StoreError) -> [Entry] {
+  ///   - prescanned: this journal's `prescan(upTo: limit)`, taken when it fits (see
+  ///     `Prescan.scan(after:)`), else the journal is read here.
+  func readTail(after generation: UInt64, upTo limit: Int64? = nil, prescanned: Prescan? = nil) throws(StoreError)
+    -> [Entry]
+  {
     if let limit, limit <= offset { return [] }
-    let scan = Scan(try read(upTo: limit), at: offset, firstLine: lines + 1, after: generation)
+    let scan: Scan
+    if offset == 0, let prescanned, prescanned.limit == limit, let ready = prescanned.scan(after: generation) {
+      scan = ready
+    } else {
+      scan = Scan(try read(upTo: limit), at: offset, firstLine: lines + 1, after: generation)
+    }
     if let problem = scan.problems.first {
       throw .damaged(file: StoreLayout.journalName, line: problem.line, reason: problem.reason)
     }
@@ -102,6 +111,42 @@ final class Journal {
     offset += Int64(scan.length)
     lines += scan.lines
     return scan.entries
+  }
+
+  /// The journal up to `limit`, read now and scanned on a thread of its own from its header on,
+  /// for a reader that does not know its generation yet: a worker loading the data directory
+  /// reads the journal while it parses the snapshot. `readTail(after:upTo:prescanned:)` takes
+  /// the scan once the generation is known.
+  ///
+  /// - Returns: `nil` when some of this journal was read already, or its first line is not a
+  ///   complete header (`readTail` alone reads and judges it then).
+  func prescan(upTo limit: Int64?) throws(StoreError) -> Prescan? {
+    guard offset == 0 else { return nil }
+    let bytes = try read(upTo: limit)
+    guard let end = bytes.firstIndex(of: UInt8(ascii: "\n")), let base = JournalRecord.base(fromHeader: bytes[..<end])
+    else { return nil }
+    return Prescan(limit: limit, base: base, scan: BackgroundWork { Scan(bytes, at: 0, firstLine: 1, after: base) })
+  }
+
+  /// A scan started by `prescan(upTo:)`: the records after the header's base generation.
+  struct Prescan {
+    let limit: Int64?
+    let base: UInt64
+    let scan: BackgroundWork<Scan>
+
+    /// The scan `Scan(bytes, at: 0, firstLine: 1, after: generation)` would make: the same
+    /// walk, without the records up to `generation`. `nil` when it might differ: damage or a
+    /// gap (the reader at `generation` may not see it, or may word it otherwise), a generation
+    /// before the base, or a batch across `generation` (damage to that reader).
+    func scan(after generation: UInt64) -> Scan? {
+      var scan = scan.join()
+      guard scan.problems.isEmpty, generation >= base else { return nil }
+      let skipped = scan.entries.prefix { $0.record.sequence <= generation }.count
+      if skipped < scan.entries.count, scan.entries[skipped].record.firstSequence <= generation { return nil }
+      scan.entries.removeFirst(skipped)
+      scan.generation = max(scan.generation, generation)
+      return scan
+    }
   }
 
   /// What lies past `offset`, read and checked but not accepted: problems are listed, not

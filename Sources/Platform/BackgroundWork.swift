@@ -2,8 +2,9 @@ internal import Glibc
 
 /// Work started on a thread of its own, and its result, taken with `join()`.
 ///
-/// Workers are single-threaded; this is for the one place that splits a job in two (a worker
-/// parsing a large snapshot on two cores while it starts). When no thread can be created, the
+/// Workers are single-threaded; this is for the one job they split: loading the data directory
+/// when they start, where a second thread parses half the snapshot's contacts and another
+/// scans the journal, while the first parses the rest. When no thread can be created, the
 /// work runs in `join()` instead: slower, never wrong. Dropped without `join()`, it still waits
 /// for its thread.
 public final class BackgroundWork<Result: Sendable> {
