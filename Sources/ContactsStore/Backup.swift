@@ -146,7 +146,10 @@ public enum Backup {
     }
     var referenced: Set<String> = []
     var generation: UInt64 = 0
-    if let read = try? StoredContactsReader(snapshot.file.readToEnd(), file: StoreLayout.snapshotName).snapshot() {
+    if let bytes = try? snapshot.file.readToEnd(),
+      let read = try? StoredContactsReader.reading(
+        bytes, file: StoreLayout.snapshotName, { (reader) throws(StoreError) in try reader.snapshot() })
+    {
       referenced.formUnion(read.files.values)
       generation = read.generation
     }

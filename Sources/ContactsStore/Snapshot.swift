@@ -70,8 +70,9 @@ struct Snapshot {
     guard let bytes else {
       throw .system(SystemError(syscall: "open", path: layout.snapshot, code: SystemError.noSuchFile))
     }
-    let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
-    let read = try reader.snapshot()
+    let read = try StoredContactsReader.reading(bytes, file: StoreLayout.snapshotName) { (reader) throws(StoreError) in
+      try reader.snapshot()
+    }
     return Snapshot(
       generation: read.generation, directoryFiles: read.files, custom: read.custom, changes: read.changes,
       answers: read.answers)
@@ -115,8 +116,9 @@ enum DirectoryFile {
   static func read(_ path: String, type: ContactType, version: UInt64) throws(StoreError) -> [IndexedContact] {
     let bytes = try StoreError.wrapping { () throws(SystemError) in try FileSystem.contents(of: path) }
     guard let bytes else { throw .system(SystemError(syscall: "open", path: path, code: SystemError.noSuchFile)) }
-    let reader = StoredContactsReader(bytes, file: String(path.split(separator: "/").last ?? ""))
-    return try reader.directoryFile(type: type, version: version)
+    return try StoredContactsReader.reading(bytes, file: String(path.split(separator: "/").last ?? "")) {
+      (reader) throws(StoreError) in try reader.directoryFile(type: type, version: version)
+    }
   }
 
   /// The generation a directory file was imported at, from its name (`users-<g>.json`).

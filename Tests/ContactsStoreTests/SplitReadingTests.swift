@@ -19,11 +19,11 @@ struct SplitReadingTests {
   }
 
   func snapshotOutcome(_ bytes: [UInt8], splitHint: Int?) -> String {
-    let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
-    reader.splitHint = splitHint
     var rest = ""
     let custom = outcome { () throws(StoreError) in
-      let read = try reader.snapshot()
+      let read = try StoredContactsReader.reading(bytes, file: StoreLayout.snapshotName, splitHint: splitHint) {
+        (reader) throws(StoreError) in try reader.snapshot()
+      }
       rest =
         "generation \(read.generation) files \(read.files.sorted { $0.key.rawValue < $1.key.rawValue })"
         + " changes \(read.changes.map { "\($0.horizon) \($0.entries.map { "\($0.sequence) \($0.id)" })" } ?? "-")"
@@ -34,9 +34,11 @@ struct SplitReadingTests {
   }
 
   func directoryOutcome(_ bytes: [UInt8], splitHint: Int?) -> String {
-    let reader = StoredContactsReader(bytes, file: "users-5.json")
-    reader.splitHint = splitHint
-    return outcome { () throws(StoreError) in try reader.directoryFile(type: .user, version: 5) }
+    outcome { () throws(StoreError) in
+      try StoredContactsReader.reading(bytes, file: "users-5.json", splitHint: splitHint) {
+        (reader) throws(StoreError) in try reader.directoryFile(type: .user, version: 5)
+      }
+    }
   }
 
   /// Names with escapes, quotes, non-ASCII and a line separator's escape, as the store writes them.
@@ -125,9 +127,11 @@ struct SplitReadingTests {
   @Test func aLargeSnapshotSplitsByItself() {
     let bytes = Self.snapshotBytes(contacts: 12_000)
     #expect(bytes.count >= StoredContactsReader.parallelBytes)
-    let reader = StoredContactsReader(bytes, file: StoreLayout.snapshotName)
-    reader.splitHint = Int.max  // no split
-    let oneThread = outcome { () throws(StoreError) in try reader.snapshot().custom }
+    let oneThread = outcome { () throws(StoreError) in
+      try StoredContactsReader.reading(bytes, file: StoreLayout.snapshotName, splitHint: Int.max) {  // no split
+        (reader) throws(StoreError) in try reader.snapshot().custom
+      }
+    }
     #expect(snapshotOutcome(bytes, splitHint: nil).hasPrefix(oneThread + "\n"))
   }
 

@@ -7,8 +7,9 @@ import Testing
 /// every JSON escape decodes, and a bad one is damage with its file and offset, not a crash.
 struct StoredContactsReaderTests {
   func users(_ json: String) throws(StoreError) -> [Contact] {
-    let reader = StoredContactsReader(Array(json.utf8), file: "users-1.json")
-    return try reader.directoryFile(type: .user, version: 1).map(\.contact)
+    try StoredContactsReader.reading(Array(json.utf8), file: "users-1.json") { (reader) throws(StoreError) in
+      try reader.directoryFile(type: .user, version: 1).map(\.contact)
+    }
   }
 
   func name(_ escaped: String) throws -> String? {
@@ -36,9 +37,9 @@ struct StoredContactsReaderTests {
   /// contact are read, and the contact keeps the stored bytes as its JSON.
   @Test func readingContinuesAfterAnEscapedValue() throws {
     let object = #"{"id":"u1","name":"A \"B\" \\ C","phoneNumber":"555\/1","type":"User"}"#
-    let reader = StoredContactsReader(
-      Array(#"{"type":"User","contacts":[\#(object),{"id":"u2","name":"\u00e9"}]}"#.utf8), file: "users-1.json")
-    let entries = try reader.directoryFile(type: .user, version: 7)
+    let entries = try StoredContactsReader.reading(
+      Array(#"{"type":"User","contacts":[\#(object),{"id":"u2","name":"\u00e9"}]}"#.utf8), file: "users-1.json"
+    ) { (reader) throws(StoreError) in try reader.directoryFile(type: .user, version: 7) }
     #expect(entries.map(\.contact.id) == ["u1", "u2"])
     #expect(entries[0].contact.name == #"A "B" \ C"#)
     #expect(entries[0].contact.phoneNumber == "555/1")
@@ -52,8 +53,9 @@ struct StoredContactsReaderTests {
       {"format":1,"generation":3,"files":{"User":"users-\u0032.json"},
        "custom":[{"v":3,"c":{"id":"c1","name":"O\u2019Brien \"OB\"","type":"Custom","phoneNumber":"1"}}]}
       """#
-    let (generation, files, custom, changes, _) = try StoredContactsReader(Array(snapshot.utf8), file: "snapshot.json")
-      .snapshot()
+    let (generation, files, custom, changes, _) = try StoredContactsReader.reading(
+      Array(snapshot.utf8), file: "snapshot.json"
+    ) { (reader) throws(StoreError) in try reader.snapshot() }
     #expect(changes == nil)
     #expect(generation == 3)
     #expect(files == [.user: "users-2.json"])
@@ -99,7 +101,9 @@ struct StoredContactsReaderTests {
       {"type":"User","contacts":[{"id":"u1","name":"One","type":"User"},
       { "v" : 7, "c" : {"id":"u2","name":"Two","type":"User"}},{"v":3,"c":{"id":"u3","name":"Three","type":"User"}}]}
       """
-    let read = try StoredContactsReader(Array(json.utf8), file: "users-9.json").directoryFile(type: .user, version: 9)
+    let read = try StoredContactsReader.reading(Array(json.utf8), file: "users-9.json") {
+      (reader) throws(StoreError) in try reader.directoryFile(type: .user, version: 9)
+    }
     #expect(read.map(\.contact.version) == [9, 7, 3])
     #expect(read.map { String(decoding: $0.json, as: UTF8.self) }[1] == #"{"id":"u2","name":"Two","type":"User"}"#)
     let contacts = read.map(\.contact)
@@ -115,10 +119,9 @@ struct StoredContactsReaderTests {
     // An import writes plain contacts, as before.
     #expect(!String(decoding: DirectoryFile.encode(contacts, type: .user), as: UTF8.self).contains(#""v""#))
     #expect(throws: StoreError.self) {
-      try StoredContactsReader(
+      try StoredContactsReader.reading(
         Array(#"{"type":"User","contacts":[{"c":{"id":"u","name":"U"},"v":1}]}"#.utf8), file: "f"
-      )
-      .directoryFile(type: .user, version: 1)
+      ) { (reader) throws(StoreError) in try reader.directoryFile(type: .user, version: 1) }
     }
   }
 }
