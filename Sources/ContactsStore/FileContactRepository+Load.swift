@@ -36,7 +36,8 @@ extension FileContactRepository {
       try apply(entries)
       return
     }
-    state = pending.state(applyingTo: contacts, generation: generation, changeLog: changeLog)
+    state = pending.state(
+      applyingTo: contacts, generation: generation, indexed: { prescanned?.indexed($0) }, changeLog: changeLog)
     for answer in answers { state.remember(answer) }
     for entry in leading {
       if let answer = entry.record.idempotentAnswer { state.remember(answer) }

@@ -125,21 +125,43 @@ final class Journal {
     let bytes = try read(upTo: limit)
     guard let end = bytes.firstIndex(of: UInt8(ascii: "\n")), let base = JournalRecord.base(fromHeader: bytes[..<end])
     else { return nil }
-    return Prescan(limit: limit, base: base, scan: BackgroundWork { Scan(bytes, at: 0, firstLine: 1, after: base) })
+    let work = BackgroundWork { () -> (Scan, [UInt64: IndexedContact]) in
+      let scan = Scan(bytes, at: 0, firstLine: 1, after: base)
+      var indexed: [UInt64: IndexedContact] = [:]
+      indexed.reserveCapacity(scan.entries.count)
+      for entry in scan.entries {
+        for (change, sequence) in entry.record.contactChanges {
+          switch change {
+          case .create(var contact), .update(var contact):
+            contact.version = sequence
+            indexed[sequence] = IndexedContact(contact)
+          case .delete:
+            continue
+          }
+        }
+      }
+      return (scan, indexed)
+    }
+    return Prescan(limit: limit, base: base, work: work)
   }
 
-  /// A scan started by `prescan(upTo:)`: the records after the header's base generation.
+  /// A scan started by `prescan(upTo:)`: the records after the header's base generation, and
+  /// the contact each of their creates and updates leaves, indexed, by sequence number.
   struct Prescan {
     let limit: Int64?
     let base: UInt64
-    let scan: BackgroundWork<Scan>
+    let work: BackgroundWork<(Scan, [UInt64: IndexedContact])>
+
+    /// The contact that the change numbered `sequence` leaves, indexed on the other thread
+    /// (a loader builds the state from them rather than indexing them again).
+    func indexed(_ sequence: UInt64) -> IndexedContact? { work.join().1[sequence] }
 
     /// The scan `Scan(bytes, at: 0, firstLine: 1, after: generation)` would make: the same
     /// walk, without the records up to `generation`. `nil` when it might differ: damage or a
     /// gap (the reader at `generation` may not see it, or may word it otherwise), a generation
     /// before the base, or a batch across `generation` (damage to that reader).
     func scan(after generation: UInt64) -> Scan? {
-      var scan = scan.join()
+      var scan = work.join().0
       guard scan.problems.isEmpty, generation >= base else { return nil }
       let skipped = scan.entries.prefix { $0.record.sequence <= generation }.count
       if skipped < scan.entries.count, scan.entries[skipped].record.firstSequence <= generation { return nil }

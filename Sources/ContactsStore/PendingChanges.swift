@@ -62,15 +62,22 @@ struct PendingChanges {
   /// the list it is built from: the same contacts, change log and generation (a test compares
   /// them).
   ///
-  /// - Parameter changeLog: the change log before these changes with the given ones appended,
-  ///   given how to find a contact of the state built.
+  /// - Parameters:
+  ///   - indexed: the contact a change left, already indexed (by the thread that scanned the
+  ///     journal), by the change's sequence number; taken when it is that very contact.
+  ///   - changeLog: the change log before these changes with the given ones appended, given how
+  ///     to find a contact of the state built.
   func state(
     applyingTo contacts: [IndexedContact], generation: UInt64,
+    indexed: (UInt64) -> IndexedContact? = { _ in nil },
     changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
   ) -> DirectoryState {
     let (upserts, removals) = lastWords()
     // In any order: the state sorts them (ids are unique, so the order is total).
-    let added = upserts.map { IndexedContact($0) }
+    let added = upserts.map { contact in
+      if let built = indexed(contact.version), built.contact == contact { return built }
+      return IndexedContact(contact)
+    }
     let built = DirectoryState(
       indexed: contacts, upserting: added, removing: removals.keys, generation: max(generation, self.generation))
     let logged =

@@ -40,6 +40,7 @@ struct JournalLoadTests {
     var changeLog = ChangeLog(capacity: 100, horizon: 350)
     for sequence in 351...generation { changeLog.append(ChangeEntry(sequence: sequence, id: "c1", contact: nil)) }
     var pending = PendingChanges()
+    var changes: [ContactChange] = []
     for offset in 1...count {
       let id = random.next(upTo: 400)  // some never existed
       let change: ContactChange =
@@ -49,18 +50,33 @@ struct JournalLoadTests {
         default: .update(Self.contact(&random, id: id))
         }
       pending.add(change, sequence: generation + UInt64(offset))
+      changes.append(change)
     }
     var built = DirectoryState(indexed: contacts, generation: generation)
     built.changeLog = changeLog
     var applied = pending
     applied.apply(to: &built)
-    let merged = pending.state(applyingTo: contacts, generation: generation) { _, appending in
+    // Contacts indexed ahead (by the thread that scanned the journal), by sequence number: right
+    // for most changes, another contact for some (a record cut back and written again).
+    var ahead: [UInt64: IndexedContact] = [:]
+    for (offset, change) in changes.enumerated() {
+      guard case .create(var contact) = change else { continue }  // updates: none ahead
+      contact.version = generation + UInt64(offset + 1)
+      if offset % 5 == 0 { contact.name += " (another)" }
+      ahead[contact.version] = IndexedContact(contact)
+    }
+    let merged = pending.state(applyingTo: contacts, generation: generation, indexed: { ahead[$0] }) {
+      _, appending in
       ChangeLog(
         capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },
         followedBy: appending)
     }
     #expect(Self.describe(merged) == Self.describe(built))
     #expect(merged.generation == generation + UInt64(count))
+    for entry in merged.entries where entry.contact.version > generation {
+      guard let indexedAhead = ahead[entry.contact.version] else { continue }
+      #expect((entry === indexedAhead) == (indexedAhead.contact == entry.contact))
+    }
   }
 
   /// Through the files: a fresh worker loads snapshot and a journal of a few hundred records
