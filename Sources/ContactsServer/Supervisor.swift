@@ -26,6 +26,10 @@ public final class Supervisor {
   private var recentStarts: [UInt64] = []
   /// The events publisher, when the environment runs one (it serves no request).
   private(set) var publisher: Int32?
+  /// A SIGHUP restarts the publisher once the last worker is replaced, not with the first: a new
+  /// publisher's first poll reads the whole journal, and the first new worker, loading the data,
+  /// would share the cores with it. The old one publishes meanwhile.
+  private var restartPublisherAfterReload = false
   private var stopping = false
 
   /// The signals the supervisor acts on.
@@ -83,9 +87,10 @@ public final class Supervisor {
     case Signals.hangUp:
       logger.log(.info, event: "reload", "SIGHUP: replacing \(workers.count) workers one by one")
       toReplace = Array(workers.keys)
+      // The publisher holds no request: it is simply restarted with the new configuration, once
+      // the workers are (see `restartPublisherAfterReload`).
+      restartPublisherAfterReload = publisher != nil
       replaceNext()
-      // The publisher holds no request: it is simply restarted with the new configuration.
-      if let publisher { environment.send(Signals.terminate, to: publisher) }
     default:
       break
     }
@@ -131,6 +136,7 @@ public final class Supervisor {
     while let (pid, exit) = environment.reapExited() {
       if pid == publisher {
         publisher = nil
+        restartPublisherAfterReload = false  // the next one starts with the new configuration
         logger.log(
           stopping || exit == .exited(0) ? .info : .error, event: "publisher_exited",
           "events publisher \(pid) \(exit)\(stopping ? "" : "; starting a new one")", ["worker": "\(pid)"])
@@ -184,6 +190,11 @@ public final class Supervisor {
       environment.countReplacement(.reload)
       replacement = (new, old)
       return
+    }
+    // Every worker is replaced: now the publisher.
+    if restartPublisherAfterReload, let publisher {
+      restartPublisherAfterReload = false
+      environment.send(Signals.terminate, to: publisher)
     }
   }
 

@@ -165,10 +165,26 @@ import Testing
     environment.crash(first)
     #expect(supervisor.step(received: Signals.child))
     #expect(environment.publishers.count == 2 && supervisor.publisher == environment.publishers[1])
+    // A reload restarts it once every worker is replaced, not while the new ones load.
+    let workersBefore = Set(environment.running.filter { $0.value >= 0 }.keys)
     #expect(supervisor.step(received: Signals.hangUp))
+    var turns = 0
+    while environment.signals(to: environment.publishers[1]).isEmpty, turns < 20 {
+      #expect(environment.publishers.count == 2)
+      #expect(supervisor.step(received: nil))
+      turns += 1
+    }
     #expect(environment.signals(to: environment.publishers[1]) == [Signals.terminate])
+    #expect(Set(environment.running.filter { $0.value >= 0 }.keys).isDisjoint(with: workersBefore))
+    for old in workersBefore { #expect(environment.signals(to: old) == [Signals.terminate]) }
     #expect(supervisor.step(received: Signals.child))
     #expect(environment.publishers.count == 3)
+    // A publisher that dies during a reload is replaced at once, and not again at its end.
+    #expect(supervisor.step(received: Signals.hangUp))
+    environment.crash(environment.publishers[2])
+    for _ in 0..<20 { #expect(supervisor.step(received: nil)) }
+    #expect(environment.publishers.count == 4)
+    #expect(environment.signals(to: environment.publishers[3]).isEmpty)
     #expect(!supervisor.step(received: Signals.terminate))
     #expect(environment.running.isEmpty)
     #expect(supervisor.publisher == nil)
