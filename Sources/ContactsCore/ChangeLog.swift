@@ -47,10 +47,13 @@ public struct ChangeLog: Sendable {
   ///
   /// A worker that loads a long journal appends more changes than the log keeps: most of the
   /// snapshot's entries would be built, then trimmed at once.
-  public init<Stored: Collection>(
+  ///
+  /// - Throws: what `entry` throws.
+  public init<Stored: Collection, Failure: Error>(
     capacity: Int = ChangeLog.defaultCapacity, horizon: UInt64, restoring stored: Stored,
-    sequence: (Stored.Element) -> UInt64, entry: (Stored.Element) -> ChangeEntry, followedBy later: [ChangeEntry] = []
-  ) {
+    sequence: (Stored.Element) -> UInt64, entry: (Stored.Element) throws(Failure) -> ChangeEntry,
+    followedBy later: [ChangeEntry] = []
+  ) throws(Failure) {
     self.init(capacity: capacity, horizon: horizon)
     // How many entries trimming drops from the front, counted as `init` then `append` trim.
     let most = self.capacity + self.capacity / 2
@@ -67,7 +70,7 @@ public struct ChangeLog: Sendable {
         ? sequence(stored.dropFirst(dropped - 1).first!) : later[dropped - stored.count - 1].sequence
     }
     entries.reserveCapacity(held)
-    for element in stored.dropFirst(dropped) { entries.append(entry(element)) }
+    for element in stored.dropFirst(dropped) { entries.append(try entry(element)) }
     entries += later.dropFirst(max(0, dropped - stored.count))
   }
 

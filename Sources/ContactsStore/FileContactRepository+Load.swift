@@ -18,7 +18,7 @@ extension FileContactRepository {
   func load(
     _ contacts: [IndexedContact], answers: [IdempotentAnswer], generation: UInt64, upTo limit: Int64?,
     prescanned: Journal.Prescan? = nil,
-    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
+    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) throws(StoreError) -> ChangeLog
   ) throws(StoreError) {
     let entries = try journal.readTail(after: generation, upTo: limit, prescanned: prescanned)
     let leading = entries.prefix { entry in
@@ -31,12 +31,12 @@ extension FileContactRepository {
     guard pending.count >= PendingChanges.mergeThreshold else {
       let built = DirectoryState(indexed: contacts, generation: generation)
       state = built
-      state.changeLog = changeLog(built.contact(id:), [])
+      state.changeLog = try changeLog(built.contact(id:), [])
       for answer in answers { state.remember(answer) }
       try apply(entries)
       return
     }
-    state = pending.state(
+    state = try pending.state(
       applyingTo: contacts, generation: generation, indexed: { prescanned?.indexed($0) }, changeLog: changeLog)
     for answer in answers { state.remember(answer) }
     for entry in leading {

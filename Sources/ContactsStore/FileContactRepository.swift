@@ -275,11 +275,11 @@ public final class FileContactRepository: ContactRepository {
         try load(
           contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit, prescanned: prescan
         ) {
-          current, appending in
+          (current, appending) throws(StoreError) in
           let (horizon, stored) = snapshot.changes ?? (snapshot.generation, [])
-          return ChangeLog(
+          return try ChangeLog(
             capacity: capacity, horizon: horizon, restoring: stored, sequence: \.sequence,
-            entry: { $0.entry(current: current) }, followedBy: appending)
+            entry: { (change) throws(StoreError) in try change.entry(current: current) }, followedBy: appending)
         }
         return
       } catch StoreError.system(let error) where error.code == SystemError.noSuchFile && attempts < 3 {

@@ -70,8 +70,8 @@ struct PendingChanges {
   func state(
     applyingTo contacts: [IndexedContact], generation: UInt64,
     indexed: (UInt64) -> IndexedContact? = { _ in nil },
-    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) -> ChangeLog
-  ) -> DirectoryState {
+    changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) throws(StoreError) -> ChangeLog
+  ) throws(StoreError) -> DirectoryState {
     let (upserts, removals) = lastWords()
     // In any order: the state sorts them (ids are unique, so the order is total).
     let added = upserts.map { contact in
@@ -84,7 +84,7 @@ struct PendingChanges {
       added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
     var state = built
-    state.changeLog = changeLog(built.contact(id:), logged.sorted(by: { $0.sequence < $1.sequence }))
+    state.changeLog = try changeLog(built.contact(id:), logged.sorted(by: { $0.sequence < $1.sequence }))
     return state
   }
 }

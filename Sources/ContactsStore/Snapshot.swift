@@ -127,22 +127,31 @@ enum DirectoryFile {
   }
 }
 
-/// A change of a snapshot's change log as read, its contact not yet indexed: most are the
-/// contact as it still is, whose indexed form the loader shares rather than building it twice.
+/// A change of a snapshot's change log as read, its contact not yet read: most are the contact
+/// as it still is, whose indexed form the loader shares, and a loader whose journal holds many
+/// changes keeps none of them (see `ChangeLog.init(capacity:horizon:restoring:…)`).
 struct StoredChange {
   var sequence: UInt64
   var id: String
-  /// The contact after the change and its bytes as stored; `nil` for a deletion.
-  var contact: (Contact, json: ArraySlice<UInt8>?)?
+  /// Where the contact after the change is stored (the snapshot's bytes, the object's range in
+  /// them, the file's name); `nil` for a deletion. Checked as a contact is, but not read.
+  var contact: (storage: [UInt8], bytes: Range<Int>, file: String)?
 
   /// The change-log entry. Its contact is `current(id)` when that is this very contact (the
-  /// same version and the same JSON bytes, which hold every other attribute), else indexed
-  /// anew.
-  func entry(current: (String) -> IndexedContact?) -> ChangeEntry {
-    guard let (contact, json) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
-    if let json, let shared = current(contact.id), shared.contact.version == contact.version, shared.json == json {
+  /// same version and the same JSON bytes, which hold every other attribute), else read from
+  /// the snapshot and indexed.
+  ///
+  /// - Throws: `StoreError.damaged` when the stored contact cannot be read.
+  func entry(current: (String) -> IndexedContact?) throws(StoreError) -> ChangeEntry {
+    guard let (storage, bytes, file) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
+    if let shared = current(id), shared.contact.version == sequence, shared.json == storage[bytes] {
       return ChangeEntry(sequence: sequence, id: id, contact: shared)
     }
-    return ChangeEntry(sequence: sequence, id: id, contact: IndexedContact(contact, json: json))
+    let sequence = sequence
+    let indexed = try StoredContactsReader.reading(storage, file: file) { (reader) throws(StoreError) in
+      reader.index = bytes.lowerBound
+      return try reader.contact(version: sequence, defaultType: .custom)
+    }
+    return ChangeEntry(sequence: sequence, id: id, contact: indexed)
   }
 }

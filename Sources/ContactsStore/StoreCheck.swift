@@ -44,6 +44,8 @@ public struct StoreCheck: Sendable {
       contacts[contact.id] = contact
     }
     for entry in snapshot.custom { add(entry.contact, from: StoreLayout.snapshotName) }
+    // A loading worker reads only the change-log entries it keeps; the check reads them all.
+    for change in snapshot.changes?.entries ?? [] { _ = try change.entry { _ in nil } }
     for (type, file) in snapshot.directoryFiles {
       for entry in try DirectoryFile.read(layout.path(file), type: type, version: 0) { add(entry.contact, from: file) }
     }

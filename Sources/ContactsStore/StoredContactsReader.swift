@@ -111,18 +111,19 @@ final class StoredContactsReader {
       case "entries":
         try arrayElements { () throws(StoreError) in
           var sequence: UInt64?
-          var contact: (Contact, json: ArraySlice<UInt8>?)?
+          var contact: (id: String, bytes: Range<Int>)?
           var deleted: String?
           try objectMembers { (key) throws(StoreError) in
             switch key {
             case "s": sequence = try integer()
-            case "c": contact = try storedContact(version: sequence ?? 0, defaultType: .custom)
+            case "c": contact = try skimmedContact()
             case "i": deleted = try string()
             default: throw damaged("unknown key \(key) in a change")
             }
           }
-          guard let sequence, let id = contact?.0.id ?? deleted else { throw damaged("incomplete change") }
-          entries.append(StoredChange(sequence: sequence, id: id, contact: contact))
+          guard let sequence, let id = contact?.id ?? deleted else { throw damaged("incomplete change") }
+          entries.append(
+            StoredChange(sequence: sequence, id: id, contact: contact.map { (storage, $0.bytes, file) }))
         }
       default: throw damaged("unknown key \(key) in the change log")
       }
@@ -212,6 +213,70 @@ final class StoredContactsReader {
   func contact(version: UInt64, defaultType: ContactType) throws(StoreError) -> IndexedContact {
     let (contact, json) = try storedContact(version: version, defaultType: defaultType)
     return IndexedContact(contact, json: json)
+  }
+
+  /// A contact object checked as `storedContact` checks it (every key an attribute, each value a
+  /// string, an id and a name), but only its id made a `String`: a change-log entry of the
+  /// snapshot, read as a contact only if the log keeps it and it is not the current contact
+  /// (`StoredChange.entry`). A loader whose journal holds many changes keeps none of them.
+  ///
+  /// - Returns: the id, and where the object's bytes are.
+  private func skimmedContact() throws(StoreError) -> (id: String, bytes: Range<Int>) {
+    try expect(UInt8(ascii: "{"))
+    let start = index - 1
+    var id: String?
+    var hasName = false
+    skipWhitespace()
+    if peek() != UInt8(ascii: "}") {
+      while true {
+        try expect(UInt8(ascii: "\""))
+        let keyStart = index
+        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") { index += 1 }
+        let key = bytes[keyStart..<index]
+        index += 1
+        guard let slot = Self.attributeSlot(of: UnsafeBufferPointer(rebasing: key)) else {
+          throw damaged("unknown contact field \(String(decoding: key, as: UTF8.self))")
+        }
+        try expect(UInt8(ascii: ":"))
+        switch slot {
+        case 0: id = try string()
+        case 1:
+          try skipString()
+          hasName = true
+        default: try skipString()
+        }
+        skipWhitespace()
+        guard index < bytes.count else { throw damaged("cut off") }
+        let separator = bytes[index]
+        if separator == UInt8(ascii: "}") { break }
+        guard separator == UInt8(ascii: ",") else { throw damaged("expected ',' or '}'") }
+        index += 1
+      }
+    }
+    index += 1  // }
+    guard let id, hasName else { throw damaged("a contact without id or name") }
+    return (id, start..<index)
+  }
+
+  /// Steps over a string as `string()` reads it, without making it (one with an escape is still
+  /// decoded, as `string()` would, to find a bad one).
+  private func skipString() throws(StoreError) {
+    try expect(UInt8(ascii: "\""))
+    let start = index
+    while index < bytes.count {
+      switch bytes[index] {
+      case UInt8(ascii: "\""):
+        index += 1
+        return
+      case UInt8(ascii: "\\"):
+        index = start - 1
+        _ = try slowString()
+        return
+      default:
+        index += 1
+      }
+    }
+    throw damaged("a string is cut off")
   }
 
   /// `contact(version:defaultType:)`, not yet indexed: the contact and its bytes (`nil` when

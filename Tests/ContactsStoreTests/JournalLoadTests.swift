@@ -28,7 +28,7 @@ struct JournalLoadTests {
   }
 
   @Test(arguments: [64, 65, 200, 1000])
-  func mergingBeforeBuildingEqualsBuildingThenMerging(changes count: Int) {
+  func mergingBeforeBuildingEqualsBuildingThenMerging(changes count: Int) throws {
     var random = SeededRandom(seed: UInt64(count))
     var contacts = (0..<300).map { id in
       var contact = Self.contact(&random, id: id)
@@ -65,7 +65,7 @@ struct JournalLoadTests {
       if offset % 5 == 0 { contact.name += " (another)" }
       ahead[contact.version] = IndexedContact(contact)
     }
-    let merged = pending.state(applyingTo: contacts, generation: generation, indexed: { ahead[$0] }) {
+    let merged = try pending.state(applyingTo: contacts, generation: generation, indexed: { ahead[$0] }) {
       _, appending in
       ChangeLog(
         capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },

@@ -124,4 +124,48 @@ struct StoredContactsReaderTests {
       ) { (reader) throws(StoreError) in try reader.directoryFile(type: .user, version: 1) }
     }
   }
+
+  /// A snapshot's change-log entries are checked as they are read, but their contacts are read
+  /// only when asked for (`StoredChange.entry`): as the reader reads any contact, or shared with
+  /// the current one when that has the same version and bytes.
+  static func changes(_ entries: String) throws(StoreError) -> [StoredChange] {
+    let snapshot =
+      #"{"format":2,"generation":9,"files":{},"custom":[],"changes":{"horizon":5,"entries":["#
+      + entries + "]}}"
+    return try StoredContactsReader.reading(Array(snapshot.utf8), file: "snapshot.json") {
+      (reader) throws(StoreError) in try reader.snapshot().changes?.entries ?? []
+    }
+  }
+
+  @Test(arguments: [
+    #"{"s":6,"c":{"id":"c1","name":"A","colour":"red"}}"#,
+    #"{"s":6,"c":{"id":"c1","phoneNumber":"1"}}"#,
+    #"{"s":6,"c":{"name":"A"}}"#,
+    #"{"s":6,"c":{"id":"c1","name":"A","phoneNumber":"bad \x escape"}}"#,
+    #"{"s":6,"c":{"id":"c1","name":"A","phoneNumber":7}}"#,
+    #"{"s":6,"c":{"id":"c1","name":"A""#,
+    #"{"s":6,"c":{"id":"c1","name":"A"},"x":1}"#,
+  ])
+  func aDamagedChangeIsFoundWhenTheSnapshotIsRead(entry: String) {
+    #expect(throws: StoreError.self) { try Self.changes(entry) }
+  }
+
+  @Test func aChangesContactIsReadWhenAskedForOrShared() throws {
+    let object = #"{"id":"c1","name":"O\u2019Brien \"OB\"","type":"Custom","phoneNumber":"555\/1"}"#
+    let changes = try Self.changes(#"{"s":6,"c":\#(object)},{"s":7,"i":"c2"}"#)
+    #expect(changes.map(\.id) == ["c1", "c2"])
+    let read = try #require(try changes[0].entry { _ in nil }.contact)
+    #expect(read.contact.name == #"O’Brien "OB""#)
+    #expect(read.contact.phoneNumber == "555/1")
+    #expect(read.contact.version == 6)
+    #expect(String(decoding: read.json, as: UTF8.self) == object)
+    #expect(try changes[1].entry { _ in nil }.contact == nil)
+    // The current contact, at the same version with the same bytes, is shared; at another
+    // version it is not.
+    #expect(try changes[0].entry { _ in read }.contact === read)
+    let older = IndexedContact(
+      Contact(id: "c1", type: .custom, name: #"O’Brien "OB""#, phoneNumber: "555/1", version: 5), json: read.json)
+    let again = try #require(try changes[0].entry { _ in older }.contact)
+    #expect(again !== older && again.contact == read.contact)
+  }
 }
