@@ -65,12 +65,14 @@ struct JournalLoadTests {
       if offset % 5 == 0 { contact.name += " (another)" }
       ahead[contact.version] = IndexedContact(contact)
     }
-    let merged = try pending.state(applyingTo: contacts, generation: generation, indexed: { ahead[$0] }) {
-      _, appending in
-      ChangeLog(
-        capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },
-        followedBy: appending)
-    }
+    let merged = try pending.state(
+      applyingTo: contacts, generation: generation, indexed: { ahead[$0] },
+      changeLog: { _, appending in
+        ChangeLog(
+          capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },
+          followedBy: appending)
+      })
+
     #expect(Self.describe(merged) == Self.describe(built))
     #expect(merged.generation == generation + UInt64(count))
     for entry in merged.entries where entry.contact.version > generation {
