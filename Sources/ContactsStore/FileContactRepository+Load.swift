@@ -36,8 +36,9 @@ extension FileContactRepository {
       try apply(entries)
       return
     }
+    let indexedAhead = prescanned?.indexedContacts ?? [:]
     state = try pending.state(
-      applyingTo: contacts, generation: generation, indexed: { prescanned?.indexed($0) }, changeLog: changeLog)
+      applyingTo: contacts, generation: generation, indexed: { indexedAhead[$0] }, changeLog: changeLog)
     for answer in answers { state.remember(answer) }
     for entry in leading {
       if let answer = entry.record.idempotentAnswer { state.remember(answer) }

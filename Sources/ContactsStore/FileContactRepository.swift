@@ -259,7 +259,7 @@ public final class FileContactRepository: ContactRepository {
         // The journal is opened before the snapshot is read: if a compaction lands in between,
         // the old journal still holds every record up to the new snapshot (see README.md).
         let opened = try openJournal()
-        // The journal is read and scanned on a second thread while this one parses the snapshot.
+        // The journal is read now and scanned on a thread of its own while the snapshot is parsed.
         let limit = try readLimit(writing: writing, journal: opened)
         let prescan = try opened.prescan(upTo: limit)
         let snapshot = try Snapshot.read(layout)

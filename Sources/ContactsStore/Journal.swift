@@ -90,10 +90,10 @@ final class Journal {
   ///     older than the snapshot read still holds them); the next must be one more.
   ///   - limit: read no further than this offset (the durable watermark, for a reader); `nil`
   ///     for the whole file. A line that crosses it is left for later, as a torn one is.
-  /// - Throws: `StoreError.damaged` naming the line for a bad header, an unreadable record
-  ///   followed by more, or a gap; then nothing is accepted.
   ///   - prescanned: this journal's `prescan(upTo: limit)`, taken when it fits (see
   ///     `Prescan.scan(after:)`), else the journal is read here.
+  /// - Throws: `StoreError.damaged` naming the line for a bad header, an unreadable record
+  ///   followed by more, or a gap; then nothing is accepted.
   func readTail(after generation: UInt64, upTo limit: Int64? = nil, prescanned: Prescan? = nil) throws(StoreError)
     -> [Entry]
   {
@@ -152,9 +152,9 @@ final class Journal {
     let base: UInt64
     let work: BackgroundWork<(Scan, [UInt64: IndexedContact])>
 
-    /// The contact that the change numbered `sequence` leaves, indexed on the other thread
-    /// (a loader builds the state from them rather than indexing them again).
-    func indexed(_ sequence: UInt64) -> IndexedContact? { work.join().1[sequence] }
+    /// The contact each create and update leaves, by the change's sequence number, indexed on
+    /// the other thread (a loader builds the state from them rather than indexing them again).
+    var indexedContacts: [UInt64: IndexedContact] { work.join().1 }
 
     /// The scan `Scan(bytes, at: 0, firstLine: 1, after: generation)` would make: the same
     /// walk, without the records up to `generation`. `nil` when it might differ: damage or a
