@@ -97,7 +97,10 @@ wait_for_run_stack "$polling_pid" "$polling_url" "$out/stack-no-events.log" 120 
 
 # ---------------------------------------------------------------------------- (c) the test
 set +e
-python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --socket "$tmp/contacts.sock" \
+# Chromium makes its profile and singleton folders under TMPDIR and leaves some behind when the
+# driver stops it: inside $tmp, the cleanup removes them with the rest.
+mkdir -m 700 "$tmp/browser-tmp"
+TMPDIR=$tmp/browser-tmp python3 "$root/Tests/browser/dashboard_test.py" --base-url "$base_url" --socket "$tmp/contacts.sock" \
   --polling-base-url "$polling_url" --out "$out"
 status=$?
 set -e
