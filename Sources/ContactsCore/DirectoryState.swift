@@ -159,25 +159,54 @@ public struct DirectoryState: Sendable {
   /// replacing the contact of their id and the contacts `removed` gone; its change log starts at
   /// `generation`. What a loader builds from a snapshot and the journal after it.
   ///
-  /// Each contact is indexed by id once. `indexed` is copied without its replaced or removed
-  /// contacts only when there are any (a journal of creates alone has none).
+  /// The same as `init(ordered:index:generation:)` given `listingOrder(indexed, adding: upserts)`
+  /// and `IDIndex(indexed, upserting: upserts, removing: removed)`, which share nothing: a
+  /// loader with many contacts builds the two on two threads.
   public init(
     indexed: [IndexedContact], upserting upserts: [IndexedContact], removing removed: some Collection<String>,
     generation: UInt64
   ) {
+    self.init(
+      ordered: Self.listingOrder(indexed, adding: upserts),
+      index: IDIndex(indexed, upserting: upserts, removing: removed), generation: generation)
+  }
+
+  /// Each contact of `indexed`, with `upserts` inserted or replacing theirs and `removed` gone,
+  /// by id; and whether any contact of `indexed` is not among them (a journal of creates alone
+  /// leaves none out).
+  public struct IDIndex: Sendable {
+    fileprivate var byID: [String: IndexedContact] = [:]
+    fileprivate var displaced: Bool
+
+    public init(
+      _ indexed: [IndexedContact], upserting upserts: [IndexedContact], removing removed: some Collection<String>
+    ) {
+      byID.reserveCapacity(indexed.count + upserts.count)
+      for entry in indexed { byID[entry.contact.id] = entry }
+      displaced = byID.count != indexed.count
+      for entry in upserts where byID.updateValue(entry, forKey: entry.contact.id) != nil { displaced = true }
+      for id in removed where byID.removeValue(forKey: id) != nil { displaced = true }
+    }
+  }
+
+  /// `indexed` and `upserts` together in listing order, those an `IDIndex` leaves out included.
+  ///
+  /// Files hold contacts in listing order already, and the sort is adaptive to sorted runs:
+  /// a snapshot and a sorted run of changes cost a linear pass, not N log N comparisons.
+  public static func listingOrder(_ indexed: [IndexedContact], adding upserts: [IndexedContact]) -> [IndexedContact] {
+    guard !upserts.isEmpty else { return indexed.sorted(by: IndexedContact.precedes) }
+    var all = indexed
+    all += upserts.sorted(by: IndexedContact.precedes)
+    return all.sorted(by: IndexedContact.precedes)
+  }
+
+  /// A state holding the contacts of `ordered` (`listingOrder`'s) that `index` holds; its
+  /// change log starts at `generation`. `ordered` is copied only when `index` left some out.
+  public init(ordered: [IndexedContact], index: IDIndex, generation: UInt64) {
     self.generation = generation
     changeLog = ChangeLog(horizon: generation)
-    byID.reserveCapacity(indexed.count + upserts.count)
-    for entry in indexed { byID[entry.contact.id] = entry }
-    var displaced = byID.count != indexed.count
-    for entry in upserts where byID.updateValue(entry, forKey: entry.contact.id) != nil { displaced = true }
-    for id in removed where byID.removeValue(forKey: id) != nil { displaced = true }
-    var kept = displaced ? indexed.filter { byID[$0.contact.id] === $0 } : indexed
-    kept += upserts.sorted(by: IndexedContact.precedes)
-    // Files hold contacts in listing order already, and the sort is adaptive to sorted runs:
-    // loading a snapshot and a sorted run of changes costs a linear pass, not N log N
-    // comparisons.
-    entries = kept.sorted(by: IndexedContact.precedes)
+    byID = index.byID
+    entries = index.displaced ? ordered.filter { [byID] in byID[$0.contact.id] === $0 } : ordered
   }
 
   public var count: Int { entries.count }

@@ -78,8 +78,8 @@ struct PendingChanges {
       if let built = indexed(contact.version), built.contact == contact { return built }
       return IndexedContact(contact)
     }
-    let built = DirectoryState(
-      indexed: contacts, upserting: added, removing: removals.keys, generation: max(generation, self.generation))
+    let built = DirectoryState.loaded(
+      contacts, upserting: added, removing: Array(removals.keys), generation: max(generation, self.generation))
     let logged =
       added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
