@@ -7,6 +7,16 @@ public enum ContactType: String, CaseIterable, Sendable, Codable {
   /// A user from the contact-center directory (read-only, replaced by `import`).
   case user = "User"
 
+  /// The name folded (`TextFolding.fold(rawValue)`), as exact filters compare it: a constant,
+  /// not a string per contact.
+  public var folded: String {
+    switch self {
+    case .custom: "custom"
+    case .queue: "queue"
+    case .user: "user"
+    }
+  }
+
   /// The type named by `text`, compared case-insensitively (`custom` is `Custom`).
   public init?(caseInsensitive text: String) {
     guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
@@ -116,21 +126,27 @@ public enum TextFolding {
   /// `text` lowercased, for case-insensitive comparison. ASCII text, by far the most common,
   /// takes a fast path that allocates nothing when it is lowercase already.
   public static func fold(_ text: String) -> String {
-    var hasUppercase = false
-    for byte in text.utf8 {
-      if byte >= 0x80 { return text.lowercased() }
-      if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
-    }
-    guard hasUppercase else { return text }
-    // Written straight into the new string: no intermediate array (a worker folds every
-    // contact's fields when it loads).
-    return String(unsafeUninitializedCapacity: text.utf8.count) { buffer in
-      var count = 0
-      for byte in text.utf8 {
-        buffer[count] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-        count += 1
+    // Over the string's own bytes (a worker folds every contact's fields when it loads);
+    // `nil` only for a string that is not native UTF-8, which takes the general path.
+    let folded = text.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+      var hasUppercase = false
+      for byte in bytes {
+        if byte >= 0x80 { return text.lowercased() }
+        if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
       }
-      return count
+      guard hasUppercase else { return nil }
+      // Written straight into the new string: no intermediate array.
+      return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+        for (offset, byte) in bytes.enumerated() {
+          buffer[offset] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+        }
+        return bytes.count
+      }
+    }
+    switch folded {
+    case .some(.some(let folded)): return folded
+    case .some(.none): return text
+    case .none: return text.lowercased()
     }
   }
 

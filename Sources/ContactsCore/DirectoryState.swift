@@ -12,7 +12,6 @@ public final class IndexedContact: Sendable {
   // Folded values the filters compare (digits for the phone number); `nil` when absent. Stored
   // one by one rather than in an array: one allocation less per contact when loading 100,000.
   private let foldedID: String
-  private let foldedType: String
   private let digits: String?
   private let foldedUserName: String?
   private let foldedFirstName: String?
@@ -39,7 +38,6 @@ public final class IndexedContact: Sendable {
     sortKey = name
     digits = contact.phoneNumber.map(TextFolding.digits(of:))
     foldedID = TextFolding.fold(contact.id)
-    foldedType = TextFolding.fold(contact.type.rawValue)
     foldedUserName = isUser ? contact.userName.map(TextFolding.fold) : nil
     foldedFirstName = isUser ? contact.firstName.map(TextFolding.fold) : nil
     foldedLastName = isUser ? contact.lastName.map(TextFolding.fold) : nil
@@ -110,7 +108,7 @@ public final class IndexedContact: Sendable {
     switch attribute {
     case .id: foldedID
     case .name: sortKey
-    case .type: foldedType
+    case .type: contact.type.folded
     case .phoneNumber: digits
     case .userName: foldedUserName
     case .firstName: foldedFirstName
