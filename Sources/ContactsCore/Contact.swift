@@ -126,15 +126,15 @@ public enum TextFolding {
   /// `text` lowercased, for case-insensitive comparison. ASCII text, by far the most common,
   /// takes a fast path that allocates nothing when it is lowercase already.
   public static func fold(_ text: String) -> String {
-    // Over the string's own bytes (a worker folds every contact's fields when it loads);
-    // `nil` only for a string that is not native UTF-8, which takes the general path.
-    let folded = text.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+    // Over the string's own bytes (a worker folds every contact's fields when it loads); a
+    // string that is not native UTF-8 has none to lend, and takes the general path.
+    text.utf8.withContiguousStorageIfAvailable { bytes in
       var hasUppercase = false
       for byte in bytes {
         if byte >= 0x80 { return text.lowercased() }
         if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
       }
-      guard hasUppercase else { return nil }
+      guard hasUppercase else { return text }
       // Written straight into the new string: no intermediate array.
       return String(unsafeUninitializedCapacity: bytes.count) { buffer in
         for (offset, byte) in bytes.enumerated() {
@@ -142,12 +142,7 @@ public enum TextFolding {
         }
         return bytes.count
       }
-    }
-    switch folded {
-    case .some(.some(let folded)): return folded
-    case .some(.none): return text
-    case .none: return text.lowercased()
-    }
+    } ?? text.lowercased()
   }
 
   /// The ASCII digits of `text`, in order: how phone numbers are compared.
