@@ -19,7 +19,8 @@ answered from the responder's cached gzip bytes), a one-match filter, GET /conta
 listing's 304 (sortBy=lastName,firstName&order=desc&limit=100), the change feed (a 304 for the
 current cursor; the 10 changes since the cursor taken before the last 10 contacts were written one
 by one) and the replay of a POST /contacts made once with an Idempotency-Key (admin); then each
-worker's RSS, a worker's start-up (SIGHUP, from the responder's log), the disk's append+fdatasync
+worker's RSS, a worker's start-up (STARTUP_RELOADS SIGHUPs, from the responder's log; the slowest
+new worker of each, and their median), the disk's append+fdatasync
 rate, POST /contacts with 16 connections, and a few POST /contacts/_bulk of 1,000 creates
 (contacts committed per second). Everything it starts is stopped in a `finally`.
 
@@ -68,6 +69,10 @@ POST_CONNECTIONS = 16
 # an Idempotency-Key: its replay is the replay scenario).
 CHANGES_WRITES = 10
 BULK_OPERATIONS = 1000  # creates per POST /contacts/_bulk (the API's maximum)
+# SIGHUP reloads per size: the start-up figure is the median of each reload's slowest new worker
+# (one reload on this VM is one sample of its stalls: a median of 3 says what a reload usually
+# costs, and every reload's figures are printed beside it).
+STARTUP_RELOADS = 3
 BULK_TARGET = 20000  # contacts committed per second through _bulk, data directory
 SORTED_QUERY = "sortBy=lastName,firstName&order=desc&limit=100"
 STORES = {"data": "data directory", "postgres": "PostgreSQL"}
@@ -929,7 +934,13 @@ def measure_size(count, store, options, binary, fixed_binary, out_dir, stamp, cl
         else:
             result["data_files"] = {entry.name: entry.stat().st_size for entry in sorted(stack.data.iterdir())
                                     if entry.is_file()}
-        result["startup_ms"] = startup(stack, options.workers)
+        result["startup_reloads"] = []
+        for _ in range(STARTUP_RELOADS):
+            result["startup_reloads"].append(startup(stack, options.workers))
+            time.sleep(0.5)
+        # The reload whose slowest new worker is the median of the reloads' slowest.
+        by_slowest = sorted(result["startup_reloads"], key=lambda reload: max(reload.values()))
+        result["startup_ms"] = by_slowest[len(by_slowest) // 2]
         result["rss_kib_fresh"] = {str(pid): rss_kib(pid) for pid in stack.worker_pids()}
 
         # Writes last, as they add contacts. The disk's rate is taken just before, in the same
@@ -1012,8 +1023,10 @@ def print_size(result, options):
     fresh = ", ".join(f"{pid}: {kib / 1024:.1f} MB" for pid, kib in result["rss_kib_fresh"].items() if kib)
     say(f"  worker RSS after the GET scenarios: {rss}")
     say(f"  worker RSS just after a restart (SIGHUP, idle): {fresh}")
-    startups = ", ".join(f"{pid}: {ms:.0f} ms" for pid, ms in result["startup_ms"].items())
-    say(f"  worker start-up (SIGHUP, worker_started → worker_ready): {startups}")
+    startups = "; ".join(", ".join(f"{pid}: {ms:.0f} ms" for pid, ms in reload.items())
+                         for reload in result["startup_reloads"])
+    say(f"  worker start-up ({len(result['startup_reloads'])} SIGHUPs, worker_started → worker_ready): {startups}; "
+        f"median of the slowest {max(result['startup_ms'].values()):.0f} ms")
     files = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in result["data_files"].items() if size)
     say(f"    {'database' if store == 'postgres' else 'data directory'} at the time: {files}")
     say(f"  after POST: {result['after_post_total']:,} contacts ({result['scenarios']['post']['created']:,} created, "
@@ -1122,7 +1135,8 @@ def evaluate_data(results):
     for n, info in [(1000, True), (10000, True), (100000, False)]:
         if n in by_n or not info:
             value = max(by_n[n]["startup_ms"].values()) if n in by_n else None
-            add("a worker ready to serve (slowest new worker), ms", n, value, "<=", 200, unit="ms", info=info)
+            add(f"a worker ready to serve (slowest new worker, median of {STARTUP_RELOADS} reloads), ms", n, value,
+                "<=", 200, unit="ms", info=info)
     return rows
 
 
@@ -1210,7 +1224,7 @@ def print_side_by_side(data, postgres, options):
     startup_a, startup_b = max(data["startup_ms"].values()), max(postgres["startup_ms"].values())
     rss_a = max(kib for kib in data["rss_kib"].values() if kib) / 1024
     rss_b = max(kib for kib in postgres["rss_kib"].values() if kib) / 1024
-    say(f"  {'worker start-up (slowest), ms':<38} {startup_a:>9,.0f} {'':>10} {startup_b:>11,.0f}")
+    say(f"  {'worker start-up (slowest, median), ms':<38} {startup_a:>9,.0f} {'':>10} {startup_b:>11,.0f}")
     say(f"  {'worker RSS (largest), MB':<38} {rss_a:>9,.1f} {'':>10} {rss_b:>11,.1f}")
     say(f"  {'_bulk contacts committed/s':<38} {data['bulk']['rate']:>9,.0f} {'':>10} {postgres['bulk']['rate']:>11,.0f}")
 
