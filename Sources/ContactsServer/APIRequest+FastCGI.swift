@@ -37,7 +37,9 @@ extension APIRequest {
       ifNoneMatch: header("HTTP_IF_NONE_MATCH"),
       acceptEncoding: header("HTTP_ACCEPT_ENCODING"),
       body: request.body,
-      bodyExceededLimit: request.bodyExceededLimit)
+      // nginx's own limit (client_max_body_size) was passed: it sends no body, only this param
+      // (the location @contacts_body_over_limit), so that the answer keeps the API's order.
+      bodyExceededLimit: request.bodyExceededLimit || request.param("CONTACTS_BODY_OVER_LIMIT") == "1")
     // Set only in the internal location nginx's nchan module asks before opening a stream.
     authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
     eventsAvailable = request.param("CONTACTS_EVENTS_AVAILABLE") == "1"

@@ -51,6 +51,17 @@ import Testing
     #expect(APIRequest(FastCGIRequest(params: Self.base)).acceptEncoding == nil)
   }
 
+  /// nginx's location for a body over its own limit sends no body, only this param: the request
+  /// is over the limit whatever it carries (and a client's header of that name is not it).
+  @Test func nginxsOverTheLimitParamMarksTheBodyAsOverTheLimit() {
+    let over = APIRequest(FastCGIRequest(params: Self.base + [("CONTACTS_BODY_OVER_LIMIT", "1")]))
+    #expect(over.bodyExceededLimit)
+    let spoofed = APIRequest(
+      FastCGIRequest(params: Self.base + [("HTTP_CONTACTS_BODY_OVER_LIMIT", "1")], body: Array("{}".utf8)))
+    #expect(!spoofed.bodyExceededLimit)
+    #expect(!APIRequest(FastCGIRequest(params: Self.base)).bodyExceededLimit)
+  }
+
   @Test func emptyRemoteUserIsAnonymousWhateverTheRoles() {
     let request = APIRequest(
       FastCGIRequest(params: Self.base + [("REMOTE_USER", ""), ("CONTACTS_ROLES", "Contact Center Admin")]))

@@ -59,6 +59,33 @@ struct EventsTests {
     #expect(head.status == 405 && head.header("Allow") == "GET")
   }
 
+  /// What curl, scripts and HTTP libraries send (`*/*`, no Accept, `text/*`, another case of
+  /// the media type) gets the same stream as an EventSource, after the same 401 and 403 in
+  /// JSON; nchan alone would refuse them with an empty 403.
+  @Test func aClientThatDoesNotNameTheStreamGetsItToo() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    let anonymous = try EventStreamClient(port: stack.httpPort, accept: "*/*")
+    #expect(anonymous.status == 401, "\(anonymous.head)")
+    #expect(anonymous.head.lowercased().contains("content-type: application/json"), "\(anonymous.head)")
+    #expect(anonymous.body().contains(#""code":"unauthenticated""#))
+    let guest = try EventStreamClient(port: stack.httpPort, user: "guest", accept: nil)
+    #expect(guest.status == 403, "\(guest.head)")
+    #expect(guest.body().contains(#""code":"forbidden""#))
+    for accept in ["*/*", nil, "text/*", "TEXT/EVENT-STREAM"] as [String?] {
+      let stream = try EventStreamClient(port: stack.httpPort, user: "agent", accept: accept)
+      #expect(stream.status == 200, "\(accept ?? "no Accept"): \(stream.head)")
+      #expect(stream.head.lowercased().contains("content-type: text/event-stream"), "\(stream.head)")
+      _ = stream.lines(within: 0.5, until: { _ in false })
+      let created = try stack.client.request(
+        "POST", "/contacts", user: "admin", json: #"{"name":"Heard","phoneNumber":"555"}"#)
+      #expect(created.status == 201)
+      let heard = stream.lines(within: 3, until: { $0.hasPrefix("data:") && $0.contains("cursor") })
+      #expect(heard.matched, "\(accept ?? "no Accept"): no event after the POST: \(heard.lines)")
+      #expect(heard.lines.contains(where: Self.isChangesEvent), "\(heard.lines)")
+    }
+  }
+
   @Test func aQuietStreamGetsAKeepAliveCommentWithinThirtySeconds() throws {
     let stack = try LocalStack()
     try #require(stack.eventsEnabled, "nginx's nchan module is not installed")

@@ -268,6 +268,42 @@ struct ServeTests {
     #expect(stack.workerPIDs() == pid)
   }
 
+  /// A declared length over nginx's own limit (1 MiB), which nginx refuses while it picks the
+  /// location, before it authenticates: the answer still follows the API's order of checks
+  /// (401, 403, 404, 405 before 413), and a 413 names the path's own limit. A chunked body
+  /// over it, whose first megabyte is a complete bulk request, applies nothing.
+  @Test func aBodyOverNginxsLimitIsAnsweredInTheAPIsOrder() throws {
+    let stack = try LocalStack(workers: 1)
+    let huge = Array(repeating: UInt8(ascii: " "), count: 2_000_000)
+    func status(_ method: String, _ path: String, _ user: String?) throws -> HTTPResponse {
+      try stack.client.request(method, path, user: user, body: huge)
+    }
+    let anonymous = try status("POST", "/contacts", nil)
+    #expect(anonymous.status == 401 && anonymous.errorCode == "unauthenticated", "\(anonymous.text)")
+    let agent = try status("POST", "/contacts/_bulk", "agent")
+    #expect(agent.status == 403 && agent.errorCode == "forbidden", "\(agent.text)")
+    #expect(try status("PUT", "/contacts/no-such-contact", "admin").status == 404)
+    let queue = try status("PUT", "/contacts/queue-support", "admin")
+    #expect(queue.status == 405 && queue.header("Allow") == "GET, HEAD", "\(queue.text)")
+    let plain = try stack.client.request("POST", "/contacts", user: "admin", body: huge, contentType: "text/plain")
+    #expect(plain.status == 415, "\(plain.text)")
+    let single = try status("POST", "/contacts", "admin")
+    #expect(single.status == 413 && single.text.contains("65536"), "\(single.text)")
+    let bulk = try status("POST", "/contacts/_bulk", "admin")
+    #expect(bulk.status == 413 && bulk.text.contains("1048576"), "\(bulk.text)")
+
+    let operations = #"{"operations":[{"op":"create","contact":{"name":"Over The Limit","phoneNumber":"555"}}]}"#
+    let file = stack.directory.file("chunked.json")
+    try (operations + String(repeating: " ", count: 1_100_000)).write(toFile: file, atomically: true, encoding: .utf8)
+    let chunked = try curl([
+      "-u", "admin:admin", "-H", "Content-Type: application/json", "-H", "Transfer-Encoding: chunked", "-H", "Expect:",
+      "--data-binary", "@\(file)", "http://127.0.0.1:\(stack.httpPort)/contacts/_bulk",
+    ])
+    #expect(chunked.status == 413, "\(chunked.text)")
+    let listing = try stack.client.request("GET", "/contacts?name=Over%20The%20Limit", user: "agent")
+    #expect(listing.status == 200 && listing.text.contains(#""contacts":[]"#), "\(listing.text)")
+  }
+
   /// SIGKILL of the supervisor: its workers notice (their lifeline closes) and exit instead of
   /// holding the socket as orphans; a second `serve` is refused while the pool lives, and after
   /// the kill a new `serve` replaces the stale socket and nginx serves through it at once.

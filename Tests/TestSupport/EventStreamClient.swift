@@ -16,14 +16,15 @@ public final class EventStreamClient {
   private var buffered: [UInt8]
 
   /// Opens `path` on 127.0.0.1:`port` as `user` (basic auth with the demo password), or
-  /// anonymously.
+  /// anonymously, with `accept` as the Accept header (none when nil).
   public init(
-    port: UInt16, path: String = "/contacts/_events", user: String? = nil, accept: String = "text/event-stream"
+    port: UInt16, path: String = "/contacts/_events", user: String? = nil, accept: String? = "text/event-stream"
   )
     throws
   {
     fd = try connectedLoopbackSocket(port: port, timeoutSeconds: 5)
-    var request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: \(accept)\r\n"
+    var request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\n"
+    if let accept { request += "Accept: \(accept)\r\n" }
     if let user { request += "Authorization: Basic \(Data("\(user):\(user)".utf8).base64EncodedString())\r\n" }
     request += "\r\n"
     sendAll(fd, Array(request.utf8))

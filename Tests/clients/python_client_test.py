@@ -404,7 +404,7 @@ def _():
     expect_error(list_changes.sync_detailed(client=guest), 403, "forbidden")
 
 
-@check("GET /contacts/_events: 401 without identity, 406 without Accept: text/event-stream")
+@check("GET /contacts/_events: 401 without identity, 406 for an Accept that excludes text/event-stream")
 def _():
     expect_error(stream_events.sync_detailed(client=anonymous, accept="text/event-stream"), 401, "unauthenticated")
     expect_error(stream_events.sync_detailed(client=agent, accept="application/json"), 406, "not_acceptable")
