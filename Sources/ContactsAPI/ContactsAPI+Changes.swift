@@ -8,7 +8,10 @@ extension ContactsAPI {
     let state = try repository.currentState()
     guard let cursorText = parameters.since else {
       let etag = "\"f\(state.generation)\""
-      if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
+      if var notModified = try evaluatePreconditions(context, etag: etag) {
+        notModified.headers += cursorHeader(state)
+        return notModified
+      }
       var body = JSONWriter(reservingCapacity: 64)
       body.append(raw: "{\"changes\":[],\"cursor\":")
       body.append(string: ChangeCursor.text(state.generation))
@@ -21,7 +24,10 @@ extension ContactsAPI {
       throw APIError.invalidCursor(cursorText)
     }
     let etag = "\"f\(since).\(parameters.limit).\(state.generation)\""
-    if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
+    if var notModified = try evaluatePreconditions(context, etag: etag) {
+      notModified.headers += cursorHeader(state)
+      return notModified
+    }
     guard let page = try repository.changes(after: since, limit: parameters.limit, in: state) else {
       throw APIError.cursorExpired
     }

@@ -34,12 +34,17 @@ extension ContactsAPI {
   }
 
   /// A retry: the kept status and body with `Idempotent-Replayed: true`, or 422 when the key
-  /// came with another request.
+  /// came with another request. A replayed 201 has its `Location`, and its `ETag` while the
+  /// contact is still as the answer shows it (after a change or a delete the kept bytes are no
+  /// longer the contact's, and no tag names them).
   func replay(_ kept: IdempotentAnswer, for context: RequestContext) throws(APIError) -> APIResponse {
     guard kept.requestHash == Self.requestHash(context.request) else { throw APIError.idempotencyKeyReused }
     var headers = [Self.jsonContentType, APIResponse.Header("Idempotent-Replayed", "true")]
     if kept.status == 201, let id = (try? JSONParser.parse(kept.body))?["id"]?.stringValue {
       headers.append(.init("Location", "/contacts/\(id)"))
+      if let entry = (try? repository.currentState())?.contact(id: id), Array(entry.json) == kept.body {
+        headers.append(.init("ETag", EntityTag.forContact(version: entry.contact.version)))
+      }
     }
     return APIResponse(status: kept.status, headers: headers, body: kept.body)
   }

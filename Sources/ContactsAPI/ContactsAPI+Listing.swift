@@ -155,7 +155,10 @@ extension ContactsAPI {
     let etag = EntityTag.forListing(generation: state.generation, query: rawQuery)
     let gzipTag = EntityTag.gzipped(etag)
     let acceptsGzip = AcceptEncoding.prefersGzip(request.acceptEncoding)
-    if let notModified = try evaluatePreconditions(context, etag: etag, gzipTag: gzipTag, acceptsGzip: acceptsGzip) {
+    if var notModified = try evaluatePreconditions(context, etag: etag, gzipTag: gzipTag, acceptsGzip: acceptsGzip) {
+      // Every answer to GET /contacts carries the cursor, a 304 too: the tag names this
+      // generation, so the data the client holds is at this cursor.
+      notModified.headers += cursorHeader(state)
       return notModified
     }
 

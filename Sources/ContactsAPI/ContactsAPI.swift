@@ -152,6 +152,8 @@ public final class ContactsAPI {
       // Admins only: who changed what is not an agent's business.
       guard granted.contains(.write) else { throw APIError.forbidden(identity.user, needs: .write) }
       guard Self.readMethods.contains(request.method) else {
+        // 404 still comes first, for an id that never existed.
+        guard try repository.history(of: id) != nil else { throw APIError.notFound(request.path) }
         throw APIError.methodNotAllowed(request.method, allowed: ["GET", "HEAD"], reason: "the history is read")
       }
       return try history(context, id: id)

@@ -31,6 +31,8 @@ import Testing
     #expect(retry.header("Idempotent-Replayed") == "true")
     #expect(retry.body == first.body)
     #expect(retry.header("Location") == first.header("Location"))
+    // The contact is as the answer shows it: the replay names it with the same tag.
+    #expect(retry.header("ETag") != nil && retry.header("ETag") == first.header("ETag"))
     let named = api.send("GET", "/contacts?name=Once", as: .agent)
     #expect(named.contactIDs.count == 1)
     // The same key with another body: 422; another user's same key is another key.
@@ -165,5 +167,22 @@ import Testing
     #expect(api.send("GET", "/contacts/queue-sales/history").json?["history"] == .array([]))
     #expect(api.send("GET", "/contacts/never/history").status == 404)
     #expect(api.send("POST", "/contacts/\(id)/history", json: "{}").status == 405)
+    // An id that never existed: 404 before the method's 405.
+    #expect(api.send("POST", "/contacts/never/history", json: "{}").status == 404)
+    #expect(api.send("DELETE", "/contacts/never/history").status == 404)
+  }
+
+  /// After a change the kept bytes are no longer the contact's: the replay has no tag, so no
+  /// client takes the old bytes for the current contact's.
+  @Test func aReplayAfterTheContactChangedCarriesNoTag() throws {
+    let (api, _) = makeAPI()
+    let body = #"{"name":"Tagged","phoneNumber":"555"}"#
+    let first = Self.post(api, json: body, key: "k-tag")
+    let id = try #require(first.json?["id"]?.stringValue)
+    #expect(api.send("PUT", "/contacts/\(id)", json: #"{"name":"Retagged"}"#).status == 200)
+    let retry = Self.post(api, json: body, key: "k-tag")
+    #expect(retry.status == 201 && retry.header("Idempotent-Replayed") == "true")
+    #expect(retry.body == first.body)
+    #expect(retry.header("ETag") == nil)
   }
 }

@@ -42,7 +42,13 @@ import Testing
     let idle = api.send("GET", "/contacts/_changes?since=\(now)", as: .agent)
     #expect(idle.json?["changes"] == .array([]))
     let etag = try #require(idle.header("ETag"))
-    #expect(api.send("GET", "/contacts/_changes?since=\(now)", as: .agent, ifNoneMatch: etag).status == 304)
+    let notModified = api.send("GET", "/contacts/_changes?since=\(now)", as: .agent, ifNoneMatch: etag)
+    #expect(notModified.status == 304 && Self.cursor(notModified) == now)
+    // A 304 of the listing carries the cursor too: every answer to GET /contacts does.
+    let listing = api.send("GET", "/contacts?type=Queue", as: .agent)
+    let listingTag = try #require(listing.header("ETag"))
+    let listingNotModified = api.send("GET", "/contacts?type=Queue", as: .agent, ifNoneMatch: listingTag)
+    #expect(listingNotModified.status == 304 && Self.cursor(listingNotModified) == now)
     _ = api.send("POST", "/contacts", json: #"{"name":"Later","phoneNumber":"2"}"#)
     #expect(api.send("GET", "/contacts/_changes?since=\(now)", as: .agent, ifNoneMatch: etag).status == 200)
   }
