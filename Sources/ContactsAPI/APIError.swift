@@ -87,6 +87,12 @@ public struct APIError: Error, Equatable, Sendable {
       headers: [.init("Retry-After", String(error.retryAfterSeconds))])
   }
 
+  static func unsupportedContentEncoding(_ coding: String) -> APIError {
+    APIError(
+      status: 415, code: "unsupported_media_type",
+      message: "Send the body as it is: Content-Encoding '\(coding)' is not supported.")
+  }
+
   static func unsupportedMediaType(_ contentType: String?) -> APIError {
     let sent = contentType.map { "'\($0)'" } ?? "no Content-Type"
     return APIError(

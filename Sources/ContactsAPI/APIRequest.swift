@@ -27,6 +27,8 @@ public struct APIRequest: Sendable {
   public var eventsAvailable = false
   /// The `Idempotency-Key` header of a `POST`, as sent.
   public var idempotencyKey: String?
+  /// The `Content-Encoding` header, as sent (`nil` when absent or empty).
+  public var contentEncoding: String?
   public var caller: CallerIdentity
   public var contentType: String?
   public var ifMatch: String?

@@ -84,6 +84,10 @@ extension ContactsAPI {
   /// thrown so that a write can report it only after its 404, 405 and 412 checks.
   func parsedBody(_ request: APIRequest, limit: Int? = nil) -> Result<JSONValue, APIError> {
     guard Self.isJSON(request.contentType) else { return .failure(.unsupportedMediaType(request.contentType)) }
+    // A coded body (gzip, br) is not read as JSON: RFC 9110 §15.5.16 gives it 415 too.
+    if let coding = request.contentEncoding, coding.trimmingWhitespace().lowercased() != "identity" {
+      return .failure(.unsupportedContentEncoding(coding))
+    }
     let limit = limit ?? configuration.maximumBodyBytes
     if request.bodyExceededLimit || request.body.count > limit {
       return .failure(.payloadTooLarge(limit: limit))

@@ -44,6 +44,7 @@ extension APIRequest {
     authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
     eventsAvailable = request.param("CONTACTS_EVENTS_AVAILABLE") == "1"
     idempotencyKey = request.param("HTTP_IDEMPOTENCY_KEY")
+    contentEncoding = header("HTTP_CONTENT_ENCODING")
   }
 }
 

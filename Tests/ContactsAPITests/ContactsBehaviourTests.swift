@@ -166,6 +166,20 @@ struct ContactsBehaviourTests {
     if !accepted { #expect(response.status == 415) }
   }
 
+  /// A coded body is refused as a media type the service does not take (RFC 9110 §15.5.16), not
+  /// parsed as JSON; `identity` is no coding.
+  @Test(arguments: [("gzip", false), ("br", false), ("GZIP", false), ("identity", true), (" Identity ", true)])
+  func aCodedBodyIs415(coding: String, accepted: Bool) {
+    let (api, _) = makeAPI()
+    var request = APIRequest(
+      method: "POST", target: "/contacts", caller: Caller.admin.identity, contentType: "application/json",
+      body: Array(#"{"name":"Coded","phoneNumber":"1"}"#.utf8))
+    request.contentEncoding = coding
+    let response = api.respond(to: request)
+    #expect(response.status == (accepted ? 201 : 415), "\(coding): \(response.status)")
+    if !accepted { #expect(response.errorCode == "unsupported_media_type" && response.bodyText.contains(coding)) }
+  }
+
   @Test func missingBodyIsAnInvalidJSONErrorSayingWhere() {
     let (api, _) = makeAPI()
     let response = api.send("POST", "/contacts", json: "")

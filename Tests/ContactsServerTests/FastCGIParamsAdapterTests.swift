@@ -49,6 +49,9 @@ import Testing
     #expect(gzip.acceptEncoding == "gzip, deflate, br")
     #expect(APIRequest(FastCGIRequest(params: Self.base + [("HTTP_ACCEPT_ENCODING", "")])).acceptEncoding == nil)
     #expect(APIRequest(FastCGIRequest(params: Self.base)).acceptEncoding == nil)
+    let coded = APIRequest(FastCGIRequest(params: Self.base + [("HTTP_CONTENT_ENCODING", "gzip")]))
+    #expect(coded.contentEncoding == "gzip")
+    #expect(APIRequest(FastCGIRequest(params: Self.base + [("HTTP_CONTENT_ENCODING", "")])).contentEncoding == nil)
   }
 
   /// nginx's location for a body over its own limit sends no body, only this param: the request
