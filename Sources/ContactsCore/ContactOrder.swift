@@ -7,7 +7,8 @@
 /// `descending` reverses the whole order, the final `id` included.
 ///
 /// A listing without `sortBy` and `order` is not sorted here: it is `DirectoryState.entries`,
-/// kept in its order (`IndexedContact.precedes`) as changes arrive.
+/// kept in its order (`IndexedContact.precedes`) as changes arrive, which is this one's with
+/// `keys` `[.name]`, ascending.
 public struct ContactOrder: Equatable, Sendable {
   /// The attributes compared, before the final `id`.
   public var keys: [ContactAttribute]
