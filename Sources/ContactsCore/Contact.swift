@@ -19,7 +19,8 @@ public enum ContactType: String, CaseIterable, Sendable, Codable {
 
   /// The type named by `text`, compared case-insensitively (`custom` is `Custom`).
   public init?(caseInsensitive text: String) {
-    guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+    let folded = TextFolding.fold(text)
+    guard let match = Self.allCases.first(where: { $0.folded == folded }) else {
       return nil
     }
     self = match
@@ -121,17 +122,31 @@ public struct Contact: Equatable, Sendable {
   }
 }
 
-/// Folding used for every comparison: case-insensitive equality and substring search.
+/// Folding used for every comparison: case-insensitive equality, substring search and order.
 public enum TextFolding {
-  /// `text` lowercased, for case-insensitive comparison. ASCII text, by far the most common,
-  /// takes a fast path that allocates nothing when it is lowercase already.
+  /// `text` case-folded, for case-insensitive comparison: Unicode full case folding (the C and F
+  /// mappings of CaseFolding.txt), so `Straße` folds as `strasse`, `ﬁx` as `fix`, `ΣΑΣ` and
+  /// `σας` alike as `σασ`, `µ` (micro) as `μ`, `K` (Kelvin) as `k`, `İ` as `i` + U+0307.
+  ///
+  /// The standard library has no case folding; this is uppercasing then lowercasing (both
+  /// full, context-free mappings), with the two letters where that differs from CaseFolding.txt
+  /// corrected: `ẞ` (U+1E9E) folds as `ss` (not `ß`), and `ı` (U+0131) stays `ı` (not `i`).
+  /// Compared with Python's `str.casefold` over every code point (Unicode 14), the only other
+  /// difference is Cherokee, whose letters CaseFolding.txt folds to uppercase and this to
+  /// lowercase: the same texts compare equal, but they sort by the lowercase code points. No
+  /// Turkic (T) mappings, and no normalization: the folded text keeps its composed or
+  /// decomposed form (`e` + U+0301 stays decomposed).
+  ///
+  /// The folded text may be longer than `text` (`ß` → `ss`): nothing relies on its length.
+  /// ASCII text, by far the most common, takes a fast path that allocates nothing when it is
+  /// lowercase already.
   public static func fold(_ text: String) -> String {
     // Over the string's own bytes (a worker folds every contact's fields when it loads); a
     // string that is not native UTF-8 has none to lend, and takes the general path.
     text.utf8.withContiguousStorageIfAvailable { bytes in
       var hasUppercase = false
-      for byte in bytes {
-        if byte >= 0x80 { return text.lowercased() }
+      for (offset, byte) in bytes.enumerated() {
+        if byte >= 0x80 { return foldUnicode(text, bytes, from: offset) }
         if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
       }
       guard hasUppercase else { return text }
@@ -142,7 +157,40 @@ public enum TextFolding {
         }
         return bytes.count
       }
-    } ?? text.lowercased()
+    } ?? Array(text.utf8).withUnsafeBufferPointer { foldUnicode(text, $0) }
+  }
+
+  /// `fold` of text that is not all ASCII (`bytes` are its UTF-8, ASCII before `start`).
+  private static func foldUnicode(_ text: String, _ bytes: UnsafeBufferPointer<UInt8>, from start: Int = 0)
+    -> String
+  {
+    // The only letters that uppercasing then lowercasing gets wrong: `ı` (C4 B1), `ẞ` (E1 BA 9E).
+    var hasException = false
+    for index in start..<bytes.count {
+      switch bytes[index] {
+      case 0xC4 where index + 1 < bytes.count && bytes[index + 1] == 0xB1: hasException = true
+      case 0xE1 where index + 2 < bytes.count && bytes[index + 1] == 0xBA && bytes[index + 2] == 0x9E:
+        hasException = true
+      default: continue
+      }
+      break
+    }
+    guard hasException else { return text.uppercased().lowercased() }
+    // Rare: each run between two `ı` folded on its own (the mappings are context-free), and
+    // `ẞ` spelled `ss` before folding.
+    var folded = ""
+    var run = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\u{131}":
+        folded += String(run).uppercased().lowercased()
+        folded.unicodeScalars.append(scalar)
+        run = String.UnicodeScalarView()
+      case "\u{1E9E}": run.append(contentsOf: "ss".unicodeScalars)
+      default: run.append(scalar)
+      }
+    }
+    return folded + String(run).uppercased().lowercased()
   }
 
   /// The ASCII digits of `text`, in order: how phone numbers are compared.

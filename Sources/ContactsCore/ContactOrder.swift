@@ -7,7 +7,8 @@
 /// `descending` reverses the whole order, the final `id` included.
 ///
 /// A listing without `sortBy` and `order` is not sorted here: it is `DirectoryState.entries`,
-/// kept in its order (`IndexedContact.precedes`) as changes arrive.
+/// kept in its order (`IndexedContact.precedes`) as changes arrive, which is this one's with
+/// `keys` `[.name]`, ascending.
 public struct ContactOrder: Equatable, Sendable {
   /// The attributes compared, before the final `id`.
   public var keys: [ContactAttribute]
@@ -57,20 +58,29 @@ public struct ContactOrder: Equatable, Sendable {
   /// their UTF-8 bytes, which is the order of their code points. Not `String`'s `<`, which
   /// compares canonical equivalents (`é` and `e` + U+0301) as equal.
   public static func compareCodePoints(_ left: String, _ right: String) -> Int {
-    var left = left
-    var right = right
-    return left.withUTF8 { leftBytes in
-      right.withUTF8 { rightBytes in
-        let common = min(leftBytes.count, rightBytes.count)
-        var index = 0
-        while index < common {
-          let (l, r) = (leftBytes[index], rightBytes[index])
-          if l != r { return l < r ? -1 : 1 }
-          index += 1
-        }
-        return leftBytes.count == rightBytes.count ? 0 : (leftBytes.count < rightBytes.count ? -1 : 1)
-      }
+    // Over the strings' own bytes (a native string always lends them, a small one from the
+    // stack): the default listing order compares with this on every insertion and load, and
+    // copying each string to call `withUTF8` made a sort of 100,000 shuffled contacts a third
+    // slower than `String`'s `<`; this is as fast.
+    let result = left.utf8.withContiguousStorageIfAvailable { leftBytes in
+      right.utf8.withContiguousStorageIfAvailable { rightBytes in compareBytes(leftBytes, rightBytes) }
     }
+    if let result, let result { return result }
+    return Array(left.utf8).withUnsafeBufferPointer { leftBytes in
+      Array(right.utf8).withUnsafeBufferPointer { rightBytes in compareBytes(leftBytes, rightBytes) }
+    }
+  }
+
+  /// −1, 0 or 1 as `left` compares with `right`, byte by byte, a prefix first.
+  private static func compareBytes(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Int {
+    let common = min(left.count, right.count)
+    var index = 0
+    while index < common {
+      let (l, r) = (left[index], right[index])
+      if l != r { return l < r ? -1 : 1 }
+      index += 1
+    }
+    return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
   }
 }
 

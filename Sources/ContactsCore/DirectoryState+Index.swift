@@ -37,11 +37,9 @@ extension DirectoryState {
   /// `found` in the order of `entries`: each one's position by binary search, checked to hold
   /// that very contact; `nil` (scan instead) when a few are not where the search looks.
   ///
-  /// Positions rather than sorting by `IndexedContact.precedes`: `String`'s `<` is not a strict
-  /// weak order for text that is not in NFC (Swift 6.3: `"zoe\u{308} a"` and `"zo\u{EB} ab"`
-  /// are neither equal nor ordered), so `entries` can hold such contacts in an order a sort of
-  /// the matches would not reproduce. A binary search that misses one of them is caught by the
-  /// identity check, and then a linear search finds it.
+  /// `IndexedContact.precedes` is a strict total order (code points, then ids, which are
+  /// unique), so the binary search finds every contact `entries` holds; the identity check and
+  /// the linear search after a miss are a safety net, not a path taken.
   func inListingOrder(_ found: [IndexedContact]) -> [IndexedContact]? {
     var positioned: [(position: Int, entry: IndexedContact)] = []
     positioned.reserveCapacity(found.count)

@@ -117,9 +117,13 @@ public final class IndexedContact: Sendable {
     }
   }
 
-  /// The listing order: name case-insensitively, then id.
+  /// The listing order: by the code points of the folded name, then `ContactOrder`'s final
+  /// comparison (the folded ids, then the ids as sent), exactly as `sortBy=name` orders: a strict
+  /// total order, unlike `String`'s `<`, which holds canonical equivalents equal and is not a
+  /// strict weak order for text that is not in NFC.
   static func precedes(_ lhs: IndexedContact, _ rhs: IndexedContact) -> Bool {
-    lhs.sortKey != rhs.sortKey ? lhs.sortKey < rhs.sortKey : lhs.contact.id < rhs.contact.id
+    let byName = ContactOrder.compareCodePoints(lhs.sortKey, rhs.sortKey)
+    return byName != 0 ? byName < 0 : ContactOrder.compareIDs(lhs, rhs) < 0
   }
 }
 

@@ -41,7 +41,7 @@ struct ContactOrderTests {
 
   /// Code points, not `String`'s `<`: `e` + U+0301 and U+00E9 are canonically equivalent, so
   /// `String` orders these two by what follows; their first code points (U+0065, U+00E9) differ.
-  /// The listing without `sortBy` keeps its order as it was (`IndexedContact.precedes`).
+  /// The listing without `sortBy` (`IndexedContact.precedes`) is in the same order.
   @Test func textComparesByCodePoints() throws {
     let contacts = [
       Contact(id: "precomposed", type: .queue, name: "\u{E9}a"),
@@ -50,7 +50,7 @@ struct ContactOrderTests {
     let state = DirectoryState(contacts: contacts, generation: 1)
     let order = try #require(try ContactQuery.parse("sortBy=name").order)
     #expect(order.sorted(state.entries).map(\.contact.id) == ["decomposed", "precomposed"])
-    #expect(state.entries.map(\.contact.id) == ["precomposed", "decomposed"])
+    #expect(state.entries.map(\.contact.id) == ["decomposed", "precomposed"])
     #expect(ContactOrder.compareCodePoints("Z", "a") < 0)
     #expect(ContactOrder.compareCodePoints("ab", "a") > 0)
     #expect(ContactOrder.compareCodePoints("\u{FFFF}", "\u{1F600}") < 0)

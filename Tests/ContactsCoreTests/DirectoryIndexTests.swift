@@ -6,11 +6,12 @@ import Testing
 /// order, whatever the data, the query and the changes in between.
 @Suite struct DirectoryIndexTests {
   /// Words that collide on purpose: case, diacritics (precomposed and not), non-Latin text,
-  /// separators, digits inside names, spaces.
+  /// separators, digits inside names, spaces, letters that fold longer (`ß`, `ﬁ`) or to another's
+  /// fold (`ς`).
   static let words = [
     "Anna", "anna", "ANNA", "Ånna", "Zoë", "ZOË", "Zoe\u{308}", "José", "jose", "O'Brien", "van der Berg", "Li",
     "李小龙", "Δημήτρης", "ΔΗΜΉΤΡΗΣ", "Sales", "sales desk", "x-y", "Room 101", "a", "ab", "abc", "Straße", "İlker",
-    "emoji 😀", "  ",
+    "emoji 😀", "  ", "STRASSE", "STRA\u{1E9E}E", "\u{FB01}x", "FIX", "\u{3A3}\u{391}\u{3A3}", "\u{3C3}\u{3B1}\u{3C2}",
   ]
   static let phones = [
     "+1 (555) 010-0123", "555-123-4567", "(555) 123 4567", "+44 20 7946 0958", "0100", "5", "55", "x 12#",
