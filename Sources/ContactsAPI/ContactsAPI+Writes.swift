@@ -67,9 +67,18 @@ extension ContactsAPI {
     _ = try repository.commit(by: context.identity.user) { state in
       let entry = try existing(id, in: state, path: context.request.path)
       try checkWritable(entry, context)
+      // A DELETE needs no body, but one over the limit is refused like any other (413, after
+      // 404, 405 and 412), not ignored: nothing of an oversized request is carried out.
+      try rejectOversizedBody(context.request)
       return .delete(id: id)
     }
     return APIResponse(status: 204)
+  }
+
+  /// 413 when the request's body is over the limit (read or not), whatever the method.
+  func rejectOversizedBody(_ request: APIRequest) throws(APIError) {
+    let limit = configuration.maximumBodyBytes
+    if request.bodyExceededLimit || request.body.count > limit { throw APIError.payloadTooLarge(limit: limit) }
   }
 
   /// 405 for directory contacts, then 412 when `If-Match`/`If-None-Match` say so.

@@ -142,6 +142,7 @@ public final class ContactsAPI {
         throw APIError.methodNotAllowed(
           request.method, allowed: ["GET"], reason: "events are a stream a client opens with GET")
       }
+      try rejectOversizedBody(request)
       return try events(context)
     case .bulk:
       guard request.method == "POST" else {

@@ -27,15 +27,24 @@ extension APIRequest {
     func header(_ name: String) -> String? {
       request.param(name).flatMap { $0.isEmpty ? nil : $0 }
     }
+    // A header sent on several lines reaches us as several params of one name: all of them,
+    // joined as one list (RFC 9110 §5.3), so that a second line can neither be ignored nor
+    // slip past a check of the first (two Content-Encoding lines, identity then gzip).
+    func joined(_ name: String) -> String? {
+      let values = request.values(of: name).filter { !$0.isEmpty }
+      return values.isEmpty ? nil : values.joined(separator: ", ")
+    }
+    // nginx's CONTENT_TYPE is the first Content-Type line; two lines make no media type.
+    let contentTypes = request.values(of: "HTTP_CONTENT_TYPE")
     self.init(
       method: request.param("REQUEST_METHOD") ?? "GET",
       target: request.param("REQUEST_URI") ?? request.param("DOCUMENT_URI") ?? "/",
       matchedPath: header("DOCUMENT_URI"),
       caller: caller,
-      contentType: header("CONTENT_TYPE"),
+      contentType: contentTypes.count > 1 ? contentTypes.joined(separator: ", ") : header("CONTENT_TYPE"),
       ifMatch: header("HTTP_IF_MATCH"),
       ifNoneMatch: header("HTTP_IF_NONE_MATCH"),
-      acceptEncoding: header("HTTP_ACCEPT_ENCODING"),
+      acceptEncoding: joined("HTTP_ACCEPT_ENCODING"),
       body: request.body,
       // nginx's own limit (client_max_body_size) was passed: it sends no body, only this param
       // (the location @contacts_body_over_limit), so that the answer keeps the API's order.
@@ -43,8 +52,10 @@ extension APIRequest {
     // Set only in the internal location nginx's nchan module asks before opening a stream.
     authorizesEvents = request.param("CONTACTS_EVENTS_AUTHORIZE") == "1"
     eventsAvailable = request.param("CONTACTS_EVENTS_AVAILABLE") == "1"
-    idempotencyKey = request.param("HTTP_IDEMPOTENCY_KEY")
-    contentEncoding = header("HTTP_CONTENT_ENCODING")
+    // Two key lines join into one with ", ": not a valid key (400), rather than the first.
+    let keys = request.values(of: "HTTP_IDEMPOTENCY_KEY")
+    idempotencyKey = keys.isEmpty ? nil : keys.joined(separator: ", ")
+    contentEncoding = joined("HTTP_CONTENT_ENCODING")
   }
 }
 

@@ -115,6 +115,15 @@ import Testing
     #expect(api.send("GET", "/contacts/_changes", as: .anonymous).status == 401)
     #expect(api.send("GET", "/contacts/_changes", as: .guest).status == 403)
     #expect(api.send("GET", "/contacts/_events", as: .guest).status == 403)
+    // A body over the limit (nginx's bound passed, or one read): 413 after 401, 403 and 405.
+    var oversized = APIRequest(
+      method: "GET", target: "/contacts/_events", caller: Caller.agent.identity, bodyExceededLimit: true)
+    #expect(api.respond(to: oversized).status == 413)
+    oversized.caller = Caller.guest.identity
+    #expect(api.respond(to: oversized).status == 403)
+    oversized.caller = Caller.admin.identity
+    oversized.method = "PUT"
+    #expect(api.respond(to: oversized).status == 405)
   }
 
   @Test func eventsAreAuthorizedForReadersAndUnavailableWithoutNchan() {

@@ -166,6 +166,27 @@ struct ContactsBehaviourTests {
     if !accepted { #expect(response.status == 415) }
   }
 
+  /// A DELETE carries no body, but an oversized one is refused (413, after 404, 405 and 412)
+  /// and the contact stays: nothing of an oversized request is carried out.
+  @Test func aDeleteWithABodyOverTheLimitIs413AndDeletesNothing() throws {
+    let (api, _) = makeAPI()
+    let created = api.send("POST", "/contacts", json: #"{"name":"Kept","phoneNumber":"1"}"#)
+    let id = try #require(created.json?["id"]?.stringValue)
+    let large = String(repeating: " ", count: 70_000)
+    #expect(api.send("DELETE", "/contacts/nope", json: large).status == 404)
+    #expect(api.send("DELETE", "/contacts/queue-sales", json: large).status == 405)
+    #expect(api.send("DELETE", "/contacts/\(id)", json: large, ifMatch: "\"v999\"").status == 412)
+    let refused = api.send("DELETE", "/contacts/\(id)", json: large)
+    #expect(refused.status == 413 && refused.errorCode == "payload_too_large")
+    var unread = APIRequest(
+      method: "DELETE", target: "/contacts/\(id)", caller: Caller.admin.identity, bodyExceededLimit: true)
+    #expect(api.respond(to: unread).status == 413)
+    #expect(api.send("GET", "/contacts/\(id)", as: .agent).status == 200)
+    unread.bodyExceededLimit = false
+    #expect(api.respond(to: unread).status == 204)
+    #expect(api.send("GET", "/contacts/\(id)", as: .agent).status == 404)
+  }
+
   /// A coded body is refused as a media type the service does not take (RFC 9110 §15.5.16), not
   /// parsed as JSON; `identity` is no coding.
   @Test(arguments: [("gzip", false), ("br", false), ("GZIP", false), ("identity", true), (" Identity ", true)])

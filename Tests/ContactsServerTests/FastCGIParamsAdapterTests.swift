@@ -51,6 +51,11 @@ import Testing
     #expect(APIRequest(FastCGIRequest(params: Self.base)).acceptEncoding == nil)
     let coded = APIRequest(FastCGIRequest(params: Self.base + [("HTTP_CONTENT_ENCODING", "gzip")]))
     #expect(coded.contentEncoding == "gzip")
+    // A header on two lines arrives as two params: all of it counts, as one list.
+    let twoLines = APIRequest(
+      FastCGIRequest(
+        params: Self.base + [("HTTP_CONTENT_ENCODING", "identity"), ("HTTP_CONTENT_ENCODING", "gzip")]))
+    #expect(twoLines.contentEncoding == "identity, gzip")
     #expect(APIRequest(FastCGIRequest(params: Self.base + [("HTTP_CONTENT_ENCODING", "")])).contentEncoding == nil)
   }
 
@@ -63,6 +68,26 @@ import Testing
       FastCGIRequest(params: Self.base + [("HTTP_CONTACTS_BODY_OVER_LIMIT", "1")], body: Array("{}".utf8)))
     #expect(!spoofed.bodyExceededLimit)
     #expect(!APIRequest(FastCGIRequest(params: Self.base)).bodyExceededLimit)
+  }
+
+  /// Two Content-Type lines name no media type (nginx's CONTENT_TYPE is only the first), and two
+  /// Idempotency-Key lines no key: neither is read as its first line.
+  @Test func headersSentTwiceAreNotReadAsTheirFirstLine() {
+    let types = APIRequest(
+      FastCGIRequest(
+        params: Self.base + [
+          ("CONTENT_TYPE", "application/json"), ("HTTP_CONTENT_TYPE", "application/json"),
+          ("HTTP_CONTENT_TYPE", "text/plain"),
+        ]))
+    #expect(types.contentType == "application/json, text/plain")
+    let one = APIRequest(
+      FastCGIRequest(
+        params: Self.base + [("CONTENT_TYPE", "application/json"), ("HTTP_CONTENT_TYPE", "application/json")]))
+    #expect(one.contentType == "application/json")
+    let keys = APIRequest(
+      FastCGIRequest(params: Self.base + [("HTTP_IDEMPOTENCY_KEY", "a"), ("HTTP_IDEMPOTENCY_KEY", "b")]))
+    #expect(keys.idempotencyKey == "a, b")
+    #expect(APIRequest(FastCGIRequest(params: Self.base + [("HTTP_IDEMPOTENCY_KEY", "a")])).idempotencyKey == "a")
   }
 
   @Test func emptyRemoteUserIsAnonymousWhateverTheRoles() {

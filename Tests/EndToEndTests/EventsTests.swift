@@ -84,6 +84,41 @@ struct EventsTests {
       #expect(heard.matched, "\(accept ?? "no Accept"): no event after the POST: \(heard.lines)")
       #expect(heard.lines.contains(where: Self.isChangesEvent), "\(heard.lines)")
     }
+    // A media range counts whole, and q=0 refuses it: these do not admit the stream.
+    for accept in ["application/x-text/event-stream", "application/json; x=text/event-stream", "*/*;q=0"] {
+      let refused = try EventStreamClient(port: stack.httpPort, user: "agent", accept: accept)
+      #expect(refused.status == 406, "\(accept): \(refused.head)")
+      #expect(refused.body().contains(#""code":"not_acceptable""#))
+    }
+  }
+
+  /// A body on the stream's GET changes nothing for a stream (it is not passed on), and one over
+  /// nginx's 1 MiB bound is answered in the API's order: 401, 403, 405, then 413.
+  @Test func aBodyOnTheStreamsRequestIsDroppedOrAnsweredInOrder() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    let url = "http://127.0.0.1:\(stack.httpPort)/contacts/_events"
+    let small = stack.directory.file("small-body")
+    try String(repeating: "a", count: 70_000).write(toFile: small, atomically: true, encoding: .utf8)
+    for _ in 0..<4 {
+      let guest = try curl(["-u", "guest:guest", "-X", "GET", "--data-binary", "@\(small)", url])
+      #expect(guest.status == 403 && guest.errorCode == "forbidden", "\(guest.text)")
+      // The stream opens (curl's --max-time ends it): its head is a 200 event stream.
+      let stream = try runCommand(
+        "/usr/bin/curl",
+        ["-s", "-i", "--max-time", "1", "-u", "agent:agent", "-X", "GET", "--data-binary", "@\(small)", url])
+      #expect(stream.output.hasPrefix("HTTP/1.1 200"), "\(stream.output.prefix(300))")
+      #expect(stream.output.lowercased().contains("content-type: text/event-stream"), "\(stream.output.prefix(300))")
+    }
+    let huge = Array(repeating: UInt8(ascii: " "), count: 2_000_000)
+    let anonymous = try stack.client.request("GET", "/contacts/_events", body: huge)
+    #expect(anonymous.status == 401 && anonymous.errorCode == "unauthenticated", "\(anonymous.text)")
+    let guest = try stack.client.request("GET", "/contacts/_events", user: "guest", body: huge)
+    #expect(guest.status == 403, "\(guest.text)")
+    let post = try stack.client.request("POST", "/contacts/_events", user: "admin", body: huge)
+    #expect(post.status == 405 && post.header("Allow") == "GET", "\(post.text)")
+    let agent = try stack.client.request("GET", "/contacts/_events", user: "agent", body: huge)
+    #expect(agent.status == 413 && agent.errorCode == "payload_too_large", "\(agent.text)")
   }
 
   @Test func aQuietStreamGetsAKeepAliveCommentWithinThirtySeconds() throws {
