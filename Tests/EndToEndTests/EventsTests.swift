@@ -92,6 +92,27 @@ struct EventsTests {
     }
   }
 
+  /// With the responder out of reach, a stream's authorization cannot be asked: 502 in JSON, by
+  /// either route, and nginx lives on (nchan 1.3.6 crashed the worker when its own
+  /// authorization subrequest went straight to an upstream it could not reach).
+  @Test func withTheResponderOutOfReachAStreamIs502AndNginxLivesOn() throws {
+    let stack = try LocalStack()
+    try #require(stack.eventsEnabled, "nginx's nchan module is not installed")
+    let hidden = stack.socketPath + ".hidden"
+    #expect(rename(stack.socketPath, hidden) == 0)
+    defer { _ = rename(hidden, stack.socketPath) }
+    for accept in ["text/event-stream", "*/*", nil] as [String?] {
+      for _ in 0..<3 {
+        let refused = try EventStreamClient(port: stack.httpPort, user: "agent", accept: accept)
+        #expect(refused.status == 502, "\(accept ?? "no Accept"): \(refused.head)")
+        #expect(refused.body().contains(#""code":"bad_gateway""#))
+      }
+    }
+    #expect(rename(hidden, stack.socketPath) == 0)
+    let stream = try EventStreamClient(port: stack.httpPort, user: "agent", accept: "*/*")
+    #expect(stream.status == 200, "\(stream.head)")
+  }
+
   /// A body on the stream's GET changes nothing for a stream (it is not passed on), and one over
   /// nginx's 1 MiB bound is answered in the API's order: 401, 403, 405, then 413.
   @Test func aBodyOnTheStreamsRequestIsDroppedOrAnsweredInOrder() throws {

@@ -140,6 +140,7 @@ struct OpenAPIConformanceTests {
     record("DELETE", "/contacts/{id}", try client.request("DELETE", "/contacts/user-joej", user: "admin"))
     record(
       "DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin", headers: [("If-Match", "\"x\"")]))
+    record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin", body: big))
     record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin"))
     record("DELETE", "/contacts/{id}", try client.request("DELETE", item, user: "admin"))
     record("GET", "/contacts/openapi.json", try client.request("GET", "/contacts/openapi.json"))
@@ -182,6 +183,11 @@ struct OpenAPIConformanceTests {
     // A stream never ends by itself: its 200 is read with the event-stream client.
     let stream = try EventStreamClient(port: stack.httpPort, user: "agent")
     seen["GET /contacts/_events", default: []].insert(String(stream.status))
+    record(
+      "GET", "/contacts/_events",
+      try client.request(
+        "GET", "/contacts/_events", user: "agent", headers: [("Accept", "text/event-stream")],
+        body: Array(repeating: UInt8(ascii: " "), count: 2_000_000)))
     // Any Accept that admits the stream gets it; one that admits only other types gets the 406.
     record(
       "GET", "/contacts/_events",
