@@ -29,14 +29,17 @@ public struct DirectoryImportSummary: Equatable, Sendable {
 
 /// Why an import is refused; nothing is changed then.
 public enum DirectoryImportError: Error, Equatable, Sendable, CustomStringConvertible {
-  /// An id is repeated, or already belongs to a contact of another type.
+  /// An id is repeated.
   case invalid(String)
+  /// `id` already belongs to a contact of another `type` (ids are unique across types).
+  case idTaken(id: String, type: ContactType)
   /// The import holds no contacts and would remove all `existing` ones of `type`.
   case removesAll(type: ContactType, existing: Int)
 
   public var description: String {
     switch self {
     case .invalid(let reason): reason
+    case .idTaken(let id, let type): "id '\(id)' already belongs to a \(type.rawValue) contact; ids must be unique"
     case .removesAll(let type, let existing):
       "the file holds no \(type.rawValue) contacts: importing it would remove all \(existing) existing ones"
     }
@@ -60,10 +63,7 @@ extension DirectoryState {
         throw .invalid("id '\(contact.id)' appears more than once")
       }
       if let existing = self.contact(id: contact.id) {
-        guard existing.contact.type == type else {
-          throw .invalid(
-            "id '\(contact.id)' already belongs to a \(existing.contact.type.rawValue) contact; ids must be unique")
-        }
+        guard existing.contact.type == type else { throw .idTaken(id: contact.id, type: existing.contact.type) }
         var comparable = contact
         comparable.type = type
         comparable.version = existing.contact.version

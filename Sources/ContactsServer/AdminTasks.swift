@@ -32,10 +32,13 @@ public enum AdminTasks {
     _ type: ContactType, kind: String, file: String, format: ImportFile.Format?, into store: Store, by user: String,
     dryRun: Bool, allowEmpty: Bool, onlyIfEmpty: Bool
   ) throws(AdminTaskFailure) -> String {
+    var lineOfID: [String: Int] = [:]  // for the store's refusals, which know only the id
     do {
       guard let bytes = try FileSystem.contents(of: file) else { throw AdminTaskFailure("\(file): no such file") }
       let format = format ?? (file.lowercased().hasSuffix(".csv") ? .csv : .json)
-      let contacts = try ImportFile.parse(bytes, type: type, format: format)
+      let rows = try ImportFile.parseRows(bytes, type: type, format: format)
+      let contacts = rows.map(\.contact)
+      for row in rows { lineOfID[row.contact.id] = row.line }
       let repository = try store.open()
       if onlyIfEmpty, try repository.currentState().entries.contains(where: { $0.contact.type == type }) {
         return "the store already holds \(kind); nothing imported (--only-if-empty)\n"
@@ -46,6 +49,11 @@ public enum AdminTasks {
       return summary.report(count: contacts.count, kind: kind, file: file, dryRun: dryRun)
     } catch let failure as AdminTaskFailure {
       throw failure
+    } catch StoreError.importIDTaken(let id, let owner), DirectoryImportError.idTaken(let id, let owner) {
+      // The store decided it; the file's line is known here.
+      throw AdminTaskFailure(
+        "\(file): \(lineOfID[id].map { "line \($0), " } ?? "")field id: '\(id)' already belongs to a \(owner.rawValue) "
+          + "contact; ids are unique across types\nnothing was changed")
     } catch StoreError.importRemovesAll(_, let existing), DirectoryImportError.removesAll(_, let existing) {
       throw AdminTaskFailure(
         "\(file): the file holds no \(kind); importing it would remove all \(existing) existing \(kind). "

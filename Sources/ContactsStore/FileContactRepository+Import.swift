@@ -56,6 +56,7 @@ extension FileContactRepository {
       switch error {
       case .invalid(let reason): throw .invalidImport(reason)
       case .removesAll(let type, let existing): throw .importRemovesAll(type: type, existing: existing)
+      case .idTaken(let id, let type): throw .importIDTaken(id: id, type: type)
       }
     }
   }

@@ -28,6 +28,14 @@ public enum ImportFile {
   ///
   /// - Throws: `StoreError.invalidImport` with `line N, field F: reason`.
   public static func parse(_ bytes: [UInt8], type: ContactType, format: Format) throws(StoreError) -> [Contact] {
+    try parseRows(bytes, type: type, format: format).map(\.contact)
+  }
+
+  /// `parse`, each contact with the line its record starts on (for the store's refusals,
+  /// which name only an id).
+  public static func parseRows(_ bytes: [UInt8], type: ContactType, format: Format) throws(StoreError) -> [(
+    line: Int, contact: Contact
+  )] {
     precondition(type != .custom)
     let rows: [(line: Int, value: JSONValue)]
     switch format {
@@ -36,7 +44,7 @@ public enum ImportFile {
       guard type == .user else { throw .invalidImport("CSV import is for users; import queues as JSON") }
       rows = try csvRows(bytes)
     }
-    var contacts: [Contact] = []
+    var contacts: [(line: Int, contact: Contact)] = []
     var lineOfID: [String: Int] = [:]
     for row in rows {
       // The same characters custom contacts refuse (see `TextRules`), named by line and field.
@@ -76,7 +84,7 @@ public enum ImportFile {
         throw .invalidImport("line \(row.line), field id: '\(contact.id)' is already used on line \(first)")
       }
       lineOfID[contact.id] = row.line
-      contacts.append(contact)
+      contacts.append((row.line, contact))
     }
     return contacts
   }
@@ -94,10 +102,30 @@ public enum ImportFile {
     case .array(let array): elements = array
     case .object(let members):
       let key = type == .user ? "users" : "queues"
-      guard members.count == 1, members[0].key == key || members[0].key == "contacts",
-        case .array(let array) = members[0].value
-      else {
-        throw .invalidImport("line 1: expected an array of \(key), or an object {\"\(key)\": [...]}")
+      let expected = "the object holds one member, \"\(key)\": [...]"
+      guard let first = members.first else {
+        throw .invalidImport("line 1: expected an array of \(key), or \(expected)")
+      }
+      // Each member named by its line and key, as a record's fields are.
+      let keyLines = topLevelKeyLines(bytes)
+      func line(of key: String, occurrence: Int = 0) -> Int {
+        keyLines.filter { $0.key == key }.dropFirst(occurrence).first?.line ?? 1
+      }
+      for (index, member) in members.enumerated() {
+        if members[..<index].contains(where: { $0.key == member.key }) {
+          throw .invalidImport(
+            "line \(line(of: member.key, occurrence: 1)), field \(member.key): appears more than once")
+        }
+        if member.key != key && member.key != "contacts" || index > 0 {
+          throw .invalidImport(
+            "line \(line(of: member.key)), field \(member.key): not expected in \(type == .user ? "a users" : "a queues") import; \(expected)"
+          )
+        }
+      }
+      guard case .array(let array) = first.value else {
+        throw .invalidImport(
+          "line \(line(of: first.key)), field \(first.key): expected an array of \(key), not \(first.value.typeDescription)"
+        )
       }
       elements = array
     default:
@@ -106,10 +134,75 @@ public enum ImportFile {
     return zip(lines, elements).map { ($0, $1) }
   }
 
+  /// The keys of the top-level object's members, each with its line, in order: a scan of the
+  /// bytes (strings skipped, nesting counted) for error messages only, after the parser has
+  /// accepted the text.
+  static func topLevelKeyLines(_ bytes: [UInt8]) -> [(key: String, line: Int)] {
+    var keys: [(key: String, line: Int)] = []
+    var depth = 0
+    var line = 1
+    var index = 0
+    while index < bytes.count {
+      let byte = bytes[index]
+      switch byte {
+      case UInt8(ascii: "\n"): line += 1
+      case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+      case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+      case UInt8(ascii: "\""):
+        let start = index + 1
+        index += 1
+        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
+          if bytes[index] == UInt8(ascii: "\\") { index += 1 }
+          index += 1
+        }
+        var next = index + 1
+        while next < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[next]) { next += 1 }
+        if depth == 1, next < bytes.count, bytes[next] == UInt8(ascii: ":") {
+          keys.append((String(decoding: bytes[start..<min(index, bytes.count)], as: UTF8.self), line))
+        }
+      default: break
+      }
+      index += 1
+    }
+    return keys
+  }
+
+  /// Where the first byte that is not UTF-8 is: its line, its column (in bytes), and the header
+  /// field of its column when the line is a CSV record.
+  static func firstNonUTF8(_ bytes: [UInt8]) -> (line: Int, column: Int, byte: UInt8)? {
+    var iterator = bytes.makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    var offset = 0
+    while true {
+      switch parser.parseScalar(from: &iterator) {
+      case .valid(let scalar): offset += scalar.count
+      case .error:
+        let lineStart = bytes[..<offset].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        return (bytes[..<offset].count(where: { $0 == 0x0A }) + 1, offset - lineStart + 1, bytes[offset])
+      case .emptyInput: return nil
+      }
+    }
+  }
+
   /// RFC 4180 CSV: a header row naming contact fields, then one user per row.
   private static func csvRows(_ bytes: [UInt8]) throws(StoreError) -> [(line: Int, value: JSONValue)] {
     guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw .invalidImport("line 1: the file is not UTF-8")
+      guard let bad = firstNonUTF8(bytes) else { throw .invalidImport("line 1: the file is not UTF-8") }
+      // The field, from the header and the commas before the byte (quoted commas aside).
+      let header = bytes.prefix { $0 != 0x0A }
+      let names = String(decoding: header, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
+        .map { name in String(name.filter { !["\u{FEFF}", "\r", "\"", " "].contains($0) }) }
+      let lineStart = bytes.indices.filter { $0 == 0 || bytes[$0 - 1] == 0x0A }.dropFirst(bad.line - 1).first ?? 0
+      var column = 0
+      var quoted = false
+      for byte in bytes[lineStart..<(lineStart + bad.column - 1)] {
+        if byte == UInt8(ascii: "\"") { quoted.toggle() }
+        if byte == UInt8(ascii: ",") && !quoted { column += 1 }
+      }
+      let field = bad.line > 1 && column < names.count ? ", field \(names[column])" : ""
+      throw .invalidImport(
+        "line \(bad.line)\(field): not UTF-8 (the byte 0x\(String(bad.byte, radix: 16, uppercase: true)) at column \(bad.column)); save the file as UTF-8"
+      )
     }
     let records = try CSV.records(text)
     guard let header = records.first else { throw .invalidImport("line 1: the file is empty; expected a header row") }

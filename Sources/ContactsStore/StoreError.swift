@@ -15,6 +15,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
   /// An import holds no contacts and would remove all `existing` ones of `type`, which was
   /// not explicitly allowed; nothing was changed.
   case importRemovesAll(type: ContactType, existing: Int)
+  /// An imported `id` already belongs to a contact of another `type`; nothing was changed.
+  case importIDTaken(id: String, type: ContactType)
 
   public var description: String {
     switch self {
@@ -25,6 +27,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case .invalidImport(let reason): reason
     case .importRemovesAll(let type, let existing):
       "the file holds no \(type.rawValue) contacts: importing it would remove all \(existing) existing ones"
+    case .importIDTaken(let id, let type): DirectoryImportError.idTaken(id: id, type: type).description
     }
   }
 }

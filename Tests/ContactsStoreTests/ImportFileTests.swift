@@ -94,8 +94,31 @@ struct ImportFileTests {
     let contacts = try parse(#"{"contacts":[{"id":"u1","name":"Ann"}]}"#, .json)
     #expect(array == users && users == contacts)
     #expect(try parse(#"{"queues":[{"id":"q1","name":"Sales"}]}"#, type: .queue, .json).map(\.type) == [.queue])
-    #expect(refusal(#"{"queues":[]}"#, .json)?.contains("line 1: expected an array of users") == true)
+    #expect(refusal(#"{"queues":[]}"#, .json)?.contains("line 1, field queues: not expected in a users import") == true)
     #expect(refusal(#""users""#, .json)?.contains("line 1: expected an array of contacts") == true)
+  }
+
+  /// The top-level object's own members are named by line and key too: an extra one, one twice,
+  /// one that holds no array.
+  @Test func theTopLevelObjectsMembersAreNamedByLineAndKey() throws {
+    let extra = "{\n\"queues\":\n[{\"id\":\"q1\",\"name\":\"A\"}],\n\"extra\":true}"
+    #expect(
+      refusal(extra, type: .queue, .json)?.contains("line 4, field extra: not expected in a queues import") == true)
+    let twice = "{\"queues\":[\n{\"id\":\"q1\",\"name\":\"A\"}],\"queues\":[]}"
+    #expect(refusal(twice, type: .queue, .json)?.contains("line 2, field queues: appears more than once") == true)
+    let notArray = "{\n  \"queues\": 5\n}"
+    #expect(refusal(notArray, type: .queue, .json)?.contains("line 2, field queues: expected an array") == true)
+    // A key inside a record is not a member of the top-level object.
+    #expect(
+      ImportFile.topLevelKeyLines(Array("{\"users\":[{\"extra\":1}],\n\"x\":2}".utf8)).map(\.key) == ["users", "x"])
+  }
+
+  /// A byte that is not UTF-8 is found where it is: its line, its field, its column.
+  @Test func aByteThatIsNotUTF8IsReportedWhereItIs() throws {
+    let csv: [UInt8] = Array("id,name,userName\nu1,A,a\nu2,\"B, C\"".utf8) + [0xFF] + Array(",b\n".utf8)
+    var message = ""
+    do { _ = try ImportFile.parse(csv, type: .user, format: .csv) } catch { message = "\(error)" }
+    #expect(message.contains("line 3, field name: not UTF-8 (the byte 0xFF at column 10)"), "\(message)")
   }
 
   @Test func jsonErrorsNameTheLineOfTheElementAndTheField() throws {

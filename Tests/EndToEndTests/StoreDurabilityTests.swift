@@ -203,6 +203,15 @@ extension StoreDurabilityTests {
     let refused = try runCommand(serviceBinary, ["import", "users", control] + storeArguments)
     #expect(refused.status != 0)
     #expect(refused.errors.contains("line 2, field name"), "\(refused.errors)")
+    // An id of the other type: the store refuses it, and the message still names the line.
+    let taken = directory.file("queues.json")
+    let userID = "user-001"
+    try "[\n  {\"id\":\"q-new\",\"name\":\"A\"},\n  {\"id\":\"\(userID)\",\"name\":\"B\"}\n]"
+      .write(toFile: taken, atomically: true, encoding: .utf8)
+    let clash = try runCommand(serviceBinary, ["import", "queues", taken] + storeArguments)
+    #expect(clash.status != 0)
+    #expect(
+      clash.errors.contains("line 3, field id: '\(userID)' already belongs to a User contact"), "\(clash.errors)")
     #expect(try check() == before)
 
     let allowed = try runCommand(
