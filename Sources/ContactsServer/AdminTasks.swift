@@ -118,6 +118,17 @@ extension AdminTasks {
   public static func backup(from directory: String, to target: String, pauseBeforeRename milliseconds: Int = 0)
     throws -> String
   {
+    // A copy inside the directory it copies would double it, and sit in every later backup's way.
+    if let source = try FileSystem.identity(of: directory) {
+      var folder = FileSystem.parentDirectory(of: FileSystem.absolute(target))
+      while true {
+        if let identity = try FileSystem.identity(of: folder), identity.isSameFile(as: source) {
+          throw AdminTaskFailure("\(target) is inside the data directory \(directory); back up to a place outside it")
+        }
+        if folder == "/" || folder == "." { break }
+        folder = FileSystem.parentDirectory(of: folder)
+      }
+    }
     let report = try Backup.run(from: directory, to: target) {
       if milliseconds > 0 { Clock.sleep(milliseconds: milliseconds) }
     }

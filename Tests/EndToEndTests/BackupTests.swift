@@ -65,6 +65,11 @@ struct BackupTests {
 
     let check = try stack.command(["check", "--data-dir", target])
     #expect(check.status == 0 && check.output.hasSuffix("ok\n"), "\(check.output)")
+    // A copy inside the directory it copies is refused, and nothing is written there.
+    let inside = try stack.command(
+      ["backup", "--data-dir", stack.dataDirectory, "--to", stack.dataDirectory + "/nested/backup"])
+    #expect(inside.status != 0 && inside.errors.contains("is inside the data directory"), "\(inside.errors)")
+    #expect(!FileManager.default.fileExists(atPath: stack.dataDirectory + "/nested"))
     // Nothing but the copy's own files: no lock was taken over, no temporary left beside it.
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: stack.directory.path).filter {
       $0.contains(".partial-")
