@@ -61,8 +61,31 @@ public func runCommand(
     errors: String(decoding: errorData, as: UTF8.self))
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and that no earlier call of this process
+/// returned: the kernel may hand a just-closed port out again at once, and a stack given the
+/// same port for HTTP and HTTPS fails to start ("a duplicate listen").
 public func freePort() -> UInt16 {
+  while true {
+    let port = anyFreePort()
+    let isNew = handedOutPorts.withLock { $0.insert(port).inserted }
+    if isNew { return port }
+  }
+}
+
+private let handedOutPorts = LockedPorts()
+
+private final class LockedPorts: @unchecked Sendable {
+  private let lock = NSLock()
+  private var ports: Set<UInt16> = []
+
+  func withLock<Result>(_ body: (inout Set<UInt16>) -> Result) -> Result {
+    lock.lock()
+    defer { lock.unlock() }
+    return body(&ports)
+  }
+}
+
+private func anyFreePort() -> UInt16 {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   defer { close(fd) }
   var address = sockaddr_in()
