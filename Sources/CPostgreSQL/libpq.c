@@ -16,13 +16,11 @@
   X(PQcmdStatus)                                                                                   \
   X(PQcmdTuples)                                                                                   \
   X(PQconnectdbParams)                                                                             \
+  X(PQconsumeInput)                                                                                \
   X(PQconninfoFree)                                                                                \
   X(PQconninfoParse)                                                                               \
   X(PQenterPipelineMode)                                                                           \
   X(PQerrorMessage)                                                                                \
-  X(PQexec)                                                                                        \
-  X(PQexecParams)                                                                                  \
-  X(PQexecPrepared)                                                                                \
   X(PQexitPipelineMode)                                                                            \
   X(PQfinish)                                                                                      \
   X(PQfreemem)                                                                                     \
@@ -30,15 +28,16 @@
   X(PQgetlength)                                                                                   \
   X(PQgetResult)                                                                                   \
   X(PQgetvalue)                                                                                    \
+  X(PQisBusy)                                                                                      \
   X(PQntuples)                                                                                     \
   X(PQpipelineSync)                                                                                \
-  X(PQprepare)                                                                                     \
   X(PQputCopyData)                                                                                 \
   X(PQputCopyEnd)                                                                                  \
   X(PQresultErrorField)                                                                            \
   X(PQresultErrorMessage)                                                                          \
   X(PQresultStatus)                                                                                \
   X(PQsendPrepare)                                                                                 \
+  X(PQsendQuery)                                                                                   \
   X(PQsendQueryParams)                                                                             \
   X(PQsendQueryPrepared)                                                                           \
   X(PQsetNoticeProcessor)                                                                          \
@@ -110,20 +109,11 @@ CONTACTS_FORWARD(char *, PQcmdTuples, (PGresult * res), (res))
 CONTACTS_FORWARD(PGconn *, PQconnectdbParams,
                  (const char *const *keywords, const char *const *values, int expand_dbname),
                  (keywords, values, expand_dbname))
+CONTACTS_FORWARD(int, PQconsumeInput, (PGconn * conn), (conn))
 CONTACTS_FORWARD_VOID(PQconninfoFree, (PQconninfoOption * connOptions), (connOptions))
 CONTACTS_FORWARD(PQconninfoOption *, PQconninfoParse, (const char *conninfo, char **errmsg), (conninfo, errmsg))
 CONTACTS_FORWARD(int, PQenterPipelineMode, (PGconn * conn), (conn))
 CONTACTS_FORWARD(char *, PQerrorMessage, (const PGconn *conn), (conn))
-CONTACTS_FORWARD(PGresult *, PQexec, (PGconn * conn, const char *query), (conn, query))
-CONTACTS_FORWARD(PGresult *, PQexecParams,
-                 (PGconn * conn, const char *command, int nParams, const Oid *paramTypes,
-                  const char *const *paramValues, const int *paramLengths, const int *paramFormats,
-                  int resultFormat),
-                 (conn, command, nParams, paramTypes, paramValues, paramLengths, paramFormats, resultFormat))
-CONTACTS_FORWARD(PGresult *, PQexecPrepared,
-                 (PGconn * conn, const char *stmtName, int nParams, const char *const *paramValues,
-                  const int *paramLengths, const int *paramFormats, int resultFormat),
-                 (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat))
 CONTACTS_FORWARD(int, PQexitPipelineMode, (PGconn * conn), (conn))
 CONTACTS_FORWARD_VOID(PQfinish, (PGconn * conn), (conn))
 CONTACTS_FORWARD_VOID(PQfreemem, (void *ptr), (ptr))
@@ -131,11 +121,9 @@ CONTACTS_FORWARD(int, PQgetisnull, (const PGresult *res, int tup_num, int field_
 CONTACTS_FORWARD(int, PQgetlength, (const PGresult *res, int tup_num, int field_num), (res, tup_num, field_num))
 CONTACTS_FORWARD(PGresult *, PQgetResult, (PGconn * conn), (conn))
 CONTACTS_FORWARD(char *, PQgetvalue, (const PGresult *res, int tup_num, int field_num), (res, tup_num, field_num))
+CONTACTS_FORWARD(int, PQisBusy, (PGconn * conn), (conn))
 CONTACTS_FORWARD(int, PQntuples, (const PGresult *res), (res))
 CONTACTS_FORWARD(int, PQpipelineSync, (PGconn * conn), (conn))
-CONTACTS_FORWARD(PGresult *, PQprepare,
-                 (PGconn * conn, const char *stmtName, const char *query, int nParams, const Oid *paramTypes),
-                 (conn, stmtName, query, nParams, paramTypes))
 CONTACTS_FORWARD(int, PQputCopyData, (PGconn * conn, const char *buffer, int nbytes), (conn, buffer, nbytes))
 CONTACTS_FORWARD(int, PQputCopyEnd, (PGconn * conn, const char *errormsg), (conn, errormsg))
 CONTACTS_FORWARD(char *, PQresultErrorField, (const PGresult *res, int fieldcode), (res, fieldcode))
@@ -144,6 +132,7 @@ CONTACTS_FORWARD(ExecStatusType, PQresultStatus, (const PGresult *res), (res))
 CONTACTS_FORWARD(int, PQsendPrepare,
                  (PGconn * conn, const char *stmtName, const char *query, int nParams, const Oid *paramTypes),
                  (conn, stmtName, query, nParams, paramTypes))
+CONTACTS_FORWARD(int, PQsendQuery, (PGconn * conn, const char *query), (conn, query))
 CONTACTS_FORWARD(int, PQsendQueryParams,
                  (PGconn * conn, const char *command, int nParams, const Oid *paramTypes,
                   const char *const *paramValues, const int *paramLengths, const int *paramFormats,

@@ -178,11 +178,9 @@ public final class PostgresConnection {
     let result: OpaquePointer?
     if parameters.isEmpty {
       // The simple protocol: several statements in one round trip ("BEGIN; SELECT …").
-      result = PQexec(connection, sql)
+      result = try execute { PQsendQuery(connection, sql) }
     } else {
-      result = Self.withOptionalCStrings(parameters) { pointers in
-        PQexecParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
-      }
+      result = try execute { Self.sendUnnamed(connection, sql, parameters) }
     }
     return try check(result)
   }
@@ -276,6 +274,10 @@ public final class PostgresConnection {
     } else {
       // One result per thing sent (then a NULL that ends it), then the Sync's.
       for name in expected {
+        do { try awaitResult() } catch {
+          failure = failure ?? error
+          break
+        }
         guard isHealthy, let result = PQgetResult(connection) else {
           failure = failure ?? lastError()
           break
@@ -293,9 +295,17 @@ public final class PostgresConnection {
         } else {
           failure = failure ?? error(of: result)
         }
-        while isHealthy, let rest = PQgetResult(connection) { PQclear(rest) }
+        while isHealthy {
+          do { try awaitResult() } catch {
+            failure = failure ?? error
+            break
+          }
+          guard let rest = PQgetResult(connection) else { break }
+          PQclear(rest)
+        }
+        if failure?.connectionLost == true { break }
       }
-      if isHealthy, let sync = PQgetResult(connection) {
+      if failure?.connectionLost != true, isHealthy, (try? awaitResult()) != nil, let sync = PQgetResult(connection) {
         if PQresultStatus(sync) != PGRES_PIPELINE_SYNC {
           failure = failure ?? PostgresError(message: "the pipeline ended without its Sync", connectionLost: true)
         }
@@ -331,28 +341,83 @@ public final class PostgresConnection {
     -> PostgresRows
   {
     if !prepared.contains(statement.name) {
-      _ = try check(PQprepare(connection, statement.name, statement.sql, Int32(parameters.count), nil))
+      _ = try check(
+        execute { PQsendPrepare(connection, statement.name, statement.sql, Int32(parameters.count), nil) })
       prepared.insert(statement.name)
     }
-    let result = Self.withOptionalCStrings(parameters) { pointers in
-      PQexecPrepared(connection, statement.name, Int32(parameters.count), pointers, nil, nil, 0)
+    let result = try execute {
+      Self.withOptionalCStrings(parameters) { pointers in
+        PQsendQueryPrepared(connection, statement.name, Int32(parameters.count), pointers, nil, nil, 0)
+      }
     }
     return try check(result)
   }
 
   /// `sql` as an unnamed statement (parsed and planned for this call only).
   private func unnamed(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PostgresRows {
-    let result = Self.withOptionalCStrings(parameters) { pointers in
-      PQexecParams(connection, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+    try check(execute { Self.sendUnnamed(connection, sql, parameters) })
+  }
+
+  /// How long a wait for the server may go without a byte from it before the connection is
+  /// given up: a server that froze (a stopped process, a hung machine, a network that drops
+  /// packets without a reset) never answers, and on loopback or a quiet path neither TCP
+  /// keepalives nor `tcp_user_timeout` notice it. Far longer than any wait of a healthy server
+  /// here (a lock behind another host's import streams nothing, a load streams rows), and far
+  /// shorter than the pool's request timeout (30 s), which would kill the worker: the request
+  /// answers 503 instead, and the next one connects again (`connect_timeout` bounds that).
+  public static let silenceLimitMilliseconds: Int32 = 10_000
+
+  /// Waits until libpq can hand out the next result without blocking (`PQisBusy`), reading what
+  /// the server sends; gives up when it sends nothing for `silenceLimitMilliseconds`.
+  ///
+  /// - Throws: `PostgresError` with `connectionLost` (the caller drops the connection).
+  private func awaitResult() throws(PostgresError) {
+    let socket = PQsocket(connection)
+    while PQisBusy(connection) == 1 {
+      var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+      let ready = poll(&descriptor, 1, Self.silenceLimitMilliseconds)
+      if ready < 0 && errno == EINTR { continue }
+      guard ready > 0 else {
+        throw PostgresError(
+          message: "the database sent nothing for \(Self.silenceLimitMilliseconds / 1000) s; giving the connection up",
+          connectionLost: true)
+      }
+      guard PQconsumeInput(connection) == 1 else { throw lastError() }
     }
-    return try check(result)
+  }
+
+  /// What `PQexec` does, with every wait bounded (`awaitResult`): sends with `send`, then reads
+  /// the results to the end and returns the first that failed, else the last (a `COPY` start at
+  /// once, as the copy goes on from there).
+  private func execute(_ send: () -> Int32) throws(PostgresError) -> OpaquePointer? {
+    guard send() == 1 else { throw lastError() }
+    var kept: OpaquePointer?
+    while true {
+      try awaitResult()
+      guard let result = PQgetResult(connection) else { break }
+      let status = PQresultStatus(result)
+      if status == PGRES_COPY_IN || status == PGRES_COPY_OUT {
+        if let kept { PQclear(kept) }
+        return result
+      }
+      if let current = kept {
+        let failed = PQresultStatus(current) != PGRES_COMMAND_OK && PQresultStatus(current) != PGRES_TUPLES_OK
+        if failed {
+          PQclear(result)
+          continue
+        }
+        PQclear(current)
+      }
+      kept = result
+    }
+    return kept
   }
 
   /// `COPY … FROM STDIN` with `data` in COPY's text format (tab-separated, `\N` for `NULL`).
   ///
   /// - Throws: `PostgresError` from the server (a row it rejected) or the connection.
   public func copy(_ sql: String, data: [UInt8]) throws(PostgresError) {
-    let started = PQexec(connection, sql)
+    let started = try execute { PQsendQuery(connection, sql) }
     guard let started, PQresultStatus(started) == PGRES_COPY_IN else {
       _ = try check(started)
       throw PostgresError(message: "the server did not start COPY for: \(sql)")
@@ -371,7 +436,9 @@ public final class PostgresConnection {
     }
     guard PQputCopyEnd(connection, nil) == 1 else { throw lastError() }
     var failure: PostgresError?
-    while let result = PQgetResult(connection) {
+    while true {
+      try awaitResult()
+      guard let result = PQgetResult(connection) else { break }
       if failure == nil { do { _ = try check(result) } catch { failure = error } } else { PQclear(result) }
     }
     if let failure { throw failure }

@@ -78,6 +78,19 @@ public final class PostgresCluster: @unchecked Sendable {
   /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`).
   public func crash() throws { try control("-m immediate -w -s stop") }
 
+  /// Stops every process of the server (SIGSTOP) without closing anything: a hung machine, as
+  /// a client sees it. Connections stay open and silent; new ones are accepted by the kernel and
+  /// never answered.
+  public func freeze() throws { try signalAll("STOP") }
+
+  /// Lets a frozen server go on (SIGCONT).
+  public func thaw() throws { try signalAll("CONT") }
+
+  private func signalAll(_ signal: String) throws {
+    try Self.script(
+      "main=$(head -1 \"$1/data/postmaster.pid\"); pkill -\(signal) -P \"$main\"; kill -\(signal) \"$main\"", directory)
+  }
+
   /// Starts the server again after `crash()`.
   public func start() throws {
     try control("-l \"$1/postgres.log\" -w -s -o \"-k $1 -c listen_addresses=''\" start")
