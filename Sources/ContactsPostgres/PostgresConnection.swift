@@ -393,7 +393,10 @@ public final class PostgresConnection {
     guard send() == 1 else { throw lastError() }
     var kept: OpaquePointer?
     while true {
-      try awaitResult()
+      do { try awaitResult() } catch {
+        if let kept { PQclear(kept) }
+        throw error
+      }
       guard let result = PQgetResult(connection) else { break }
       let status = PQresultStatus(result)
       if status == PGRES_COPY_IN || status == PGRES_COPY_OUT {
