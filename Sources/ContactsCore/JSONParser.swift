@@ -10,7 +10,11 @@ public struct JSONParser {
   /// Start offsets of the elements of the first array met at depth 1 or 2 (for import files,
   /// whose errors name the line of the offending element).
   private var elementStarts: [Int] = []
+  /// Start offsets of the top-level object's member names, in order (duplicates included),
+  /// when `recording` was asked for.
+  private var memberStarts: [Int] = []
   private var recording: RecordingState = .done
+  private var recordsMembers = false
   private enum RecordingState { case notYet, active, done }
   /// Nesting deeper than this is refused, so no body can exhaust the stack.
   public static let maximumDepth = 64
@@ -23,23 +27,33 @@ public struct JSONParser {
     return try parser.parseDocument()
   }
 
-  /// Parses like `parse(_:)` and also returns the 1-based line on which each element of the
-  /// document's list starts: a top-level array, or the first array member of a top-level object.
-  public static func parseWithElementLines(_ bytes: [UInt8]) throws(JSONSyntaxError) -> (JSONValue, [Int]) {
+  /// Parses like `parse(_:)` and also returns the 1-based lines on which each element of the
+  /// document's list starts (a top-level array, or the first array member of a top-level object),
+  /// and on which each member name of a top-level object starts, in order: what an import names
+  /// in its errors.
+  public static func parseWithElementLines(_ bytes: [UInt8]) throws(JSONSyntaxError) -> (
+    value: JSONValue, elementLines: [Int], memberLines: [Int]
+  ) {
     var parser = JSONParser(bytes: bytes)
     parser.recording = .notYet
+    parser.recordsMembers = true
     let value = try parser.parseDocument()
+    return (value, lines(of: parser.elementStarts, in: bytes), lines(of: parser.memberStarts, in: bytes))
+  }
+
+  /// The 1-based line of each of `offsets` (ascending) in `bytes`.
+  private static func lines(of offsets: [Int], in bytes: [UInt8]) -> [Int] {
     var lines: [Int] = []
     var line = 1
     var position = 0
-    for start in parser.elementStarts {
+    for start in offsets {
       while position < start {
         if bytes[position] == 0x0A { line += 1 }
         position += 1
       }
       lines.append(line)
     }
-    return (value, lines)
+    return lines
   }
 
   private init(bytes: [UInt8]) { self.bytes = bytes }
@@ -116,6 +130,7 @@ public struct JSONParser {
         let hint = members.isEmpty ? "" : " (is there a comma too many before it?)"
         throw error("expected a member name in double quotes, found \(describeByte())\(hint)", at: index)
       }
+      if recordsMembers && depth == 1 { memberStarts.append(index) }
       let key = try parseString()
       skipWhitespace()
       guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {

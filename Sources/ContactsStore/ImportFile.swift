@@ -94,7 +94,8 @@ public enum ImportFile {
   )] {
     let value: JSONValue
     let lines: [Int]
-    do { (value, lines) = try JSONParser.parseWithElementLines(bytes) } catch {
+    let memberLines: [Int]
+    do { (value, lines, memberLines) = try JSONParser.parseWithElementLines(bytes) } catch {
       throw .invalidImport("line \(error.line), column \(error.column): \(error.reason)")
     }
     let elements: [JSONValue]
@@ -107,24 +108,20 @@ public enum ImportFile {
         throw .invalidImport("line 1: expected an array of \(key), or \(expected)")
       }
       // Each member named by its line and key, as a record's fields are.
-      let keyLines = topLevelKeyLines(bytes)
-      func line(of key: String, occurrence: Int = 0) -> Int {
-        keyLines.filter { $0.key == key }.dropFirst(occurrence).first?.line ?? 1
-      }
       for (index, member) in members.enumerated() {
+        let line = memberLines[index]
         if members[..<index].contains(where: { $0.key == member.key }) {
-          throw .invalidImport(
-            "line \(line(of: member.key, occurrence: 1)), field \(member.key): appears more than once")
+          throw .invalidImport("line \(line), field \(member.key): appears more than once")
         }
         if member.key != key && member.key != "contacts" || index > 0 {
           throw .invalidImport(
-            "line \(line(of: member.key)), field \(member.key): not expected in \(type == .user ? "a users" : "a queues") import; \(expected)"
+            "line \(line), field \(member.key): not expected in \(type == .user ? "a users" : "a queues") import; \(expected)"
           )
         }
       }
       guard case .array(let array) = first.value else {
         throw .invalidImport(
-          "line \(line(of: first.key)), field \(first.key): expected an array of \(key), not \(first.value.typeDescription)"
+          "line \(memberLines[0]), field \(first.key): expected an array of \(key), not \(first.value.typeDescription)"
         )
       }
       elements = array
@@ -134,42 +131,9 @@ public enum ImportFile {
     return zip(lines, elements).map { ($0, $1) }
   }
 
-  /// The keys of the top-level object's members, each with its line, in order: a scan of the
-  /// bytes (strings skipped, nesting counted) for error messages only, after the parser has
-  /// accepted the text.
-  static func topLevelKeyLines(_ bytes: [UInt8]) -> [(key: String, line: Int)] {
-    var keys: [(key: String, line: Int)] = []
-    var depth = 0
-    var line = 1
-    var index = 0
-    while index < bytes.count {
-      let byte = bytes[index]
-      switch byte {
-      case UInt8(ascii: "\n"): line += 1
-      case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-      case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
-      case UInt8(ascii: "\""):
-        let start = index + 1
-        index += 1
-        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
-          if bytes[index] == UInt8(ascii: "\\") { index += 1 }
-          index += 1
-        }
-        var next = index + 1
-        while next < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[next]) { next += 1 }
-        if depth == 1, next < bytes.count, bytes[next] == UInt8(ascii: ":") {
-          keys.append((String(decoding: bytes[start..<min(index, bytes.count)], as: UTF8.self), line))
-        }
-      default: break
-      }
-      index += 1
-    }
-    return keys
-  }
-
-  /// Where the first byte that is not UTF-8 is: its line, its column (in bytes), and the header
-  /// field of its column when the line is a CSV record.
-  static func firstNonUTF8(_ bytes: [UInt8]) -> (line: Int, column: Int, byte: UInt8)? {
+  /// Where the first byte that is not UTF-8 is: its line (1-based), the offset its line starts
+  /// at, its own offset, and the byte.
+  static func firstNonUTF8(_ bytes: [UInt8]) -> (line: Int, lineStart: Int, offset: Int, byte: UInt8)? {
     var iterator = bytes.makeIterator()
     var parser = Unicode.UTF8.ForwardParser()
     var offset = 0
@@ -178,7 +142,7 @@ public enum ImportFile {
       case .valid(let scalar): offset += scalar.count
       case .error:
         let lineStart = bytes[..<offset].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
-        return (bytes[..<offset].count(where: { $0 == 0x0A }) + 1, offset - lineStart + 1, bytes[offset])
+        return (bytes[..<offset].count(where: { $0 == 0x0A }) + 1, lineStart, offset, bytes[offset])
       case .emptyInput: return nil
       }
     }
@@ -192,16 +156,15 @@ public enum ImportFile {
       let header = bytes.prefix { $0 != 0x0A }
       let names = String(decoding: header, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
         .map { name in String(name.filter { !["\u{FEFF}", "\r", "\"", " "].contains($0) }) }
-      let lineStart = bytes.indices.filter { $0 == 0 || bytes[$0 - 1] == 0x0A }.dropFirst(bad.line - 1).first ?? 0
       var column = 0
       var quoted = false
-      for byte in bytes[lineStart..<(lineStart + bad.column - 1)] {
+      for byte in bytes[bad.lineStart..<bad.offset] {
         if byte == UInt8(ascii: "\"") { quoted.toggle() }
         if byte == UInt8(ascii: ",") && !quoted { column += 1 }
       }
       let field = bad.line > 1 && column < names.count ? ", field \(names[column])" : ""
       throw .invalidImport(
-        "line \(bad.line)\(field): not UTF-8 (the byte 0x\(String(bad.byte, radix: 16, uppercase: true)) at column \(bad.column)); save the file as UTF-8"
+        "line \(bad.line)\(field): not UTF-8 (the byte 0x\(String(bad.byte, radix: 16, uppercase: true)) at column \(bad.offset - bad.lineStart + 1)); save the file as UTF-8"
       )
     }
     let records = try CSV.records(text)

@@ -76,8 +76,18 @@ struct JSONParserTests {
 
   @Test func elementLinesPointAtEachElement() throws {
     let text = "{\"users\": [\n  {\"id\": \"a\"},\n\n  {\"id\": \"b\"}\n]}"
-    let (_, lines) = try JSONParser.parseWithElementLines(Array(text.utf8))
-    #expect(lines == [2, 4])
+    let parsed = try JSONParser.parseWithElementLines(Array(text.utf8))
+    #expect(parsed.elementLines == [2, 4])
+    #expect(parsed.memberLines == [1])
+  }
+
+  /// The top-level object's member names, each with its line, duplicates included; a member
+  /// name inside a nested object is not one of them.
+  @Test func memberLinesPointAtEachTopLevelName() throws {
+    let text = "{\"users\": [{\"extra\": 1}],\n\"x\": {\"y\": 2},\n\n\"x\": 3}"
+    let parsed = try JSONParser.parseWithElementLines(Array(text.utf8))
+    #expect(parsed.memberLines == [1, 2, 4])
+    #expect(try JSONParser.parseWithElementLines(Array("[1,\n2]".utf8)).memberLines == [])
   }
 }
 

@@ -109,8 +109,8 @@ struct ImportFileTests {
     let notArray = "{\n  \"queues\": 5\n}"
     #expect(refusal(notArray, type: .queue, .json)?.contains("line 2, field queues: expected an array") == true)
     // A key inside a record is not a member of the top-level object.
-    #expect(
-      ImportFile.topLevelKeyLines(Array("{\"users\":[{\"extra\":1}],\n\"x\":2}".utf8)).map(\.key) == ["users", "x"])
+    let nested = "{\"queues\":[{\"id\":\"q1\",\"name\":\"A\",\"extra\":1}],\n\"x\":2}"
+    #expect(refusal(nested, type: .queue, .json)?.contains("line 2, field x: not expected") == true)
   }
 
   /// A byte that is not UTF-8 is found where it is: its line, its field, its column.
