@@ -90,6 +90,13 @@ struct EventsTests {
       #expect(refused.status == 406, "\(accept): \(refused.head)")
       #expect(refused.body().contains(#""code":"not_acceptable""#))
     }
+    // A hostile Accept near nginx's 8 KB header line: matched in linear time, answered at once.
+    for accept in [String(repeating: ",", count: 7_500), String(repeating: "a/b;q=1, ", count: 800) + "*/*;q=0"] {
+      let started = Date()
+      let refused = try EventStreamClient(port: stack.httpPort, user: "agent", accept: accept)
+      #expect(refused.status == 406, "\(refused.head)")
+      #expect(Date().timeIntervalSince(started) < 1)
+    }
   }
 
   /// With the responder out of reach, a stream's authorization cannot be asked: 502 in JSON, by
