@@ -49,13 +49,19 @@ struct ListingCache {
   /// How many pages are kept now.
   var count: Int { entries.count }
 
+  /// Forgets every kept page (the counts stay).
+  mutating func removeAll() {
+    generation = nil
+    entries.removeAll()
+    storedBytes = 0
+  }
+
   /// The page for `rawQuery` in `state`, with its gzip bytes when `gzip` is asked for and the
   /// page is kept and large enough (made now if they were not kept yet).
   mutating func page(for rawQuery: String, query: ContactQuery, in state: DirectoryState, gzip: Bool = false) -> Page {
     if generation != state.generation {
+      removeAll()
       generation = state.generation
-      entries.removeAll()
-      storedBytes = 0
     }
     if var page = entries.use(rawQuery) {
       hits += 1

@@ -80,6 +80,22 @@ public final class ContactsAPI {
         "\(request.method) \(request.path): \(error)", metadata: ["event": "request_failed"])
       response = Self.errorResponse(.internalError)
     }
+    return Self.finished(response, for: request)
+  }
+
+  /// The 503 that replaces an answer computed from changes the store could not make durable
+  /// (`ContactRepository.settleWrites()` threw): held, it was never sent, and is not now.
+  /// Forgets the listings kept meanwhile too, since their generation may hold those changes.
+  public func unavailableAnswer(to request: APIRequest, because error: ContactStoreUnavailable) -> APIResponse {
+    listings.removeAll()
+    var failure = error
+    failure.duringWrite = !Self.readMethods.contains(request.method)
+    return Self.finished(Self.errorResponse(.storeUnavailable(failure)), for: request)
+  }
+
+  /// The headers every answer carries, and no body for HEAD.
+  private static func finished(_ answer: APIResponse, for request: APIRequest) -> APIResponse {
+    var response = answer
     if response.status != 204 && response.status != 304 {
       response.headers.append(.init("Content-Length", String(response.body.count)))
     }

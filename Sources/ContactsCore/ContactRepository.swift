@@ -59,7 +59,8 @@ public protocol ContactRepository: AnyObject {
 
   /// Makes one change atomically: under the exclusive write lock, `decide` sees the freshest
   /// state and returns the change (or throws to make none); the change is durable before this
-  /// returns.
+  /// returns, unless the store defers that to `settleWrites()` for a caller that holds its
+  /// answers (`hasUnsettledWrites`).
   ///
   /// - Parameters:
   ///   - user: who acts, recorded with the change.
@@ -91,6 +92,17 @@ public protocol ContactRepository: AnyObject {
   /// - Throws: `ContactStoreUnavailable` when the history cannot be read (503).
   func changes(after sequence: UInt64, limit: Int, in state: DirectoryState) throws -> ChangeFeedPage?
 
+  /// Whether changes were written since the last `settleWrites()` that are not known durable
+  /// yet. While it is `true`, no answer computed since the first of them may be sent: every
+  /// state this repository returned since may hold them.
+  var hasUnsettledWrites: Bool { get }
+
+  /// Makes every change written since the last call durable (one flush covers them all).
+  ///
+  /// - Throws: `ContactStoreUnavailable` when they could not be: none was acknowledged, and no
+  ///   answer computed since the first of them may be sent (the repository reloads).
+  func settleWrites() throws
+
   /// Housekeeping that no request should wait for (the data directory's compaction), called by
   /// a worker after it has finished sending a response. Quick when there is nothing to do; never
   /// throws (a failure is logged and tried again on a later call).
@@ -118,6 +130,12 @@ extension ContactRepository {
 
   /// Nothing to do by default (PostgreSQL and the in-memory store keep no files to compact).
   public func performMaintenance() {}
+
+  /// None by default: `commit` returns once its change is durable.
+  public var hasUnsettledWrites: Bool { false }
+
+  /// Nothing to settle by default.
+  public func settleWrites() throws {}
 
   /// From the worker's state (the data directory keeps every answer in each worker).
   public func keptAnswer(user: String, key: String) throws -> IdempotentAnswer? {

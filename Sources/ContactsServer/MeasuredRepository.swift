@@ -46,6 +46,12 @@ final class MeasuredRepository: ContactRepository {
 
   func performMaintenance() { inner.performMaintenance() }
 
+  var hasUnsettledWrites: Bool { inner.hasUnsettledWrites }
+
+  func settleWrites() throws {
+    try counted { try inner.settleWrites() }
+  }
+
   private func counted<Result>(_ body: () throws -> Result) throws -> Result {
     do {
       return try body()

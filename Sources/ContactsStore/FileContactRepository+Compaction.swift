@@ -26,7 +26,8 @@ extension FileContactRepository {
   /// durable in the journal already, so a failure here is logged (and tried again later), not
   /// reported.
   public func performMaintenance() {
-    guard compactionIsDue else { return }
+    // Not while answers wait for a flush: the worker settles them first.
+    guard unsettled.isEmpty, compactionIsDue else { return }
     do {
       _ = try compactionLock.withExclusiveLockIfFree { () throws in try compactHoldingCompactionLock(onlyIfDue: true) }
     } catch {

@@ -36,6 +36,7 @@ extension FileContactRepository {
   /// Runs `body` under the write lock after `refreshForWriting()`, then, with the lock let go,
   /// waits until everything it read or appended is durable (`awaitDurability`): how every write
   /// path (commit, import) runs, refusals included, since the worker serves its state next.
+  /// With `defersDurability` it does not wait but notes what to wait for (`settleWrites()`).
   ///
   /// - Throws: what `body` throws; `StoreError` when the lines could not be made durable (then
   ///   nothing is acknowledged and the worker reloads).
@@ -45,8 +46,21 @@ extension FileContactRepository {
       let result = try body()
       return (result, try pendingDurability())
     }
-    try awaitDurability(pending)
+    if defersDurability {
+      unsettled.append(pending)
+    } else {
+      try awaitDurability(pending)
+    }
     return result
+  }
+
+  /// `awaitDurability` for every write since the last call, in order, stopping at the first
+  /// that fails. The first flush covers the others' lines (they were appended before it began),
+  /// so they find the watermark past them.
+  func settleUnsettled() throws(StoreError) {
+    let pending = unsettled
+    unsettled.removeAll()
+    for write in pending { try awaitDurability(write) }
   }
 
   /// The journal, what this worker has read of it, and the epoch, under the lock (after

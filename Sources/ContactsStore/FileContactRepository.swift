@@ -31,6 +31,11 @@ public final class FileContactRepository: ContactRepository {
   /// The directory file (`users-<g>.json`, `queues-<g>.json`) each type was last imported from.
   private(set) var directoryFiles: [ContactType: String] = [:]
   var needsReload = false
+  /// Whether `commit` returns before its change is durable, for a worker that holds its answers
+  /// until `settleWrites()` (see `WorkerLoop`); `false` for every other caller.
+  public var defersDurability = false
+  /// The writes since the last `settleWrites()`, when `defersDurability`: what to make durable.
+  var unsettled: [PendingDurability] = []
   /// The journal size at which this worker last looked for lingering unflushed lines (see
   /// `flushLingeringLines`).
   var lingeringCheckedSize: Int64 = -1
@@ -147,6 +152,14 @@ public final class FileContactRepository: ContactRepository {
       }
     }
     return try outcome.get()
+  }
+
+  public var hasUnsettledWrites: Bool { !unsettled.isEmpty }
+
+  /// - Throws: `ContactStoreUnavailable` when the changes could not be made durable (none is
+  ///   acknowledged; the next call reloads).
+  public func settleWrites() throws {
+    try available(writing: true) { () throws(StoreError) in try settleUnsettled() }
   }
 
   /// The stripe of the idempotency lock file that `key` of `user` falls in, locked; `nil` when

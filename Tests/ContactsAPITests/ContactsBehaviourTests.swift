@@ -244,3 +244,44 @@ struct ContactsBehaviourTests {
     #expect(logged.events == [.init(level: .error, event: "request_failed")])
   }
 }
+
+/// What a worker that held answers sends instead when their changes could not be made durable
+/// (`ContactRepository.settleWrites()` threw): the store's 503, as a read's or a write's.
+struct UnavailableAnswerTests {
+  static func request(_ method: String, _ target: String) -> APIRequest {
+    APIRequest(method: method, target: target, caller: Caller.admin.identity)
+  }
+
+  @Test(arguments: ["GET", "HEAD", "POST", "PUT", "DELETE"])
+  func aHeldAnswerWhoseChangesWereLostIsThe503OfTheStore(method: String) throws {
+    let (api, _) = makeAPI()
+    let failure = ContactStoreUnavailable(reason: "fdatasync failed", duringWrite: true, retryAfterSeconds: 2)
+    let response = api.unavailableAnswer(to: Self.request(method, "/contacts"), because: failure)
+    #expect(response.status == 503)
+    #expect(response.header("Retry-After") == "2")
+    #expect(response.header("Vary") == "Accept-Encoding")
+    if method == "HEAD" {
+      let read = api.unavailableAnswer(to: Self.request("GET", "/contacts"), because: failure)
+      #expect(response.body.isEmpty)
+      #expect(response.header("Content-Length") == String(read.body.count))
+      return
+    }
+    #expect(response.header("Content-Length") == String(response.body.count))
+    #expect(response.errorCode == "store_unavailable")
+    let message = try #require(response.json?["error"]?["message"]?.stringValue)
+    #expect(message.contains(method == "GET" ? "cannot be read" : "could not save the change"))
+  }
+
+  @Test func theListingsKeptMeanwhileAreForgotten() {
+    let (api, _) = makeAPI()
+    #expect(api.send("GET", "/contacts", as: .agent).status == 200)
+    #expect(api.listingCacheUsage.pages == 1)
+    let before = api.listingCacheLookups
+    _ = api.unavailableAnswer(
+      to: Self.request("GET", "/contacts"), because: ContactStoreUnavailable(reason: "lost", duringWrite: true))
+    #expect(api.listingCacheUsage.pages == 0 && api.listingCacheUsage.bytes == 0)
+    #expect(api.listingCacheLookups == before, "the counts stay")
+    #expect(api.send("GET", "/contacts", as: .agent).status == 200)
+    #expect(api.listingCacheLookups.misses == before.misses + 1)
+  }
+}

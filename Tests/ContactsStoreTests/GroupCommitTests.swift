@@ -331,3 +331,89 @@ struct GroupCommitTests {
     #expect(StoreCheck.run(directory: path).isHealthy)
   }
 }
+
+/// Deferred durability (`defersDurability`), as a worker that holds its answers uses it: commits
+/// return once written, one flush in `settleWrites()` covers them all, nobody else sees them
+/// before it, and a failed flush loses them all and says so.
+struct DeferredDurabilityTests {
+  struct Refused: Error {}
+
+  @Test func commitsWaitForSettleAndOneFlushCoversThemAll() throws {
+    let directory = TemporaryDirectory()
+    let path = directory.path
+    let worker = try FileContactRepository(directory: path)
+    let other = try FileContactRepository(directory: path)
+    _ = try GroupCommitTests.create(worker, "Before")
+    worker.defersDurability = true
+    var syncs = 0
+    worker.faultInjection = { operation throws(SystemError) in if operation == .sync { syncs += 1 } }
+
+    #expect(!worker.hasUnsettledWrites)
+    _ = try GroupCommitTests.create(worker, "One")
+    _ = try GroupCommitTests.create(worker, "Two")
+    // A refusal decided on the unsettled lines is unsettled too: the worker serves its state next.
+    #expect(throws: Refused.self) {
+      _ = try worker.commit(by: "tester") { _ in throw Refused() }
+    }
+    _ = try GroupCommitTests.create(worker, "Three")
+    #expect(worker.hasUnsettledWrites)
+    #expect(syncs == 0, "nothing flushed before settleWrites")
+    // The worker's own state holds its writes (its next answers are held with them) ...
+    #expect(try GroupCommitTests.names(worker) == ["Before", "One", "Three", "Two"])
+    // ... and no other reader applies them before they are durable.
+    #expect(try GroupCommitTests.names(other) == ["Before"])
+    #expect(try GroupCommitTests.names(FileContactRepository(directory: path)) == ["Before"])
+
+    try worker.settleWrites()
+    #expect(!worker.hasUnsettledWrites)
+    #expect(syncs == 1, "one flush for the three lines")
+    #expect(try GroupCommitTests.names(other) == ["Before", "One", "Three", "Two"])
+    let check = StoreCheck.run(directory: path)
+    #expect(check.isHealthy && check.notes.isEmpty)
+    #expect(check.durableBytes == check.journalBytes)
+
+    try worker.settleWrites()  // nothing to settle: no flush
+    #expect(syncs == 1)
+  }
+
+  @Test func aFailedSettleLosesEveryUnsettledWriteAndTheWorkerGoesOn() throws {
+    let directory = TemporaryDirectory()
+    let path = directory.path
+    let worker = try FileContactRepository(directory: path)
+    _ = try GroupCommitTests.create(worker, "Acknowledged")
+    let durable = try GroupCommitTests.journalSize(directory)
+    worker.defersDurability = true
+    worker.faultInjection = { operation throws(SystemError) in
+      if operation == .sync { throw GroupCommitTests.ioError }
+    }
+    _ = try GroupCommitTests.create(worker, "Lost 1")
+    _ = try GroupCommitTests.create(worker, "Lost 2")
+    #expect(throws: ContactStoreUnavailable.self) { try worker.settleWrites() }
+    #expect(!worker.hasUnsettledWrites)
+    #expect(try GroupCommitTests.journalSize(directory) == durable, "cut back to the watermark")
+
+    // The worker reloads and serves what is durable; later writes settle normally.
+    worker.faultInjection = nil
+    #expect(try GroupCommitTests.names(worker) == ["Acknowledged"])
+    _ = try GroupCommitTests.create(worker, "After")
+    try worker.settleWrites()
+    #expect(try GroupCommitTests.names(FileContactRepository(directory: path)) == ["Acknowledged", "After"])
+    let check = StoreCheck.run(directory: path)
+    #expect(check.isHealthy && check.notes.isEmpty)
+  }
+
+  @Test func noCompactionWhileWritesAreUnsettled() throws {
+    let directory = TemporaryDirectory()
+    let worker = try FileContactRepository(directory: directory.path)
+    worker.compactionThresholdBytes = 1
+    worker.defersDurability = true
+    for index in 0..<20 { _ = try GroupCommitTests.create(worker, "Contact \(index)") }
+    #expect(worker.compactionIsDue)
+    worker.performMaintenance()
+    #expect(worker.lastCompaction == nil, "not while answers wait for a flush")
+    try worker.settleWrites()
+    worker.performMaintenance()
+    #expect(worker.lastCompaction != nil)
+    #expect(try GroupCommitTests.names(FileContactRepository(directory: directory.path)).count == 20)
+  }
+}
