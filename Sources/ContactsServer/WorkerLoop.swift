@@ -38,6 +38,15 @@ public struct WorkerLoop {
 
   /// Serves until told to stop.
   ///
+  /// A write's answer is *held* until its change is durable, and the worker meanwhile goes on
+  /// to the next request already waiting: the flush that settles the held answers then covers
+  /// every change the worker wrote meanwhile (group commit within the worker, on top of the one
+  /// between workers), and the worker's CPU does the next request's work instead of idling in
+  /// `fdatasync`. Every answer computed while any is held is held too (its state may hold the
+  /// unflushed changes), and all go out, in order, once `settleWrites()` returns; if that fails,
+  /// each becomes a 503 and nothing computed from the lost changes is sent. With nothing
+  /// waiting, which is every quiet moment, an answer goes out at once, as without holding.
+  ///
   /// - Returns: the process's exit status.
   public func run() -> Int32 {
     // Handlers before FCGX_Init, which would otherwise install libfcgi's own. The stop signals
@@ -47,9 +56,9 @@ public struct WorkerLoop {
     Signals.installInertHandlers(for: stopSignals + [Signals.user1])
     Signals.block(stopSignals + [Signals.user1])
     do {
-      try UnixSocket.setAcceptWait(UnixSocket.inheritedDescriptor, milliseconds: 200)
+      try UnixSocket.setNonBlocking(UnixSocket.inheritedDescriptor)
     } catch {
-      logger.log(.error, event: "worker_start_failed", "cannot set the accept wait: \(error)")
+      logger.log(.error, event: "worker_start_failed", "cannot make the listening socket non-blocking: \(error)")
       return 1
     }
 
@@ -60,6 +69,7 @@ public struct WorkerLoop {
       logger.log(.error, event: "worker_start_failed", "cannot open the store: \(error)")
       return 1
     }
+    (repository as? FileContactRepository)?.defersDurability = true
     // Loaded before the worker is ready, not by its first request: the PostgreSQL store opens
     // without loading, and a first write would load every contact while holding the lock that
     // every other host's writers wait on (1 s at 100,000 contacts). A store that cannot be
@@ -70,8 +80,9 @@ public struct WorkerLoop {
       logger.log(.warning, event: "store_unavailable", "cannot load the store yet: \(error)")
     }
     // The API's calls to the store are timed and counted on the scoreboard (/_contacts/metrics).
+    let measured = MeasuredRepository(repository, scoreboard: scoreboard, slot: slot)
     let api = ContactsAPI(
-      repository: MeasuredRepository(repository, scoreboard: scoreboard, slot: slot),
+      repository: measured,
       configuration: .init(
         policy: configuration.roles, maximumBodyBytes: configuration.maxBodyBytes,
         listingCacheBytes: configuration.listingCacheBytes),
@@ -82,30 +93,107 @@ public struct WorkerLoop {
     let connection = FastCGIConnection(
       listeningDescriptor: UnixSocket.inheritedDescriptor,
       // Bulk requests may be up to 1 MiB; the API holds every other path to maxBodyBytes.
-      maximumBodyBytes: max(configuration.maxBodyBytes, 1 << 20))
+      maximumBodyBytes: max(configuration.maxBodyBytes, 1 << 20),
+      maximumOpenRequests: Self.maximumHeldAnswers + 1)
     logger.log(.info, event: "worker_ready", "worker serving", ["generation": "\(repository.cachedGeneration)"])
 
     var served = 0
     var consecutiveFailures = 0
     var started: UInt64 = 0
-    while !shouldStop() {
-      if supervised && Lifeline.parentIsGone() {
-        logger.log(
-          .warning, event: "supervisor_gone", "the supervisor is gone; exiting so that no orphan keeps the socket")
-        return 0
+    var held: [Answer] = []
+
+    /// Sends one answer and counts it.
+    func finish(_ answer: Answer, _ response: FastCGIResponse) {
+      let delivered = connection.respond(response, to: answer.ticket)
+      let nanoseconds = Clock.monotonicNanoseconds() - answer.started
+      let milliseconds = Int(nanoseconds / 1_000_000)
+      let slow = milliseconds >= configuration.slowRequestMilliseconds
+      if let scoreboard, let slot {
+        scoreboard.endRequest(
+          slot, method: answer.request.method, status: response.status, nanoseconds: nanoseconds, slow: slow,
+          generation: repository.cachedGeneration)
+        let cache = api.listingCacheUsage
+        let lookups = api.listingCacheLookups
+        scoreboard.updateWorkerCounts(
+          slot, storeReconnects: (repository as? PostgresContactRepository)?.reconnects ?? 0,
+          listingCacheHits: lookups.hits, listingCacheMisses: lookups.misses, listingCacheBytes: cache.bytes,
+          listingCachePages: cache.pages)
       }
-      let accepted = connection.accept {
+      let fields: Logger.Metadata = [
+        "method": .string(answer.request.method), "path": .string(answer.request.path),
+        "status": .stringConvertible(response.status), "ms": .stringConvertible(milliseconds),
+      ]
+      if !delivered {
+        answer.logger.log(.info, event: "client_gone", "the client went away before the response was written", fields)
+      }
+      if slow {
+        answer.logger.log(
+          .warning, event: "slow_request", "\(answer.request.method) \(answer.request.path) took \(milliseconds) ms",
+          fields)
+      } else if configuration.accessLog {
+        answer.logger.log(
+          .info, event: "request", "\(answer.request.method) \(answer.request.path) \(response.status)", fields)
+      }
+      served += 1
+    }
+
+    /// Makes the held answers' changes durable, then sends them in order (each a 503 if that
+    /// failed). Housekeeping (a due compaction of the data directory) runs after, off every
+    /// request's path: nginx has the answers and no client waits on this worker.
+    func release() {
+      var failure: ContactStoreUnavailable?
+      do {
+        try measured.settleWrites()
+      } catch let error as ContactStoreUnavailable {
+        failure = error
+      } catch {
+        failure = ContactStoreUnavailable(reason: "\(error)", duringWrite: true)
+      }
+      if let failure {
+        logger.log(
+          .error, event: "store_unavailable",
+          "could not make the held answers' changes durable; answering each with 503: \(failure)",
+          ["held": "\(held.count)"])
+      }
+      for answer in held {
+        finish(
+          answer,
+          failure.map { FastCGIResponse(api.unavailableAnswer(to: answer.request, because: $0)) } ?? answer.response)
+      }
+      held.removeAll()
+      repository.performMaintenance()
+    }
+    defer { if !held.isEmpty { release() } }
+
+    while true {
+      if held.isEmpty {
+        if shouldStop() { break }
+        if supervised && Lifeline.parentIsGone() {
+          logger.log(
+            .warning, event: "supervisor_gone", "the supervisor is gone; exiting so that no orphan keeps the socket")
+          return 0
+        }
+        if configuration.maxRequests > 0 && served >= configuration.maxRequests {
+          logger.log(
+            .info, event: "worker_recycled", "served \(served) requests (--max-requests); exiting to be replaced")
+          return 0
+        }
+      }
+      // Holding answers, only a request already waiting is taken; none means send them now.
+      let accepted = connection.accept(waitMilliseconds: held.isEmpty ? 200 : 0) {
         started = Clock.monotonicNanoseconds()
-        if let scoreboard, let slot { scoreboard.beginRequest(slot) }
+        // The scoreboard's request start stays the oldest held one's (the request timeout).
+        if held.isEmpty, let scoreboard, let slot { scoreboard.beginRequest(slot) }
       }
       switch accepted {
       case .idle:
-        continue
+        if !held.isEmpty { release() }
       case .failed(let code):
+        if !held.isEmpty { release() }
         consecutiveFailures += 1
         logger.log(.error, event: "accept_failed", "FCGX_Accept_r failed", ["code": "\(code)"])
         if consecutiveFailures >= 100 { return 1 }
-      case .request(let request):
+      case .request(let request, let ticket):
         consecutiveFailures = 0
         let apiRequest = APIRequest(request)
         var requestLogger = logger
@@ -117,49 +205,39 @@ public struct WorkerLoop {
           apiRequest.targetProblem == nil
           ? operations.respond(to: apiRequest.path, repository: repository) : nil
         let response = operationsResponse ?? FastCGIResponse(api.respond(to: apiRequest, logger: requestLogger))
-        let delivered = connection.respond(response)
-        let nanoseconds = Clock.monotonicNanoseconds() - started
-        let milliseconds = Int(nanoseconds / 1_000_000)
-        let slow = milliseconds >= configuration.slowRequestMilliseconds
-        if let scoreboard, let slot {
-          scoreboard.endRequest(
-            slot, method: apiRequest.method, status: response.status, nanoseconds: nanoseconds, slow: slow,
-            generation: repository.cachedGeneration)
-          let cache = api.listingCacheUsage
-          let lookups = api.listingCacheLookups
-          scoreboard.updateWorkerCounts(
-            slot, storeReconnects: (repository as? PostgresContactRepository)?.reconnects ?? 0,
-            listingCacheHits: lookups.hits, listingCacheMisses: lookups.misses, listingCacheBytes: cache.bytes,
-            listingCachePages: cache.pages)
-        }
-        let fields: Logger.Metadata = [
-          "method": .string(apiRequest.method), "path": .string(apiRequest.path),
-          "status": .stringConvertible(response.status), "ms": .stringConvertible(milliseconds),
-        ]
-        if !delivered {
-          requestLogger.log(.info, event: "client_gone", "the client went away before the response was written", fields)
-        }
-        if slow {
-          requestLogger.log(
-            .warning, event: "slow_request", "\(apiRequest.method) \(apiRequest.path) took \(milliseconds) ms", fields)
-        } else if configuration.accessLog {
-          requestLogger.log(
-            .info, event: "request", "\(apiRequest.method) \(apiRequest.path) \(response.status)", fields)
-        }
-        // The response is finished (FCGX_Finish_r in `respond`): nginx has it and the client no
-        // longer waits on this worker. Housekeeping (a due compaction of the data directory) runs
-        // now, off every request's path; meanwhile this worker accepts nothing and the others serve.
-        repository.performMaintenance()
-        served += 1
-        if configuration.maxRequests > 0 && served >= configuration.maxRequests {
-          logger.log(
-            .info, event: "worker_recycled", "served \(served) requests (--max-requests); exiting to be replaced")
-          return 0
+        let answer = Answer(
+          ticket: ticket, request: apiRequest, response: response, started: started, logger: requestLogger)
+        if held.isEmpty && !repository.hasUnsettledWrites {
+          finish(answer, response)
+          repository.performMaintenance()
+        } else {
+          held.append(answer)
+          if held.count >= Self.maximumHeldAnswers
+            || Clock.monotonicNanoseconds() - held[0].started >= Self.longestHoldNanoseconds
+          {
+            release()
+          }
         }
       }
     }
     return 0
   }
+
+  /// An answer computed and not sent yet: it waits for its changes (or the ones its state
+  /// holds) to be durable.
+  private struct Answer {
+    let ticket: FastCGITicket
+    let request: APIRequest
+    let response: FastCGIResponse
+    let started: UInt64
+    let logger: Logger
+  }
+
+  /// At most this many answers are held at once.
+  static let maximumHeldAnswers = 16
+  /// Held answers go out once the oldest was accepted this long ago, even while more requests
+  /// wait: enough work between flushes to cover one, and no answer much later than its flush.
+  static let longestHoldNanoseconds: UInt64 = 2_000_000
 
   private let stopSignals = [Signals.terminate, Signals.interrupt]
 

@@ -7,26 +7,54 @@ internal import Platform
 
 /// What one call to `FastCGIConnection.accept()` produced.
 public enum FastCGIAcceptResult: Sendable {
-  /// A request, with its params copied and its body read (or found to be over the limit).
-  case request(FastCGIRequest)
-  /// No request came within the wait (see `UnixSocket.setAcceptWait`); the caller checks
-  /// whether it should stop, then waits again.
+  /// A request, with its params copied and its body read (or found to be over the limit), and
+  /// the ticket its response is written with.
+  case request(FastCGIRequest, FastCGITicket)
+  /// No request came within the wait; the caller checks whether it should stop (or sends what
+  /// it holds), then waits again.
   case idle
   /// libfcgi failed to accept or to read the request's records.
   case failed(code: Int32)
 }
 
-/// A worker's side of the FastCGI socket: accept one request, answer it, repeat.
+/// Which open request a response is for: a worker may hold several open while their answers
+/// wait for the journal's flush (`FastCGIConnection(maximumOpenRequests:)`).
+public struct FastCGITicket: Hashable, Sendable {
+  let slot: Int
+}
+
+/// A worker's side of the FastCGI socket: accept a request, answer it, repeat; with several
+/// requests open at once when the worker holds answers back (see `WorkerLoop`).
 ///
 /// Not `Sendable`: a worker process has one of these and uses it from one thread.
 public final class FastCGIConnection {
-  private let request: UnsafeMutablePointer<FCGX_Request>
-  private let maximumBodyBytes: Int
-  private var isOpen = false
-  /// The request's input was read to its end: nothing more will arrive from nginx.
-  private var inputFullyRead = false
+  /// One libfcgi request object: a connection from nginx, open from its accept to its answer.
+  private final class Slot {
+    let request: UnsafeMutablePointer<FCGX_Request>
+    var isOpen = false
+    /// The request's input was read to its end: nothing more will arrive from nginx.
+    var inputFullyRead = false
 
-  /// Prepares libfcgi to accept on `listeningDescriptor`.
+    init(listeningDescriptor: Int32) {
+      request = .allocate(capacity: 1)
+      request.initialize(to: FCGX_Request())
+      FCGX_InitRequest(request, listeningDescriptor, 0)
+    }
+
+    deinit {
+      if isOpen { FCGX_Finish_r(request) }
+      FCGX_Free(request, 0)
+      request.deallocate()
+    }
+  }
+
+  private let listeningDescriptor: Int32
+  private let maximumBodyBytes: Int
+  private let maximumOpenRequests: Int
+  private var slots: [Slot] = []
+
+  /// Prepares libfcgi to accept on `listeningDescriptor`, which must be non-blocking
+  /// (`UnixSocket.setNonBlocking`): `accept` waits for it with `poll(2)`.
   ///
   /// Install signal handlers *before* this: `FCGX_Init` puts its own on `SIGTERM`, `SIGUSR1`
   /// and `SIGPIPE` where the disposition is still the default.
@@ -34,69 +62,87 @@ public final class FastCGIConnection {
   /// No signal is meant to reach libfcgi: inside `FCGX_Accept_r`, after `accept(2)`, it waits
   /// for and reads the request's first records, and an interrupted read there drops the
   /// connection (nginx answers 502). So workers keep their stop signals blocked and take them
-  /// between requests; the wait for a connection ends every so often by the listening socket's
-  /// receive timeout instead of by a signal.
+  /// between requests; the wait for a connection is a `poll(2)` with a timeout instead, and the
+  /// accept after it never waits (a worker that lost the connection to another gets `EAGAIN`).
   ///
   /// - Parameters:
   ///   - listeningDescriptor: the listening socket (0 when inherited).
   ///   - maximumBodyBytes: bodies longer than this are not read at all.
-  public init(listeningDescriptor: Int32, maximumBodyBytes: Int) {
+  ///   - maximumOpenRequests: how many requests may be open (accepted, not yet answered) at once.
+  public init(listeningDescriptor: Int32, maximumBodyBytes: Int, maximumOpenRequests: Int = 1) {
     FCGX_Init()
-    request = .allocate(capacity: 1)
-    request.initialize(to: FCGX_Request())
-    FCGX_InitRequest(request, listeningDescriptor, 0)
+    self.listeningDescriptor = listeningDescriptor
     self.maximumBodyBytes = maximumBodyBytes
+    self.maximumOpenRequests = max(1, maximumOpenRequests)
   }
 
-  deinit {
-    if isOpen { FCGX_Finish_r(request) }
-    FCGX_Free(request, 0)
-    request.deallocate()
-  }
+  /// Requests accepted and not yet answered.
+  public var openRequests: Int { slots.count { $0.isOpen } }
 
-  /// Waits for the next request (finishing the previous one if it is still open).
+  /// Waits up to `waitMilliseconds` for the next request (0: only one already waiting).
   ///
+  /// - Precondition: fewer than `maximumOpenRequests` requests are open.
   /// - Parameter accepted: called as soon as a request has arrived, before its body is read,
   ///   so that the time spent receiving the body counts as time spent on the request.
-  public func accept(accepted: () -> Void = {}) -> FastCGIAcceptResult {
-    isOpen = false
-    let result = FCGX_Accept_r(request)
-    if result < 0 {
-      let code = -result
-      return code == EAGAIN || code == EWOULDBLOCK || code == EINTR ? .idle : .failed(code: code)
+  public func accept(waitMilliseconds: Int32 = 200, accepted: () -> Void = {}) -> FastCGIAcceptResult {
+    let slot: Slot
+    if let free = slots.first(where: { !$0.isOpen }) {
+      slot = free
+    } else {
+      precondition(slots.count < maximumOpenRequests, "accept with every request slot open")
+      slot = Slot(listeningDescriptor: listeningDescriptor)
+      slots.append(slot)
     }
-    isOpen = true
-    inputFullyRead = false
+    let ticket = FastCGITicket(slot: slots.firstIndex { $0 === slot }!)
+    // Under load a connection is usually waiting: accept first, and wait only when none is.
+    var waited = waitMilliseconds <= 0
+    while true {
+      let result = FCGX_Accept_r(slot.request)
+      if result >= 0 { break }
+      let code = -result
+      guard code == EAGAIN || code == EWOULDBLOCK || code == EINTR else { return .failed(code: code) }
+      // None waiting, or another worker took it (they share the listening socket).
+      if waited { return .idle }
+      waited = true
+      var waiting = pollfd(fd: listeningDescriptor, events: Int16(POLLIN), revents: 0)
+      if poll(&waiting, 1, waitMilliseconds) <= 0 { return .idle }
+    }
+    slot.isOpen = true
+    slot.inputFullyRead = false
     accepted()
-    let params = copyParams()
+    let params = copyParams(slot.request)
     let declaredLength = params.first { $0.name == "CONTENT_LENGTH" }.flatMap { Int($0.value) } ?? 0
     if declaredLength > maximumBodyBytes {
-      return .request(FastCGIRequest(params: params, bodyExceededLimit: true))
+      return .request(FastCGIRequest(params: params, bodyExceededLimit: true), ticket)
     }
-    let (body, exceeded) = readBody()
-    inputFullyRead = !exceeded
-    return .request(FastCGIRequest(params: params, body: exceeded ? [] : body, bodyExceededLimit: exceeded))
+    let (body, exceeded) = readBody(slot.request)
+    slot.inputFullyRead = !exceeded
+    return .request(
+      FastCGIRequest(params: params, body: exceeded ? [] : body, bodyExceededLimit: exceeded), ticket)
   }
 
-  /// Writes the response and ends the request.
+  /// Writes the response to the request `ticket` names and ends that request.
   ///
-  /// - Returns: `false` when the peer had gone away (`EPIPE` and friends): the request is
-  ///   over either way and the worker carries on.
+  /// - Returns: `false` when the peer had gone away (`EPIPE` and friends), or the request is not
+  ///   open: the request is over either way and the worker carries on.
   @discardableResult
-  public func respond(_ response: FastCGIResponse) -> Bool {
-    guard isOpen else { return false }
+  public func respond(_ response: FastCGIResponse, to ticket: FastCGITicket) -> Bool {
+    guard slots.indices.contains(ticket.slot), slots[ticket.slot].isOpen else { return false }
+    let slot = slots[ticket.slot]
+    let request = slot.request
     let delivered =
       response.body.count > Self.largestCopiedBody
-      ? sendRecords(head: response.head(), body: response.body)
-      : put(response.head()) && put(response.body) && FCGX_FFlush(request.pointee.out) == 0
+      ? sendRecords(request, head: response.head(), body: response.body)
+      : put(response.head(), to: request) && put(response.body, to: request)
+        && FCGX_FFlush(request.pointee.out) == 0
     // libfcgi closes a connection by shutting down its side and waiting for nginx to close
     // the other, so that unread input cannot turn into a reset. When the input was read to its
     // end there is nothing to wait for, and the worker is free for the next request at once
     // (measured: the wait was most of a small request's time). A body left unread over the
     // limit keeps the careful close.
-    if inputFullyRead { FCGX_Detach(request) }
+    if slot.inputFullyRead { FCGX_Detach(request) }
     FCGX_Finish_r(request)
-    isOpen = false
+    slot.isOpen = false
     return delivered
   }
 
@@ -116,7 +162,7 @@ public final class FastCGIConnection {
   /// as it does for every response.
   ///
   /// - Returns: `false` when the peer had gone away or the socket failed.
-  private func sendRecords(head: [UInt8], body: [UInt8]) -> Bool {
+  private func sendRecords(_ request: UnsafeMutablePointer<FCGX_Request>, head: [UInt8], body: [UInt8]) -> Bool {
     // `ipcFd` and `requestId` are libfcgi's own fields of the request (the first is below the
     // header's "don't use" line, but no call exposes the connection's descriptor): valid while
     // the request is open, which `respond` checked.
@@ -188,7 +234,7 @@ public final class FastCGIConnection {
   }
 
   /// Writes `bytes` to the request's stdout stream; `false` if libfcgi could not.
-  private func put(_ bytes: [UInt8]) -> Bool {
+  private func put(_ bytes: [UInt8], to request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
     guard !bytes.isEmpty else { return true }
     let written = bytes.withUnsafeBufferPointer { buffer in
       buffer.withMemoryRebound(to: CChar.self) { chars in
@@ -199,7 +245,7 @@ public final class FastCGIConnection {
   }
 
   /// Copies every `NAME=value` string now: libfcgi frees them at the next accept.
-  private func copyParams() -> [(name: String, value: String)] {
+  private func copyParams(_ request: UnsafeMutablePointer<FCGX_Request>) -> [(name: String, value: String)] {
     var params: [(name: String, value: String)] = []
     guard var cursor = request.pointee.envp else { return params }
     while let entry = cursor.pointee {
@@ -219,7 +265,7 @@ public final class FastCGIConnection {
   }
 
   /// Reads the body up to the limit; stops reading (and reports it) as soon as it is over.
-  private func readBody() -> (bytes: [UInt8], exceededLimit: Bool) {
+  private func readBody(_ request: UnsafeMutablePointer<FCGX_Request>) -> (bytes: [UInt8], exceededLimit: Bool) {
     var body: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16384)
     while true {

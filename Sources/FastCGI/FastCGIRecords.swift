@@ -1,6 +1,6 @@
 /// The framing of a response written past libfcgi's stream: `FCGI_STDOUT` records of up to
 /// 65,535 content bytes, each an 8-byte header followed by a run of the head's bytes and then of
-/// the body's, without copying either (see `FastCGIConnection.respond(_:)`).
+/// the body's, without copying either (see `FastCGIConnection.respond(_:to:)`).
 ///
 /// Pure arithmetic, so that it is tested apart from any socket: the records carry every byte of
 /// the head then of the body, in order, none empty and none longer than the protocol allows.

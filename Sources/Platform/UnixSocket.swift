@@ -16,17 +16,18 @@ public enum UnixSocket {
     return result != nil && accepting != 0
   }
 
-  /// Makes a blocking `accept(2)` on `descriptor` give up after `milliseconds` (`SO_RCVTIMEO`
-  /// on the listening socket): how an idle worker gets to check, a few times a second, whether
-  /// it was asked to stop, without a signal ever interrupting libfcgi. Accepted unix sockets
-  /// are new sockets and do not inherit it.
+  /// Makes `accept(2)` on the listening socket `descriptor` return `EAGAIN` instead of waiting
+  /// (`O_NONBLOCK`): workers wait for a connection with `poll(2)` and a timeout, so that an idle
+  /// one gets to check, a few times a second, whether it was asked to stop (no signal ever
+  /// interrupts libfcgi), and one that holds answers can look for a waiting request without
+  /// blocking. The flag belongs to the socket's open file description, which every worker
+  /// shares: all of them wait this way. Accepted sockets do not inherit it.
   ///
-  /// - Throws: `SystemError` from `setsockopt(2)`.
-  public static func setAcceptWait(_ descriptor: Int32, milliseconds: Int) throws(SystemError) {
-    var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
-    try Syscall.call("setsockopt") {
-      setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
+  /// - Throws: `SystemError` from `fcntl(2)`.
+  public static func setNonBlocking(_ descriptor: Int32) throws(SystemError) {
+    let flags = try Syscall.call("fcntl") { fcntl(descriptor, F_GETFL) }
+    if flags & O_NONBLOCK != 0 { return }
+    _ = try Syscall.call("fcntl") { fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
   }
 
   /// Creates a unix stream socket at `path` and listens on it.

@@ -76,12 +76,12 @@ import Testing
     let reader = Thread { answer.set(peer.readRecords()) }
     reader.start()
 
-    guard case .request(let request) = connection.accept() else {
+    guard case .request(let request, let ticket) = connection.accept() else {
       Issue.record("no request accepted")
       return
     }
     #expect(request.param("REQUEST_URI") == "/x")
-    #expect(connection.respond(response))
+    #expect(connection.respond(response, to: ticket))
     #expect(eventually(within: 30) { answer.get() != nil })
     let (records, stdout, complete) = try #require(answer.get())
     #expect(complete)
@@ -115,24 +115,81 @@ import Testing
       let gone = try FastCGIClient(socketPath: path)
       sendRequest(gone)
     }  // closed here, before the answer
-    guard case .request = connection.accept() else {
+    guard case .request(_, let ticket) = connection.accept() else {
       Issue.record("no request accepted")
       return
     }
     let large = FastCGIResponse(status: 200, headers: [], body: [UInt8](repeating: 0x61, count: 4 << 20))
-    #expect(!connection.respond(large), "a write to a closed peer is reported as failed")
+    #expect(!connection.respond(large, to: ticket), "a write to a closed peer is reported as failed")
 
     let client = try FastCGIClient(socketPath: path)
     sendRequest(client)
-    guard case .request = connection.accept() else {
+    guard case .request(_, let ticket) = connection.accept() else {
       Issue.record("the next request was not accepted")
       return
     }
     let small = FastCGIResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
-    #expect(connection.respond(small))
+    #expect(connection.respond(small, to: ticket))
     let (_, stdout, complete) = client.readRecords()
     #expect(complete)
     #expect(stdout == small.head() + small.body)
+  }
+
+  /// A worker holding answers keeps several requests open: each answer reaches its own peer,
+  /// whatever the order they are sent in; with nothing waiting, an accept that may not wait
+  /// returns at once (the listening socket is non-blocking), and one that may wait gives up
+  /// after its wait.
+  @Test func severalOpenRequestsAreAnsweredEachOnItsOwnConnection() throws {
+    let directory = TemporaryDirectory("fastcgi-held")
+    let path = directory.file("responder.sock")
+    let listening = try UnixSocket.listen(path: path)
+    defer { close(listening) }
+    try UnixSocket.setNonBlocking(listening)
+    let connection = FastCGIConnection(listeningDescriptor: listening, maximumBodyBytes: 1024, maximumOpenRequests: 3)
+    let started = Clock.monotonicNanoseconds()
+    guard case .idle = connection.accept(waitMilliseconds: 0) else {
+      Issue.record("an accept with nothing waiting did not come back idle")
+      return
+    }
+    #expect(Clock.monotonicNanoseconds() - started < 100_000_000)
+    let waitStarted = Clock.monotonicNanoseconds()
+    guard case .idle = connection.accept(waitMilliseconds: 50) else {
+      Issue.record("an accept with nothing waiting did not come back idle after its wait")
+      return
+    }
+    #expect(Clock.monotonicNanoseconds() - waitStarted >= 45_000_000)
+
+    var clients: [FastCGIClient] = []
+    var tickets: [FastCGITicket] = []
+    for index in 0..<3 {
+      let client = try FastCGIClient(socketPath: path)
+      client.send(FastCGIClient.beginRequest)
+      client.send(FastCGIClient.params([("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/\(index)")]))
+      client.send(FastCGIClient.params([]))
+      client.send(FastCGIClient.record(type: 5, content: []))
+      guard case .request(let request, let ticket) = connection.accept(waitMilliseconds: 0) else {
+        Issue.record("request \(index) was not accepted")
+        return
+      }
+      #expect(request.param("REQUEST_URI") == "/\(index)")
+      clients.append(client)
+      tickets.append(ticket)
+    }
+    #expect(Set(tickets).count == 3)
+    #expect(connection.openRequests == 3)
+    for index in [2, 0, 1] {
+      let body = Array("answer \(index)".utf8)
+      #expect(connection.respond(FastCGIResponse(status: 200, body: body), to: tickets[index]))
+    }
+    #expect(connection.openRequests == 0)
+    #expect(!connection.respond(FastCGIResponse(status: 200), to: tickets[0]), "a ticket answered twice")
+    for (index, client) in clients.enumerated() {
+      let (_, stdout, complete) = client.readRecords()
+      #expect(complete)
+      #expect(
+        stdout == FastCGIResponse(status: 200, body: Array("answer \(index)".utf8)).head()
+          + Array("answer \(index)".utf8))
+    }
   }
 
   /// What the reading thread got.
