@@ -8,6 +8,8 @@ final class MeasuredRepository: ContactRepository {
   let inner: any ContactRepository
   let scoreboard: Scoreboard?
   let slot: Int?
+  /// When each commit not yet settled began (`settleWrites()` counts them, durable).
+  private var unsettledCommitStarts: [UInt64] = []
 
   init(_ inner: any ContactRepository, scoreboard: Scoreboard?, slot: Int?) {
     self.inner = inner
@@ -26,8 +28,11 @@ final class MeasuredRepository: ContactRepository {
   ) throws -> DirectoryState {
     let started = Clock.monotonicNanoseconds()
     let state = try counted { try inner.commit(by: user, idempotencyKey: idempotencyKey, decide) }
-    if let scoreboard, let slot {
-      scoreboard.recordCommit(slot, nanoseconds: Clock.monotonicNanoseconds() - started)
+    // A commit's time runs until it is durable: for one left to `settleWrites()`, until then.
+    if inner.hasUnsettledWrites {
+      unsettledCommitStarts.append(started)
+    } else {
+      recordCommit(since: started)
     }
     return state
   }
@@ -49,7 +54,16 @@ final class MeasuredRepository: ContactRepository {
   var hasUnsettledWrites: Bool { inner.hasUnsettledWrites }
 
   func settleWrites() throws {
+    let starts = unsettledCommitStarts
+    unsettledCommitStarts.removeAll()
     try counted { try inner.settleWrites() }
+    for started in starts { recordCommit(since: started) }
+  }
+
+  private func recordCommit(since started: UInt64) {
+    if let scoreboard, let slot {
+      scoreboard.recordCommit(slot, nanoseconds: Clock.monotonicNanoseconds() - started)
+    }
   }
 
   private func counted<Result>(_ body: () throws -> Result) throws -> Result {

@@ -139,6 +139,14 @@ struct OperationsEndpoints {
     page.histogram(
       "contacts_store_commit_duration_seconds", "Time to commit a change durably (lock, decide, write, sync).",
       totals?.commitDuration)
+    if repository is FileContactRepository {
+      page.family(
+        "contacts_held_answers_total", .counter, "Answers held until a flush of the journal covered their changes.")
+      page.sample("contacts_held_answers_total", totals?.heldAnswers ?? 0)
+      page.family(
+        "contacts_held_batches_total", .counter, "Flushes that released held answers (answers ÷ batches: per flush).")
+      page.sample("contacts_held_batches_total", totals?.heldBatches ?? 0)
+    }
     page.family("contacts_store_errors_total", .counter, "Store calls that failed as unavailable (answered 503).")
     page.sample("contacts_store_errors_total", totals?.storeErrors ?? 0)
     if repository is PostgresContactRepository {

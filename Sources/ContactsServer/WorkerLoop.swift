@@ -155,6 +155,7 @@ public struct WorkerLoop {
           "could not make the held answers' changes durable; answering each with 503: \(failure)",
           ["held": "\(held.count)"])
       }
+      if let scoreboard, let slot { scoreboard.countHeldBatch(slot, answers: held.count) }
       for answer in held {
         finish(
           answer,

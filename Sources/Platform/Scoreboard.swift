@@ -124,9 +124,15 @@ public final class Scoreboard {
     // Gauges, not summed when the worker exits.
     case listingCacheBytes = 72
     case listingCachePages
+    // Counters again (after the gauges: added in a later version of the layout's spare words).
+    /// Answers held until a flush of the journal covered them, and the flushes that released them.
+    case heldAnswers = 74
+    case heldBatches
   }
   /// The words kept in the totals when a worker exits.
-  private static let counterWords: Range<Int> = SlotWord.storeErrors.rawValue..<SlotWord.listingCacheBytes.rawValue
+  private static let counterWords: [Int] =
+    Array(SlotWord.storeErrors.rawValue..<SlotWord.listingCacheBytes.rawValue)
+    + [SlotWord.heldAnswers.rawValue, SlotWord.heldBatches.rawValue]
 
   private subscript(header: Header) -> Int64 {
     get { header.rawValue < headerWords ? words[header.rawValue] : 0 }
@@ -300,6 +306,13 @@ public final class Scoreboard {
     Self.observe(nanoseconds, in: base(index), sum: .commitDurationSum, buckets: .commitDurationBuckets)
   }
 
+  /// Counts `answers` answers held until one flush of the journal covered them.
+  public func countHeldBatch(_ index: Int, answers: Int) {
+    let word = base(index)
+    word[.heldAnswers] += Int64(answers)
+    word[.heldBatches] += 1
+  }
+
   /// Counts a store call that failed as unavailable (503).
   public func countStoreError(_ index: Int) {
     base(index)[.storeErrors] += 1
@@ -362,6 +375,8 @@ public final class Scoreboard {
     public var listingCacheMisses: Int64
     public var listingCacheBytes: Int64
     public var listingCachePages: Int64
+    public var heldAnswers: Int64
+    public var heldBatches: Int64
     public var replacements: [RestartReason: Int64]
   }
 
@@ -395,6 +410,7 @@ public final class Scoreboard {
       storeErrors: total(.storeErrors), storeReconnects: total(.storeReconnects),
       listingCacheHits: total(.listingCacheHits), listingCacheMisses: total(.listingCacheMisses),
       listingCacheBytes: total(.listingCacheBytes), listingCachePages: total(.listingCachePages),
+      heldAnswers: total(.heldAnswers), heldBatches: total(.heldBatches),
       replacements: Dictionary(uniqueKeysWithValues: RestartReason.allCases.map { ($0, replacements($0)) }))
   }
 }

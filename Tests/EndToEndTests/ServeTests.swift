@@ -195,6 +195,68 @@ struct ServeTests {
     #expect(!FileManager.default.fileExists(atPath: stack.socketPath))
   }
 
+  /// Requests waiting behind a write are served while its flush is pending, and their answers
+  /// held with it: with the one worker stopped, twelve requests queue on its socket (ten creates,
+  /// two listings, one create whose client hangs up before its answer). Each answer is the one
+  /// its request would get alone: a listing shows exactly the creates before it, because the
+  /// worker's state holds them and the listing is held until they are durable; the metrics
+  /// show answers held and fewer flushes than answers; the client that went away costs nothing.
+  @Test func answersWaitingBehindAWriteAreHeldAndReleasedTogether() throws {
+    let stack = try LocalStack(workers: 1, demoData: false)
+    let worker = try #require(stack.workerPIDs().first)
+    func send(_ client: FastCGIClient, _ method: String, _ target: String, body: String = "") {
+      let bytes = Array(body.utf8)
+      client.send(FastCGIClient.beginRequest)
+      client.send(
+        FastCGIClient.params([
+          ("REQUEST_METHOD", method), ("REQUEST_URI", target), ("DOCUMENT_URI", "/contacts"),
+          ("QUERY_STRING", target.split(separator: "?").dropFirst().first.map(String.init) ?? ""),
+          ("REMOTE_USER", "admin"), ("CONTACTS_ROLES", "Contact Center Admin"),
+          ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", String(bytes.count)),
+        ]))
+      client.send(FastCGIClient.params([]))
+      if !bytes.isEmpty { client.send(FastCGIClient.record(type: 5, content: bytes)) }
+      client.send(FastCGIClient.record(type: 5, content: []))
+    }
+    kill(worker, SIGSTOP)
+    var requests: [(index: Int, client: FastCGIClient)] = []
+    func name(_ index: Int) -> String? { index == 5 || index == 12 ? nil : "Held \(index)" }
+    for index in 0..<13 {
+      let client = try FastCGIClient(socketPath: stack.socketPath)
+      if let name = name(index) {
+        send(client, "POST", "/contacts", body: #"{"name":"\#(name)","phoneNumber":"555 0100"}"#)
+      } else {
+        send(client, "GET", "/contacts?type=Custom")
+      }
+      if index != 8 { requests.append((index, client)) }  // 8's client hangs up before its answer
+    }
+    kill(worker, SIGCONT)
+
+    var created: [String] = []
+    for (index, client) in requests {
+      let answer = client.readStdout()
+      if let name = name(index) {
+        #expect(answer.hasPrefix("Status: 201"), "\(answer)")
+        created.append(name)
+      } else {
+        #expect(answer.hasPrefix("Status: 200"), "\(answer)")
+        let listed = Set(answer.matches(of: /"name":"(Held \d+)"/).map { String($0.1) })
+        // Every create sent before it, the one whose client hung up included.
+        #expect(listed == Set((0..<index).compactMap(name)), "\(index): \(listed.sorted())")
+      }
+    }
+    #expect(created.count == 10)
+    let listing = try stack.client.request("GET", "/contacts?type=Custom", user: "agent")
+    #expect(Set(listing.contacts.compactMap { $0["name"] }) == Set(created + ["Held 8"]))
+    let page = try MetricsTests.scrape(stack)
+    let held = try #require(page.value("contacts_held_answers", "contacts_held_answers_total"))
+    let batches = try #require(page.value("contacts_held_batches", "contacts_held_batches_total"))
+    #expect(held >= 10, "every create's answer waited for its flush")
+    #expect(batches >= 1 && batches < held, "some flush released more than one answer: \(held) in \(batches)")
+    #expect(eventually { stack.log().contains("\"client_gone\"") })
+    #expect(stack.workerPIDs() == [worker], "the worker serves on")
+  }
+
   /// SIGHUP replaces every worker while a client keeps requesting: no request fails (a stop
   /// signal reaching libfcgi while it reads a new request's first records would drop it: 502).
   @Test func sighupReplacesEveryWorkerWithoutAFailedRequest() throws {
