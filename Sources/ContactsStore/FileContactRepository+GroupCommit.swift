@@ -11,7 +11,8 @@ import Platform
 /// 1. Under the lock (`writing`): make the watermark if it is missing or stale
 ///    (`ensureWatermark`), read every complete line, flushed or not, decide, append, note the
 ///    line's end in `appended`; note the end of what was read (`end`) and the failure epoch.
-/// 2. After letting go (`awaitDurability`): if the watermark is at or past `end`, done. Else
+/// 2. After letting go (`awaitDurability`): if the watermark is at or past `end` in the same
+///    epoch, done. Else
 ///    note `appended` (every line up to it was written before this moment), `fdatasync`.
 /// 3. Under the lock again, briefly: if the epoch moved, another writer's flush failed and cut
 ///    the journal back to the watermark: 503, reload. If the journal was replaced, the compaction
@@ -78,7 +79,13 @@ extension FileContactRepository {
   ///   another writer's did (the epoch moved); the worker reloads before its next request.
   func awaitDurability(_ pending: PendingDurability) throws(StoreError) {
     groupCommitHook?()
-    if let durable = watermark.durable(for: pending.journal.identity), durable >= pending.end { return }
+    // Covered already, in the epoch it was appended in: a failure since (a raised epoch) may
+    // have cut the line, and later lines flushed past its offset are not it.
+    if let record = watermark.read(), record.names(pending.journal.identity), record.epoch == pending.epoch,
+      record.durable >= pending.end
+    {
+      return
+    }
     // Every line up to `appended` was written before this load: the flush below covers them.
     let target = max(
       pending.end, watermark.read().flatMap { $0.names(pending.journal.identity) ? $0.appended : nil } ?? 0)

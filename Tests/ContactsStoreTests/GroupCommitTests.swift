@@ -402,6 +402,34 @@ struct DeferredDurabilityTests {
     #expect(check.isHealthy && check.notes.isEmpty)
   }
 
+  /// While a worker holds a write, another writer's flush fails (the journal is cut back below
+  /// the held line) and a third writes and flushes past the held line's offset: the watermark
+  /// is then past it, but it is not that line. The held write must not be acknowledged.
+  @Test func aHeldWriteCutByAnotherWritersFailedFlushIsNotAcknowledgedWhenLaterLinesPassIt() throws {
+    let directory = TemporaryDirectory()
+    let path = directory.path
+    let worker = try FileContactRepository(directory: path)
+    let failing = try FileContactRepository(directory: path)
+    let third = try FileContactRepository(directory: path)
+    _ = try GroupCommitTests.create(worker, "Acknowledged")
+    worker.defersDurability = true
+    _ = try GroupCommitTests.create(worker, "Held")
+    let heldEnd = try GroupCommitTests.journalSize(directory)
+
+    failing.faultInjection = { operation throws(SystemError) in
+      if operation == .sync { throw GroupCommitTests.ioError }
+    }
+    #expect(throws: ContactStoreUnavailable.self) { try GroupCommitTests.create(failing, "Failed") }
+    for index in 0..<3 { _ = try GroupCommitTests.create(third, "Later \(index)") }
+    #expect(try GroupCommitTests.journalSize(directory) > heldEnd, "later lines passed the held line's offset")
+
+    #expect(throws: ContactStoreUnavailable.self) { try worker.settleWrites() }
+    let names = try GroupCommitTests.names(FileContactRepository(directory: path))
+    #expect(names == ["Acknowledged", "Later 0", "Later 1", "Later 2"])
+    #expect(try GroupCommitTests.names(worker) == names, "the worker reloads without it")
+    #expect(StoreCheck.run(directory: path).isHealthy)
+  }
+
   @Test func noCompactionWhileWritesAreUnsettled() throws {
     let directory = TemporaryDirectory()
     let worker = try FileContactRepository(directory: directory.path)
