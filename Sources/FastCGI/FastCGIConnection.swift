@@ -85,15 +85,16 @@ public final class FastCGIConnection {
   /// - Parameter accepted: called as soon as a request has arrived, before its body is read,
   ///   so that the time spent receiving the body counts as time spent on the request.
   public func accept(waitMilliseconds: Int32 = 200, accepted: () -> Void = {}) -> FastCGIAcceptResult {
-    let slot: Slot
-    if let free = slots.first(where: { !$0.isOpen }) {
-      slot = free
+    let index: Int
+    if let free = slots.firstIndex(where: { !$0.isOpen }) {
+      index = free
     } else {
       precondition(slots.count < maximumOpenRequests, "accept with every request slot open")
-      slot = Slot(listeningDescriptor: listeningDescriptor)
-      slots.append(slot)
+      slots.append(Slot(listeningDescriptor: listeningDescriptor))
+      index = slots.count - 1
     }
-    let ticket = FastCGITicket(slot: slots.firstIndex { $0 === slot }!)
+    let slot = slots[index]
+    let ticket = FastCGITicket(slot: index)
     // Under load a connection is usually waiting: accept first, and wait only when none is.
     var waited = waitMilliseconds <= 0
     while true {
