@@ -94,16 +94,16 @@ public struct WorkerLoop {
       listeningDescriptor: UnixSocket.inheritedDescriptor,
       // Bulk requests may be up to 1 MiB; the API holds every other path to maxBodyBytes.
       maximumBodyBytes: max(configuration.maxBodyBytes, 1 << 20),
-      maximumOpenRequests: Self.maximumHeldAnswers + 1)
+      maximumOpenRequests: HeldAnswers<FastCGITicket>.capacity + 1)
     logger.log(.info, event: "worker_ready", "worker serving", ["generation": "\(repository.cachedGeneration)"])
 
     var served = 0
     var consecutiveFailures = 0
     var started: UInt64 = 0
-    var held: [Answer] = []
+    var held = HeldAnswers<FastCGITicket>()
 
     /// Sends one answer and counts it.
-    func finish(_ answer: Answer, _ response: FastCGIResponse) {
+    func finish(_ answer: HeldAnswers<FastCGITicket>.Answer, _ response: FastCGIResponse) {
       let delivered = connection.respond(response, to: answer.ticket)
       let nanoseconds = Clock.monotonicNanoseconds() - answer.started
       let milliseconds = Int(nanoseconds / 1_000_000)
@@ -141,27 +141,16 @@ public struct WorkerLoop {
     /// failed). Housekeeping (a due compaction of the data directory) runs after, off every
     /// request's path: nginx has the answers and no client waits on this worker.
     func release() {
-      var failure: ContactStoreUnavailable?
-      do {
-        try measured.settleWrites()
-      } catch let error as ContactStoreUnavailable {
-        failure = error
-      } catch {
-        failure = ContactStoreUnavailable(reason: "\(error)", duringWrite: true)
-      }
+      let (answers, failure) = held.release(
+        settle: { try measured.settleWrites() }, unavailable: { api.unavailableAnswer(to: $0, because: $1) })
       if let failure {
         logger.log(
           .error, event: "store_unavailable",
           "could not make the held answers' changes durable; answering each with 503: \(failure)",
-          ["held": "\(held.count)"])
+          ["held": "\(answers.count)"])
       }
-      if let scoreboard, let slot { scoreboard.countHeldBatch(slot, answers: held.count) }
-      for answer in held {
-        finish(
-          answer,
-          failure.map { FastCGIResponse(api.unavailableAnswer(to: answer.request, because: $0)) } ?? answer.response)
-      }
-      held.removeAll()
+      if let scoreboard, let slot { scoreboard.countHeldBatch(slot, answers: answers.count) }
+      for (answer, response) in answers { finish(answer, response) }
       repository.performMaintenance()
     }
     defer { if !held.isEmpty { release() } }
@@ -206,39 +195,18 @@ public struct WorkerLoop {
           apiRequest.targetProblem == nil
           ? operations.respond(to: apiRequest.path, repository: repository) : nil
         let response = operationsResponse ?? FastCGIResponse(api.respond(to: apiRequest, logger: requestLogger))
-        let answer = Answer(
+        let answer = HeldAnswers.Answer(
           ticket: ticket, request: apiRequest, response: response, started: started, logger: requestLogger)
         if held.isEmpty && !repository.hasUnsettledWrites {
           finish(answer, response)
           repository.performMaintenance()
-        } else {
-          held.append(answer)
-          if held.count >= Self.maximumHeldAnswers
-            || Clock.monotonicNanoseconds() - held[0].started >= Self.longestHoldNanoseconds
-          {
-            release()
-          }
+        } else if held.hold(answer, now: Clock.monotonicNanoseconds()) {
+          release()
         }
       }
     }
     return 0
   }
-
-  /// An answer computed and not sent yet: it waits for its changes (or the ones its state
-  /// holds) to be durable.
-  private struct Answer {
-    let ticket: FastCGITicket
-    let request: APIRequest
-    let response: FastCGIResponse
-    let started: UInt64
-    let logger: Logger
-  }
-
-  /// At most this many answers are held at once.
-  static let maximumHeldAnswers = 16
-  /// Held answers go out once the oldest was accepted this long ago, even while more requests
-  /// wait: enough work between flushes to cover one, and no answer much later than its flush.
-  static let longestHoldNanoseconds: UInt64 = 2_000_000
 
   private let stopSignals = [Signals.terminate, Signals.interrupt]
 
