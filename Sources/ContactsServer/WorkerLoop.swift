@@ -102,9 +102,12 @@ public struct WorkerLoop {
     var started: UInt64 = 0
     var held = HeldAnswers<FastCGITicket>()
 
-    /// Sends one answer and counts it.
+    /// Counts one answer and sends it: counted first, so that a status page asked for after
+    /// the answer arrived counts it and shows this worker idle (the other worker may serve that
+    /// request at once). The write itself is then outside the request timeout; nginx buffers
+    /// FastCGI responses (on by default, to a temporary file past `fastcgi_buffers`), so it
+    /// reads them whole however slow its client.
     func finish(_ answer: HeldAnswers<FastCGITicket>.Answer, _ response: FastCGIResponse) {
-      let delivered = connection.respond(response, to: answer.ticket)
       let nanoseconds = Clock.monotonicNanoseconds() - answer.started
       let milliseconds = Int(nanoseconds / 1_000_000)
       let slow = milliseconds >= configuration.slowRequestMilliseconds
@@ -119,6 +122,7 @@ public struct WorkerLoop {
           listingCacheHits: lookups.hits, listingCacheMisses: lookups.misses, listingCacheBytes: cache.bytes,
           listingCachePages: cache.pages)
       }
+      let delivered = connection.respond(response, to: answer.ticket)
       let fields: Logger.Metadata = [
         "method": .string(answer.request.method), "path": .string(answer.request.path),
         "status": .stringConvertible(response.status), "ms": .stringConvertible(milliseconds),
