@@ -113,9 +113,18 @@ struct ListingCache {
   /// without `sortBy` and `order` the state's own order is the listing's, and nothing is
   /// sorted), then serializes the page, projected when the query asks for `fields`.
   static func render(_ query: ContactQuery, in state: DirectoryState) -> Page {
-    var matches = state.entries(matching: query)
-    if let order = query.order { matches = order.sorted(matches) }
-    let page = matches[query.pageRange(of: matches.count)]
+    let total: Int
+    let page: ArraySlice<IndexedContact>
+    if query.isUnfiltered && query.order == nil {
+      // The state's own order: only the page is copied out of it.
+      total = state.count
+      page = state.entries.elements(in: query.pageRange(of: total))[...]
+    } else {
+      var matches = state.entries(matching: query)
+      if let order = query.order { matches = order.sorted(matches) }
+      total = matches.count
+      page = matches[query.pageRange(of: total)]
+    }
     var body: [UInt8] = []
     body.reserveCapacity(16 + page.reduce(0) { $0 + $1.json.count + 1 })
     body.append(contentsOf: #"{"contacts":["#.utf8)
@@ -128,7 +137,7 @@ struct ListingCache {
       }
     }
     body.append(contentsOf: "]}".utf8)
-    return Page(body: body, total: matches.count)
+    return Page(body: body, total: total)
   }
 }
 

@@ -40,7 +40,7 @@ struct DirectoryIndex: Sendable {
   private static let listFlag: UInt32 = 1 << 31
 
   /// The index of `entries`, in their order.
-  init(_ entries: [IndexedContact]) {
+  init(_ entries: some Collection<IndexedContact>) {
     slots.reserveCapacity(entries.count)
     slotOf.reserveCapacity(entries.count)
     for entry in entries { add(entry) }

@@ -18,7 +18,7 @@ extension DirectoryState {
   /// The contacts that match `query`, in listing order (`entries`' order): the same as
   /// `entries.filter(query.matches)`, through the index when it narrows the query down.
   public func entries(matching query: ContactQuery) -> [IndexedContact] {
-    if query.isUnfiltered { return entries }
+    if query.isUnfiltered { return entries.array }
     return indexedEntries(matching: query) ?? entries.filter(query.matches)
   }
 
@@ -45,8 +45,8 @@ extension DirectoryState {
     positioned.reserveCapacity(found.count)
     var misses = 0
     for entry in found {
-      var position = insertionIndex(of: entry)
-      if position >= entries.count || entries[position] !== entry {
+      var position = entries.position(of: entry) ?? -1
+      if position < 0 {
         misses += 1
         guard misses <= 8 else { return nil }
         guard let index = entries.firstIndex(where: { $0 === entry }) else {

@@ -135,7 +135,7 @@ public struct DirectoryState: Sendable {
   /// Increases with every change; part of every entity tag.
   public private(set) var generation: UInt64 = 0
   /// All contacts, sorted by `IndexedContact.precedes`.
-  public private(set) var entries: [IndexedContact] = []
+  public private(set) var entries = ListingOrder()
   private var byID: [String: IndexedContact] = [:]
   /// The latest changes, for the change feed.
   public var changeLog = ChangeLog(horizon: 0)
@@ -208,7 +208,7 @@ public struct DirectoryState: Sendable {
     self.generation = generation
     changeLog = ChangeLog(horizon: generation)
     byID = index.byID
-    entries = index.displaced ? ordered.filter { [byID] in byID[$0.contact.id] === $0 } : ordered
+    entries = ListingOrder(sorted: index.displaced ? ordered.filter { [byID] in byID[$0.contact.id] === $0 } : ordered)
   }
 
   public var count: Int { entries.count }
@@ -228,7 +228,7 @@ public struct DirectoryState: Sendable {
     var stored = contact
     stored.version = newGeneration
     let entry = IndexedContact(stored)
-    entries.insert(entry, at: insertionIndex(of: entry))
+    entries.insert(entry)
     byID[stored.id] = entry
     updateIndex { $0.replace(old, with: entry) }
     generation = max(generation, newGeneration)
@@ -257,7 +257,7 @@ public struct DirectoryState: Sendable {
     let removed = dropped.map { entries[$0] }
     for id in removals.keys { byID[id] = nil }
     for entry in added { byID[entry.contact.id] = entry }
-    entries = Self.merge(entries, dropping: dropped.sorted(), adding: added)
+    entries = ListingOrder(sorted: Self.merge(entries.array, dropping: dropped.sorted(), adding: added))
     updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
     // The change log in commit order, each contact once, in its last state.
@@ -300,7 +300,7 @@ public struct DirectoryState: Sendable {
       imported[stored.id] = entry
     }
     byID = Dictionary(kept.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
-    entries = kept.sorted(by: IndexedContact.precedes)
+    entries = ListingOrder(sorted: kept.sorted(by: IndexedContact.precedes))
     updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
 
@@ -348,16 +348,14 @@ public struct DirectoryState: Sendable {
 
   /// Removes the contact `id` from `entries`; the entry removed, if any.
   private mutating func removeFromOrder(id: String) -> IndexedContact? {
-    guard let index = position(of: id) else { return nil }
-    return entries.remove(at: index)
+    guard let existing = byID[id], entries.remove(existing) else { return nil }
+    return existing
   }
 
   /// The index of contact `id` in `entries` (binary search by its sort key), `nil` if absent.
   private func position(of id: String) -> Int? {
     guard let existing = byID[id] else { return nil }
-    let index = insertionIndex(of: existing)
-    if index < entries.count, entries[index].contact.id == id { return index }
-    return entries.firstIndex(where: { $0.contact.id == id })
+    return entries.position(of: existing) ?? entries.firstIndex { $0 === existing }
   }
 
   /// `entries` without the indices `dropped` (ascending) and with `added` (sorted) merged in:
@@ -390,7 +388,7 @@ public struct DirectoryState: Sendable {
 
   /// The first index whose entry does not precede `entry` (binary search).
   func insertionIndex(of entry: IndexedContact) -> Int {
-    Self.insertionIndex(of: entry, in: entries, from: 0)
+    entries.insertionIndex(of: entry)
   }
 
   /// The first index at or after `start` whose entry of `entries` does not precede `entry`.

@@ -39,7 +39,7 @@ func indexRows(_ label: String, _ state: DirectoryState, queries: [(String, Stri
   }
   // The same state again, for a second figure on a fresh index.
   let rebuild = try median(3) {
-    var fresh = DirectoryState(indexed: state.entries, generation: state.generation)
+    var fresh = DirectoryState(indexed: state.entries.array, generation: state.generation)
     _ = fresh.entries(matching: try ContactQuery.parse("q=zzz"))
     fresh = DirectoryState()
   }
@@ -62,8 +62,8 @@ func indexRows(_ label: String, _ state: DirectoryState, queries: [(String, Stri
 
 /// One upsert applied to `state`, with and without a built index (medians of many).
 func applyRow(_ label: String, _ state: DirectoryState, sample: Contact) throws {
-  var plain = DirectoryState(indexed: state.entries, generation: state.generation)
-  var indexed = DirectoryState(indexed: state.entries, generation: state.generation)
+  var plain = DirectoryState(indexed: state.entries.array, generation: state.generation)
+  var indexed = DirectoryState(indexed: state.entries.array, generation: state.generation)
   _ = indexed.entries(matching: try ContactQuery.parse("q=zzz"))
   var generation = state.generation
   func next() -> Contact {
@@ -80,7 +80,7 @@ func applyRow(_ label: String, _ state: DirectoryState, sample: Contact) throws 
 /// Uncached `q` searches (each through the index, then rendered) with one write per nine
 /// reads, against the same searches read-only: requests per second of this one thread.
 func mixedRow(_ state: DirectoryState, queries: [String]) throws {
-  var state = DirectoryState(indexed: state.entries, generation: state.generation)
+  var state = DirectoryState(indexed: state.entries.array, generation: state.generation)
   let parsed = try queries.map { try ContactQuery.parse($0) }
   _ = state.entries(matching: parsed[0])
   func rate(writes: Bool) -> Double {

@@ -36,9 +36,38 @@ func bulkBody(_ batch: Int) -> [UInt8] {
   return Array((body + "]}").utf8)
 }
 
+/// What one create costs the state in memory, at random places in the listing order: what
+/// every worker pays per POST (the one that wrote it and each that reads it), under the lock
+/// for the first. With the index built, as a worker that served a filter has it.
+func stateChangeRow(_ count: Int) throws {
+  var state = DirectoryState(contacts: customContacts(count), generation: 1)
+  _ = state.entries(matching: try ContactQuery.parse("q=zzz"))  // builds the index
+  var generator = SystemRandomNumberGenerator()
+  var generation: UInt64 = 1
+  var times: [Double] = []
+  for index in 0..<2001 {
+    generation += 1
+    let contact = Contact(
+      id: String(format: "%032x", 50_000_000 + index), type: .custom,
+      name: "Contact \(Int.random(in: 0..<9973, using: &generator)) new", phoneNumber: "555 \(index)")
+    let start = Clock.monotonicNanoseconds()
+    state.upsert(contact, generation: generation)
+    times.append(Double(Clock.monotonicNanoseconds() - start) / 1000)
+  }
+  print(
+    String(format: "%8d", count), String(format: "%9.1f µs", percentile(times, 0.5)),
+    String(format: "%9.1f µs", percentile(times, 0.99)))
+}
+
 /// The writes table at each of `sizes`.
 func writesTable(_ sizes: [Int]) throws {
   let admin = CallerIdentity.authenticated(Identity(user: "admin", roles: ["Contact Center Admin"]))
+
+  print("")
+  print("state: one create applied to a worker's state in memory (listing order, ids, built index), at a random")
+  print("place in the order; each worker pays it per POST, the writer under the journal's lock")
+  print("contacts   p50          p99")
+  for count in sizes { try stateChangeRow(count) }
 
   print("")
   print("writes: 'POST' is one create through ContactsAPI (its fdatasync included), over 400 requests during which")
