@@ -45,15 +45,15 @@ extension DirectoryState {
     positioned.reserveCapacity(found.count)
     var misses = 0
     for entry in found {
-      var position = entries.position(of: entry) ?? -1
-      if position < 0 {
-        misses += 1
-        guard misses <= 8 else { return nil }
-        guard let index = entries.firstIndex(where: { $0 === entry }) else {
-          assertionFailure("the index holds a contact the state does not")
-          return nil
-        }
-        position = index
+      if let position = entries.position(of: entry) {
+        positioned.append((position, entry))
+        continue
+      }
+      misses += 1
+      guard misses <= 8 else { return nil }
+      guard let position = entries.firstIndex(where: { $0 === entry }) else {
+        assertionFailure("the index holds a contact the state does not")
+        return nil
       }
       positioned.append((position, entry))
     }

@@ -386,11 +386,6 @@ public struct DirectoryState: Sendable {
     return merged
   }
 
-  /// The first index whose entry does not precede `entry` (binary search).
-  func insertionIndex(of entry: IndexedContact) -> Int {
-    entries.insertionIndex(of: entry)
-  }
-
   /// The first index at or after `start` whose entry of `entries` does not precede `entry`.
   private static func insertionIndex(of entry: IndexedContact, in entries: [IndexedContact], from start: Int) -> Int {
     var low = start

@@ -72,7 +72,7 @@ struct FullCaseFoldingTests {
     }
   }
 
-  /// Each insertion finds its place by binary search (`insertionIndex`).
+  /// Each insertion finds its place by binary search (`ListingOrder.insert`).
   @Test func theListingIsInCodePointOrderInsertedOneByOne() throws {
     var random = SeededRandom(seed: 0xF01E)
     for round in 0..<20 {
