@@ -96,6 +96,50 @@ import Testing
     }
   }
 
+  /// A request's body is read whole through the worker's 16 KB buffer, in records of any size,
+  /// up to the limit; one byte past it (sent without a declared length, as a chunked body
+  /// reaches the worker) is refused, whatever came before.
+  @Test(arguments: [
+    (0, 0), (1, 1), (16_383, 1000), (16_384, 16_384), (16_385, 65_535), (100_000, 7), (131_072, 65_535),
+    (131_073, 65_535),
+  ])
+  func requestBodiesAreReadWholeUpToTheLimit(bodyCount: Int, recordSize: Int) throws {
+    let directory = TemporaryDirectory("fastcgi-body")
+    let path = directory.file("responder.sock")
+    let listening = try UnixSocket.listen(path: path)
+    defer { close(listening) }
+    let limit = 131_072
+    let connection = FastCGIConnection(listeningDescriptor: listening, maximumBodyBytes: limit)
+    var random = SeededRandom(seed: UInt64(bodyCount))
+    let body = (0..<bodyCount).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+
+    let client = try FastCGIClient(socketPath: path)
+    client.send(FastCGIClient.beginRequest)
+    client.send(FastCGIClient.params([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/x")]))
+    client.send(FastCGIClient.params([]))
+    // Sent from a thread of its own: a large body fills the socket's buffer until it is read.
+    nonisolated(unsafe) let peer = client
+    let sender = Thread {
+      for start in stride(from: 0, to: body.count, by: max(recordSize, 1)) {
+        peer.send(FastCGIClient.record(type: 5, content: Array(body[start..<min(start + recordSize, body.count)])))
+      }
+      peer.send(FastCGIClient.record(type: 5, content: []))
+    }
+    sender.start()
+
+    guard case .request(let request, let ticket) = connection.accept() else {
+      Issue.record("no request accepted")
+      return
+    }
+    if bodyCount > limit {
+      #expect(request.bodyExceededLimit && request.body.isEmpty)
+    } else {
+      #expect(!request.bodyExceededLimit)
+      #expect(request.body == body)
+    }
+    #expect(connection.respond(FastCGIResponse(status: 204), to: ticket))
+  }
+
   /// nginx gone (a client that hung up, a reload) before a large answer is sent: the direct
   /// write fails with `EPIPE` or `ECONNRESET` instead of raising `SIGPIPE` or waiting, `respond`
   /// says so, and the connection serves the next request as usual.
