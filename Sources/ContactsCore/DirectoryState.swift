@@ -235,8 +235,11 @@ public struct DirectoryState: Sendable {
     changeLog.append(ChangeEntry(sequence: newGeneration, id: stored.id, contact: entry))
   }
 
-  /// Applies many changes at once, in one linear pass: what a worker does when it loads a
-  /// journal, instead of a sorted insertion per record.
+  /// Applies many changes at once: what a worker does when it loads a journal or reads a bulk
+  /// record. Fewer than a sixteenth of the directory go into the order one by one (a chunk's
+  /// move each, ~1.5 µs); more, in one linear merge of the whole order, which costs a copy of
+  /// every pointer however few change (at 100,000 contacts a bulk of 1,000 took 27–31 ms in
+  /// process merged, 22 ms one by one in the flat array before).
   ///
   /// - Parameters:
   ///   - upserts: contacts to insert or replace, each already carrying its version (the
@@ -250,14 +253,18 @@ public struct DirectoryState: Sendable {
       return
     }
     let added = upserts.map { IndexedContact($0) }.sorted(by: IndexedContact.precedes)
-    // Where the contacts replaced or removed stand now, each found by binary search.
-    var dropped: Set<Int> = []
-    for id in removals.keys { if let index = position(of: id) { dropped.insert(index) } }
-    for contact in upserts { if let index = position(of: contact.id) { dropped.insert(index) } }
-    let removed = dropped.map { entries[$0] }
-    for id in removals.keys { byID[id] = nil }
-    for entry in added { byID[entry.contact.id] = entry }
-    entries = ListingOrder(sorted: Self.merge(entries.array, dropping: dropped.sorted(), adding: added))
+    // The contacts replaced or removed.
+    var removed: [IndexedContact] = []
+    for id in removals.keys { if let old = byID.removeValue(forKey: id) { removed.append(old) } }
+    for entry in added { if let old = byID.updateValue(entry, forKey: entry.contact.id) { removed.append(old) } }
+    if (added.count + removed.count) * 16 < entries.count {
+      for old in removed { entries.remove(old) }
+      for entry in added { entries.insert(entry) }
+    } else {
+      // Where the contacts replaced or removed stand, each found by binary search.
+      let dropped = Set(removed.compactMap { old in entries.position(of: old) ?? entries.firstIndex { $0 === old } })
+      entries = ListingOrder(sorted: Self.merge(entries.array, dropping: dropped.sorted(), adding: added))
+    }
     updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
     // The change log in commit order, each contact once, in its last state.
@@ -350,12 +357,6 @@ public struct DirectoryState: Sendable {
   private mutating func removeFromOrder(id: String) -> IndexedContact? {
     guard let existing = byID[id], entries.remove(existing) else { return nil }
     return existing
-  }
-
-  /// The index of contact `id` in `entries` (binary search by its sort key), `nil` if absent.
-  private func position(of id: String) -> Int? {
-    guard let existing = byID[id] else { return nil }
-    return entries.position(of: existing) ?? entries.firstIndex { $0 === existing }
   }
 
   /// `entries` without the indices `dropped` (ascending) and with `added` (sorted) merged in:

@@ -8,6 +8,17 @@ import Testing
 struct DirectoryStateMergeTests {
   @Test(arguments: 0..<40)
   func mergingABatchEqualsApplyingItChangeByChange(seed: Int) {
+    check(seed: seed, existing: 0..<300, batch: 1..<200)
+  }
+
+  /// A batch under a sixteenth of the directory goes into the order change by change instead
+  /// of through the merge (a bulk record read by a worker of a large directory): the same result.
+  @Test(arguments: 0..<8)
+  func aSmallBatchIntoALargeDirectoryEqualsApplyingItChangeByChange(seed: Int) {
+    check(seed: 1000 + seed, existing: 3000..<4000, batch: 1..<120)
+  }
+
+  func check(seed: Int, existing existingCount: Range<Int>, batch: Range<Int>) {
     var random = SeededRandom(seed: UInt64(seed))
     let names = ["Ann", "bob", "Carla", "dave", "Eve", "ann", "Zed", "Émile", "0 desk", "Front Desk"]
     func contact(_ id: String) -> Contact {
@@ -15,12 +26,12 @@ struct DirectoryStateMergeTests {
         id: id, type: .custom, name: names.randomElement(using: &random)!,
         phoneNumber: "555 \(Int.random(in: 0..<100, using: &random))")
     }
-    let existing = (0..<Int.random(in: 0..<300, using: &random)).map { contact("c\($0)") }
+    let existing = (0..<Int.random(in: existingCount, using: &random)).map { contact("c\($0)") }
     let base = DirectoryState(contacts: existing, generation: 10)
     // Creates, updates (also of contacts created in the batch) and deletes, in one batch.
     var changes: [ContactChange] = []
     var known = existing.map(\.id)
-    for index in 0..<Int.random(in: 1..<200, using: &random) {
+    for index in 0..<Int.random(in: batch, using: &random) {
       switch Int.random(in: 0..<3, using: &random) {
       case 0:
         let created = contact("n\(seed)-\(index)")
@@ -56,6 +67,7 @@ struct DirectoryStateMergeTests {
     #expect(merged.generation == oneByOne.generation)
     for entry in oneByOne.entries { #expect(merged.contact(id: entry.contact.id)?.contact == entry.contact) }
     #expect(merged.count == oneByOne.count)
+    #expect(merged.entries.isWellFormed)
   }
 
   /// A loader builds the state from the snapshot's contacts and the journal's last word on each
