@@ -3,10 +3,10 @@
 /// directory's.
 ///
 /// One flat array was simpler, but at 100,000 contacts each create moved 0.4 MB of pointers on
-/// average, twice per POST (the worker that wrote it and the one that read it), and under the
-/// journal's lock: 6.6% of all CPU samples of a POST run, and as many microseconds of lock hold
-/// per write (docs/performance.md). Here an insertion is two binary searches, a move of at most
-/// `chunkCapacity` pointers and an update of one start per chunk after it.
+/// average, twice per POST (the worker that wrote it, under the journal's lock, and the one that
+/// read it): 6.6% of all CPU samples of a POST run (docs/performance.md). Here an insertion is
+/// two binary searches, a move of at most `chunkCapacity` pointers and an update of one start
+/// per chunk after it.
 ///
 /// A collection with `Int` positions, like the array it replaces: listings slice it, scans
 /// iterate it (chunk by chunk, not through the subscript), tests compare it. Copies are cheap
