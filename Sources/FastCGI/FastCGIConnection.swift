@@ -52,6 +52,8 @@ public final class FastCGIConnection {
   private let maximumBodyBytes: Int
   private let maximumOpenRequests: Int
   private var slots: [Slot] = []
+  /// What `readBody` reads into: one buffer for the connection's life, not one per request.
+  private var bodyChunk = [CChar](repeating: 0, count: 16384)
 
   /// Prepares libfcgi to accept on `listeningDescriptor`, which must be non-blocking
   /// (`UnixSocket.setNonBlocking`): `accept` waits for it with `poll(2)`.
@@ -267,12 +269,13 @@ public final class FastCGIConnection {
 
   /// Reads the body up to the limit; stops reading (and reports it) as soon as it is over.
   ///
-  /// Through a buffer on the stack: a 16 KB array on the heap, zeroed, for every request (a GET
+  /// Into the connection's one buffer: a 16 KB array made and zeroed for every request (a GET
   /// reads nothing) cost a `memset` and a `malloc` large enough to make glibc consolidate its
   /// fast bins, which costs more the larger the heap (libfcgi's own 8 KB stream buffers, taken
-  /// in `FCGX_Accept_r`, still do: 2–3% of a worker's samples at 100,000 contacts).
+  /// in `FCGX_Accept_r`, still do: 2–3% of a worker's samples at 100,000 contacts). Not
+  /// `withUnsafeTemporaryAllocation`: on Linux it takes 16 KB from the heap too.
   private func readBody(_ request: UnsafeMutablePointer<FCGX_Request>) -> (bytes: [UInt8], exceededLimit: Bool) {
-    withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16384) { chunk in
+    bodyChunk.withUnsafeMutableBufferPointer { chunk in
       var body: [UInt8] = []
       while true {
         let count = Int(FCGX_GetStr(chunk.baseAddress, Int32(chunk.count), request.pointee.in))
