@@ -33,9 +33,9 @@ public enum UnixSocket {
   /// Creates a unix stream socket at `path` and listens on it.
   ///
   /// A stale socket file left by a dead server is replaced; a socket something still answers on
-  /// is an error, so two servers never fight over one path. The file is created with `mode`
-  /// (0660 by default: nginx reaches it through the group, nobody else at all), then given to
-  /// `group` if one is named.
+  /// is an error, so two servers never fight over one path. The file gets `mode` (0660 by
+  /// default: nginx reaches it through the group, nobody else at all), then `group` if one is
+  /// named, both before the socket listens. The process's umask is neither used nor touched.
   ///
   /// - Returns: the listening descriptor, `O_CLOEXEC` (a worker gets it by `dup2` onto 0).
   /// - Throws: `SystemError` naming the failed syscall.
@@ -64,8 +64,10 @@ public enum UnixSocket {
       socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     }
     do throws(SystemError) {
-      let previousMask = umask(mode_t(0o777 & ~mode))
-      defer { umask(previousMask) }
+      // The file gets its mode and group between bind and listen. No umask is set around bind:
+      // the mask belongs to the whole process, and changing it, even for a moment, changed the
+      // mode of whatever another thread (or a child it started) created meanwhile. Until
+      // listen, a connect is refused whatever the file's mode says.
       try Syscall.call("bind", path: path) {
         withUnsafePointer(to: &address) { pointer in
           pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }

@@ -215,6 +215,11 @@ public final class LocalStack: @unchecked Sendable {
     (try? String(contentsOfFile: serviceLog, encoding: .utf8)) ?? ""
   }
 
+  /// nginx's error log so far (for a failing test's message).
+  public func nginxErrors() -> String {
+    (try? String(contentsOfFile: "\(runtime)/error.log", encoding: .utf8)) ?? ""
+  }
+
   /// The worker processes' ids (children of the supervisor).
   public func workerPIDs() -> [Int32] {
     guard let supervisor else { return [] }
