@@ -110,13 +110,21 @@ if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "load" {
   print("load \(loaded[0].generation) generations: \(format(load)) (median of \(times))")
   exit(0)
 }
-// `contacts-bench seed DIRECTORY COUNT`: a data directory of COUNT custom contacts, compacted.
+// `contacts-bench seed DIRECTORY COUNT [JOURNAL]`: a data directory of COUNT custom contacts,
+// compacted, then JOURNAL more creates left in the journal, which a new worker replays (the
+// benchmark's directory at 100,000 holds some 15,000).
 if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "seed" {
   let repository = try FileContactRepository(directory: CommandLine.arguments[2])
-  for contact in customContacts(Int(CommandLine.arguments[3]) ?? 0) {
+  let count = Int(CommandLine.arguments[3]) ?? 0
+  let journal = CommandLine.arguments.count > 4 ? Int(CommandLine.arguments[4]) ?? 0 : 0
+  let contacts = customContacts(count + journal)
+  for contact in contacts[..<count] {
     _ = try repository.commit(by: "bench") { _ in .create(contact) }
   }
   try repository.compact()
+  for contact in contacts[count...] {
+    _ = try repository.commit(by: "bench") { _ in .create(contact) }
+  }
   exit(0)
 }
 

@@ -8,7 +8,8 @@ re-executes the binary), runs `BINARY serve --workers 2` on a private socket, an
 ROUNDS times (5 by default). The supervisor replaces its workers one at a time; each new
 worker's start-up is its "worker_ready" time minus the supervisor's "worker_started" time for
 its pid (the JSON log lines on stderr, with milliseconds). Prints every start-up and the median.
-Seed a data directory with `contacts-bench seed DIR COUNT`.
+Seed a data directory with `contacts-bench seed DIR COUNT [JOURNAL]` (JOURNAL creates left in the
+journal, as the benchmark leaves some 15,000 at 100,000).
 """
 
 import datetime
