@@ -1,6 +1,7 @@
-import ContactsCore
 import TestSupport
 import Testing
+
+@testable import ContactsCore
 
 /// `DirectoryState.apply(upserts:removals:generation:)` (a bulk record, a loaded journal) must
 /// leave the same contacts, in the same order, at the same versions, as applying each change
@@ -114,5 +115,30 @@ struct DirectoryStateMergeTests {
     for entry in built.entries { #expect(built.contact(id: entry.contact.id) === entry) }
     #expect(built.generation == sequence)
     #expect(built.contact(id: "c5")?.contact.version == (repeated ? 200 : 6))
+  }
+
+  /// A loader's listing order: the snapshot's contacts checked to be in order, then the
+  /// journal's merged in. Whatever the input (in order or not, names that fold alike, the same
+  /// contact on both sides), exactly the objects a stable sort of the two lists gives, in its
+  /// order.
+  @Test(arguments: 0..<24)
+  func listingOrderIsAStableSortOfBothLists(seed: Int) {
+    var random = SeededRandom(seed: UInt64(seed))
+    let names = ["Ann", "ann", "ANN", "bob", "Émile", "Zed", "0 desk", "Front Desk"]
+    func entry(_ id: String) -> IndexedContact {
+      IndexedContact(Contact(id: id, type: .custom, name: names.randomElement(using: &random)!, phoneNumber: "555"))
+    }
+    let snapshotCount = [0, 1, 2, 50, 300].randomElement(using: &random)!
+    var snapshot = (0..<snapshotCount).map { entry("c\($0 % 40)") }.sorted(by: IndexedContact.precedes)
+    // Every fourth list is not in order: a file written otherwise is sorted whole.
+    if seed % 4 == 3 { snapshot.shuffle(using: &random) }
+    let changes = (0..<[0, 1, 7, 120].randomElement(using: &random)!).map { _ in
+      entry("c\(Int.random(in: 0..<60, using: &random))")
+    }
+
+    let ordered = DirectoryState.listingOrder(snapshot, adding: changes)
+    let expected = (snapshot + changes).sorted(by: IndexedContact.precedes)
+    #expect(ordered.count == expected.count)
+    #expect(zip(ordered, expected).allSatisfy { (got: IndexedContact, wanted: IndexedContact) in got === wanted })
   }
 }
