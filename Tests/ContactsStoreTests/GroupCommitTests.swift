@@ -227,8 +227,8 @@ struct GroupCommitTests {
         kill(process.processIdentifier, SIGKILL)
       }
       for (process, output) in writers {
-        process.waitUntilExit()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waitUntilExited(process), "a writer still runs after its SIGKILL")
+        let text = String(decoding: drain(output), as: UTF8.self)
         // Only whole lines: a kill may fall in the middle of printing an id (it was acknowledged
         // all the same, but is not counted).
         acknowledged.formUnion(

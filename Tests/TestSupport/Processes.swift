@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
   import Glibc
@@ -179,5 +179,38 @@ public func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable 
     var results: [(Int, T)] = []
     for try await result in group { results.append(result) }
     return results.sorted { $0.0 < $1.0 }.map(\.1)
+  }
+}
+
+/// Waits until the child `process` has exited (after a SIGKILL, say) without waiting for
+/// Foundation to notice: `Process` learns of a child's end from a socket the child holds, and a
+/// process spawned meanwhile on another thread may inherit that socket and keep it open, so
+/// `waitUntilExit()` can wait for as long as that other process lives (a CI run hung 20 minutes
+/// on two dead writers). This asks the kernel (`waitid` with `WNOWAIT`: the child stays for
+/// Foundation to reap; one Foundation reaped already is gone too).
+///
+/// - Returns: `false` if the child still runs after `seconds`.
+public func waitUntilExited(_ process: Process, within seconds: Double = 30) -> Bool {
+  let pid = process.processIdentifier
+  return eventually(within: seconds) {
+    var info = siginfo_t()
+    guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG) == 0 else {
+      return errno == ECHILD  // Foundation noticed, and reaped it already
+    }
+    return info._sifields._sigchld.si_pid == pid
+  }
+}
+
+/// What is in `pipe` now, read without blocking: once the writer is dead this is all it wrote,
+/// even if another process inherited the write end and keeps it open (see `waitUntilExited`).
+public func drain(_ pipe: Pipe) -> Data {
+  let descriptor = pipe.fileHandleForReading.fileDescriptor
+  _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+  var data = Data()
+  var buffer = [UInt8](repeating: 0, count: 65_536)
+  while true {
+    let count = read(descriptor, &buffer, buffer.count)
+    guard count > 0 else { return data }
+    data.append(contentsOf: buffer[0..<count])
   }
 }
