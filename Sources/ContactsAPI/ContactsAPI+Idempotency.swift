@@ -43,7 +43,7 @@ extension ContactsAPI {
     if kept.status == 201, let id = (try? JSONParser.parse(kept.body))?["id"]?.stringValue {
       headers.append(.init("Location", "/contacts/\(id)"))
       if let entry = (try? repository.currentState())?.contact(id: id), Array(entry.json) == kept.body {
-        headers.append(.init("ETag", EntityTag.forContact(version: entry.contact.version)))
+        headers.append(.init("ETag", EntityTag.forContact(version: entry.version)))
       }
     }
     return APIResponse(status: kept.status, headers: headers, body: kept.body)

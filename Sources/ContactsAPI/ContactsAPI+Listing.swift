@@ -199,7 +199,7 @@ extension ContactsAPI {
     } catch {
       throw APIError.invalidQuery(error)
     }
-    let etag = EntityTag.forContact(version: entry.contact.version, fields: fields)
+    let etag = EntityTag.forContact(version: entry.version, fields: fields)
     if let notModified = try evaluatePreconditions(context, etag: etag) { return notModified }
     let body = fields.map { entry.contact.json(fields: $0) } ?? Array(entry.json)
     return APIResponse(status: 200, headers: readHeaders(etag: etag, permissions: context.permissions), body: body)

@@ -35,7 +35,7 @@ extension ContactsAPI {
       headers: [
         Self.jsonContentType,
         .init("Location", "/contacts/\(id)"),
-        .init("ETag", EntityTag.forContact(version: entry.contact.version)),
+        .init("ETag", EntityTag.forContact(version: entry.version)),
       ],
       body: answer)
   }
@@ -58,7 +58,7 @@ extension ContactsAPI {
     let entry = try existing(id, in: state, path: request.path)
     return APIResponse(
       status: 200,
-      headers: [Self.jsonContentType, .init("ETag", EntityTag.forContact(version: entry.contact.version))],
+      headers: [Self.jsonContentType, .init("ETag", EntityTag.forContact(version: entry.version))],
       body: Array(entry.json))
   }
 
@@ -83,10 +83,10 @@ extension ContactsAPI {
 
   /// 405 for directory contacts, then 412 when `If-Match`/`If-None-Match` say so.
   private func checkWritable(_ entry: IndexedContact, _ context: RequestContext) throws(APIError) {
-    guard entry.contact.type == .custom else {
+    guard entry.type == .custom else {
       throw Self.methodNotAllowed(context.request.method, for: entry.contact)
     }
-    _ = try evaluatePreconditions(context, etag: EntityTag.forContact(version: entry.contact.version))
+    _ = try evaluatePreconditions(context, etag: EntityTag.forContact(version: entry.version))
   }
 
   /// The body as JSON, or the 415 / 413 / 400 it deserves, in that order. Returned rather than

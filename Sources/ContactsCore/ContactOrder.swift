@@ -50,8 +50,8 @@ public struct ContactOrder: Equatable, Sendable {
 
   /// The final comparison: the folded ids, then the ids as sent (never equal for two contacts).
   static func compareIDs(_ left: IndexedContact, _ right: IndexedContact) -> Int {
-    let folded = compareCodePoints(left.sortText(.id), right.sortText(.id))
-    return folded != 0 ? folded : compareCodePoints(left.contact.id, right.contact.id)
+    let folded = left.withFoldedID { leftBytes in right.withFoldedID { compareBytes(leftBytes, $0) } }
+    return folded != 0 ? folded : compareCodePoints(left.id, right.id)
   }
 
   /// −1, 0 or 1 as `left`'s Unicode scalars compare with `right`'s, one by one: the order of
@@ -72,7 +72,7 @@ public struct ContactOrder: Equatable, Sendable {
   }
 
   /// −1, 0 or 1 as `left` compares with `right`, byte by byte, a prefix first.
-  private static func compareBytes(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Int {
+  static func compareBytes(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Int {
     let common = min(left.count, right.count)
     var index = 0
     while index < common {
@@ -89,7 +89,7 @@ extension IndexedContact {
   /// (Phone numbers sort by their folded text too, not by the digits the filters compare.)
   func sortText(_ attribute: ContactAttribute) -> String {
     switch attribute {
-    case .phoneNumber: contact.phoneNumber.map(TextFolding.fold) ?? ""
+    case .phoneNumber: phoneNumber.map(TextFolding.fold) ?? ""
     default: folded(attribute) ?? ""
     }
   }

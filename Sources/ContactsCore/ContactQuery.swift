@@ -176,10 +176,7 @@ public struct ContactQuery: Equatable, Sendable {
 
   /// Whether `entry` passes every filter and `q`.
   public func matches(_ entry: IndexedContact) -> Bool {
-    for (attribute, values) in filters {
-      guard let value = entry.folded(attribute), !value.isEmpty || attribute != .phoneNumber else { return false }
-      if !values.contains(value) { return false }
-    }
+    for (attribute, values) in filters where !entry.hasFolded(attribute, amongst: values) { return false }
     if let text, !text.isEmpty {
       let inText = entry.searchableTextContains(text)
       let inDigits = !textDigits.isEmpty && entry.phoneDigitsContain(textDigits)

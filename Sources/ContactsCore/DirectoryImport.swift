@@ -63,16 +63,16 @@ extension DirectoryState {
         throw .invalid("id '\(contact.id)' appears more than once")
       }
       if let existing = self.contact(id: contact.id) {
-        guard existing.contact.type == type else { throw .idTaken(id: contact.id, type: existing.contact.type) }
+        guard existing.type == type else { throw .idTaken(id: contact.id, type: existing.type) }
         var comparable = contact
         comparable.type = type
-        comparable.version = existing.contact.version
+        comparable.version = existing.version
         if comparable == existing.contact { summary.unchanged += 1 } else { summary.changed.append(contact.id) }
       } else {
         summary.added.append(contact.id)
       }
     }
-    summary.removed = entries.filter { $0.contact.type == type && !seen.contains($0.contact.id) }.map(\.contact.id)
+    summary.removed = entries.filter { $0.type == type && !seen.contains($0.id) }.map(\.id)
     if contacts.isEmpty && !summary.removed.isEmpty && !allowEmpty {
       throw .removesAll(type: type, existing: summary.removed.count)
     }

@@ -66,7 +66,7 @@ struct DirectoryIndex: Sendable {
       switch attribute {
       case .phoneNumber where value.isEmpty: continue  // never matches a filter
       case .phoneNumber where value.utf8.count >= 3: continue  // the digit trigrams find it
-      case .id where value.utf8.elementsEqual(entry.contact.id.utf8): continue  // `byID` finds it
+      case .id where value.utf8.elementsEqual(entry.id.utf8): continue  // `byID` finds it
       default: insert(slot, at: Self.exactKey(attribute, value))
       }
     }
@@ -84,7 +84,7 @@ struct DirectoryIndex: Sendable {
   /// Puts `new` in place of `old`: in `old`'s slot when every value the index holds is the
   /// same (a new version of an unchanged contact, as an import makes), else removes and adds.
   mutating func replace(_ old: IndexedContact?, with new: IndexedContact) {
-    if let old, old.contact.id == new.contact.id, old.hasSameIndexedValues(as: new),
+    if let old, old.id == new.id, old.hasSameIndexedValues(as: new),
       let slot = slotOf.removeValue(forKey: ObjectIdentifier(old))
     {
       slots[Int(slot)] = new

@@ -1,132 +1,3 @@
-/// A contact with everything a request needs precomputed once: its JSON, its sort key and the
-/// folded values the filters compare.
-///
-/// A class so that the sorted array of a large directory moves pointers, not structs, when a
-/// change is inserted; immutable, so sharing it between states is safe.
-public final class IndexedContact: Sendable {
-  public let contact: Contact
-  /// The contact's JSON object, as listings and `GET /contacts/{id}` send it. A slice, so that a
-  /// worker loading a data directory keeps the file's bytes rather than a copy per contact.
-  public let json: ArraySlice<UInt8>
-  let sortKey: String
-  // Folded values the filters compare (digits for the phone number); `nil` when absent. Stored
-  // one by one rather than in an array: one allocation less per contact when loading 100,000.
-  private let foldedID: String
-  private let digits: String?
-  private let foldedUserName: String?
-  private let foldedFirstName: String?
-  private let foldedLastName: String?
-  private let foldedEmployeeId: String?
-  /// A user's folded name, userName, firstName, lastName and employeeId, separated by
-  /// `searchSeparator`; `nil` for a queue or custom contact, whose search text is its folded
-  /// name (`sortKey`) alone: one allocation less per contact when loading 100,000.
-  private let userSearchText: [UInt8]?
-  /// 0xFF never occurs in UTF-8, and a `q` is always UTF-8 (a `String`), so no query can match
-  /// on the separator or across two fields. (NUL, the separator before, let `q=%00` match every
-  /// user that has a userName.)
-  static let searchSeparator: UInt8 = 0xFF
-
-  /// - Parameters:
-  ///   - contact: the contact.
-  ///   - json: its JSON object when already at hand (as `contact.json` would make it), so that
-  ///     loading a data directory does not encode every contact again.
-  public init(_ contact: Contact, json: ArraySlice<UInt8>? = nil) {
-    self.contact = contact
-    self.json = json ?? ArraySlice(contact.json)
-    let isUser = contact.type == .user
-    let name = TextFolding.fold(contact.name)
-    sortKey = name
-    digits = contact.phoneNumber.map(TextFolding.digits(of:))
-    foldedID = TextFolding.fold(contact.id)
-    foldedUserName = isUser ? contact.userName.map(TextFolding.fold) : nil
-    foldedFirstName = isUser ? contact.firstName.map(TextFolding.fold) : nil
-    foldedLastName = isUser ? contact.lastName.map(TextFolding.fold) : nil
-    foldedEmployeeId = isUser ? contact.employeeId.map(TextFolding.fold) : nil
-    if isUser {
-      var text = Array(name.utf8)
-      for value in [foldedUserName, foldedFirstName, foldedLastName, foldedEmployeeId] {
-        guard let value else { continue }
-        text.append(Self.searchSeparator)
-        text.append(contentsOf: value.utf8)
-      }
-      userSearchText = text
-    } else {
-      userSearchText = nil
-    }
-  }
-
-  /// Calls `body` with what `q` searches: the folded name, and a user's folded userName,
-  /// firstName, lastName and employeeId, separated by `searchSeparator`, as one byte string so
-  /// that a search is a plain byte scan.
-  func withSearchableText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-    if let userSearchText { return userSearchText.withUnsafeBufferPointer(body) }
-    return Self.withUTF8(sortKey, body)
-  }
-
-  /// Calls `body` with the digits of the phone number, as UTF-8 (none without a phone number).
-  func withPhoneDigits<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-    Self.withUTF8(digits ?? "", body)
-  }
-
-  /// A string's UTF-8 bytes without copying them (a native string is always contiguous; a
-  /// small one is spilled to the stack).
-  private static func withUTF8<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-    if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
-    return Array(text.utf8).withUnsafeBufferPointer(body)
-  }
-
-  /// Whether the folded search text contains `needle` (already folded).
-  func searchableTextContains(_ needle: [UInt8]) -> Bool {
-    withSearchableText { Self.contains($0, needle) }
-  }
-
-  /// Whether the phone number's digits contain `digits`.
-  func phoneDigitsContain(_ digits: [UInt8]) -> Bool {
-    withPhoneDigits { Self.contains($0, digits) }
-  }
-
-  /// Byte-string search; the strings here are short, so a direct scan beats anything cleverer.
-  static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-    guard !needle.isEmpty else { return true }
-    guard haystack.count >= needle.count else { return false }
-    let first = needle[0]
-    var start = 0
-    let last = haystack.count - needle.count
-    while start <= last {
-      if haystack[start] == first {
-        var offset = 1
-        while offset < needle.count && haystack[start + offset] == needle[offset] { offset += 1 }
-        if offset == needle.count { return true }
-      }
-      start += 1
-    }
-    return false
-  }
-
-  /// The folded value of `attribute` (digits for phone numbers), `nil` when absent.
-  func folded(_ attribute: ContactAttribute) -> String? {
-    switch attribute {
-    case .id: foldedID
-    case .name: sortKey
-    case .type: contact.type.folded
-    case .phoneNumber: digits
-    case .userName: foldedUserName
-    case .firstName: foldedFirstName
-    case .lastName: foldedLastName
-    case .employeeId: foldedEmployeeId
-    }
-  }
-
-  /// The listing order: by the code points of the folded name, then `ContactOrder`'s final
-  /// comparison (the folded ids, then the ids as sent), exactly as `sortBy=name` orders: a strict
-  /// total order, unlike `String`'s `<`, which holds canonical equivalents equal and is not a
-  /// strict weak order for text that is not in NFC.
-  static func precedes(_ lhs: IndexedContact, _ rhs: IndexedContact) -> Bool {
-    let byName = ContactOrder.compareCodePoints(lhs.sortKey, rhs.sortKey)
-    return byName != 0 ? byName < 0 : ContactOrder.compareIDs(lhs, rhs) < 0
-  }
-}
-
 /// Every contact a worker serves, in listing order, at one generation of the data.
 ///
 /// A value type: a worker keeps one, applies each change of the journal to it in place, and
@@ -184,9 +55,9 @@ public struct DirectoryState: Sendable {
       _ indexed: [IndexedContact], upserting upserts: [IndexedContact], removing removed: some Collection<String>
     ) {
       byID.reserveCapacity(indexed.count + upserts.count)
-      for entry in indexed { byID[entry.contact.id] = entry }
+      for entry in indexed { byID[entry.id] = entry }
       displaced = byID.count != indexed.count
-      for entry in upserts where byID.updateValue(entry, forKey: entry.contact.id) != nil { displaced = true }
+      for entry in upserts where byID.updateValue(entry, forKey: entry.id) != nil { displaced = true }
       for id in removed where byID.removeValue(forKey: id) != nil { displaced = true }
     }
   }
@@ -239,7 +110,7 @@ public struct DirectoryState: Sendable {
     self.generation = generation
     changeLog = ChangeLog(horizon: generation)
     byID = index.byID
-    entries = ListingOrder(sorted: index.displaced ? ordered.filter { [byID] in byID[$0.contact.id] === $0 } : ordered)
+    entries = ListingOrder(sorted: index.displaced ? ordered.filter { [byID] in byID[$0.id] === $0 } : ordered)
   }
 
   public var count: Int { entries.count }
@@ -250,7 +121,7 @@ public struct DirectoryState: Sendable {
 
   /// The contacts of one type, in listing order.
   public func contacts(ofType type: ContactType) -> [Contact] {
-    entries.lazy.filter { $0.contact.type == type }.map(\.contact)
+    entries.lazy.filter { $0.type == type }.map(\.contact)
   }
 
   /// Inserts or replaces `contact` (its version is the new generation).
@@ -288,7 +159,7 @@ public struct DirectoryState: Sendable {
     // The contacts replaced or removed.
     var removed: [IndexedContact] = []
     for id in removals.keys { if let old = byID.removeValue(forKey: id) { removed.append(old) } }
-    for entry in added { if let old = byID.updateValue(entry, forKey: entry.contact.id) { removed.append(old) } }
+    for entry in added { if let old = byID.updateValue(entry, forKey: entry.id) { removed.append(old) } }
     if (added.count + removed.count) * 16 < entries.count {
       for old in removed { entries.remove(old) }
       for entry in added { entries.insert(entry) }
@@ -301,7 +172,7 @@ public struct DirectoryState: Sendable {
     generation = max(generation, newGeneration)
     // The change log in commit order, each contact once, in its last state.
     let logged =
-      added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
+      added.map { ChangeEntry(sequence: $0.version, id: $0.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
     for entry in logged.sorted(by: { $0.sequence < $1.sequence }) { changeLog.append(entry) }
   }
@@ -324,9 +195,9 @@ public struct DirectoryState: Sendable {
     firstSequence: UInt64? = nil
   ) {
     var previous: [String: IndexedContact] = [:]
-    for entry in entries where entry.contact.type == type { previous[entry.contact.id] = entry }
-    let removed = entries.filter { $0.contact.type == type }
-    var kept = entries.filter { $0.contact.type != type }
+    for entry in entries where entry.type == type { previous[entry.id] = entry }
+    let removed = entries.filter { $0.type == type }
+    var kept = entries.filter { $0.type != type }
     var added: [IndexedContact] = []
     var imported: [String: IndexedContact] = [:]
     for contact in contacts {
@@ -338,7 +209,7 @@ public struct DirectoryState: Sendable {
       added.append(entry)
       imported[stored.id] = entry
     }
-    byID = Dictionary(kept.map { ($0.contact.id, $0) }, uniquingKeysWith: { _, last in last })
+    byID = Dictionary(kept.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
     entries = ListingOrder(sorted: kept.sorted(by: IndexedContact.precedes))
     updateIndex { index in Self.replace(removed, with: added, in: &index) }
     generation = max(generation, newGeneration)
@@ -350,7 +221,7 @@ public struct DirectoryState: Sendable {
         continue
       }
       var comparable = entry.contact
-      comparable.version = old.contact.version
+      comparable.version = old.version
       if comparable != old.contact { changed.append(id) }
     }
     changed += previous.keys.filter { imported[$0] == nil }
@@ -380,8 +251,8 @@ public struct DirectoryState: Sendable {
   private static func replace(_ removed: [IndexedContact], with added: [IndexedContact], in index: inout DirectoryIndex)
   {
     var previous: [String: IndexedContact] = [:]
-    for entry in removed { previous[entry.contact.id] = entry }
-    for entry in added { index.replace(previous.removeValue(forKey: entry.contact.id), with: entry) }
+    for entry in removed { previous[entry.id] = entry }
+    for entry in added { index.replace(previous.removeValue(forKey: entry.id), with: entry) }
     for entry in removed { index.remove(entry) }  // those not replaced (removing twice does nothing)
   }
 

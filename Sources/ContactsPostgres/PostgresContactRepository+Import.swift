@@ -33,7 +33,7 @@ extension PostgresContactRepository {
         for contact in contacts {
           var stored = contact
           stored.type = type
-          stored.version = sequenceOf[contact.id] ?? current.contact(id: contact.id)?.contact.version ?? generation
+          stored.version = sequenceOf[contact.id] ?? current.contact(id: contact.id)?.version ?? generation
           rows.append([
             stored.id, stored.type.rawValue, stored.name, stored.phoneNumber, stored.userName, stored.firstName,
             stored.lastName, stored.employeeId, String(stored.version),

@@ -40,7 +40,7 @@ public enum AdminTasks {
       let contacts = rows.map(\.contact)
       for row in rows { lineOfID[row.contact.id] = row.line }
       let repository = try store.open()
-      if onlyIfEmpty, try repository.currentState().entries.contains(where: { $0.contact.type == type }) {
+      if onlyIfEmpty, try repository.currentState().entries.contains(where: { $0.type == type }) {
         return "the store already holds \(kind); nothing imported (--only-if-empty)\n"
       }
       let summary = try repository.importDirectory(

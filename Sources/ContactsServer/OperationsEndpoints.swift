@@ -160,7 +160,7 @@ struct OperationsEndpoints {
     page.sample("contacts_data_generation", state?.generation ?? repository.cachedGeneration)
     if let state {
       var counts: [ContactType: Int] = [:]
-      for entry in state.entries { counts[entry.contact.type, default: 0] += 1 }
+      for entry in state.entries { counts[entry.type, default: 0] += 1 }
       page.family("contacts_contacts", .gauge, "Contacts, by type.")
       for type in ContactType.allCases { page.sample("contacts_contacts", counts[type] ?? 0, ["type": type.rawValue]) }
     }

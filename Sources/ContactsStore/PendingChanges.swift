@@ -81,7 +81,7 @@ struct PendingChanges {
     let built = DirectoryState.loaded(
       contacts, upserting: added, removing: Array(removals.keys), generation: max(generation, self.generation))
     let logged =
-      added.map { ChangeEntry(sequence: $0.contact.version, id: $0.contact.id, contact: $0) }
+      added.map { ChangeEntry(sequence: $0.version, id: $0.id, contact: $0) }
       + removals.map { ChangeEntry(sequence: $0.value, id: $0.key, contact: nil) }
     var state = built
     state.changeLog = try changeLog(built.contact(id:), logged.sorted(by: { $0.sequence < $1.sequence }))

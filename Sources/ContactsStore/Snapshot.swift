@@ -32,11 +32,11 @@ struct Snapshot {
     }
     writer.append(raw: "},\"custom\":[")
     var first = true
-    for entry in state.entries where entry.contact.type == .custom {
+    for entry in state.entries where entry.type == .custom {
       if !first { writer.append(raw: ",\n") }
       first = false
       writer.append(raw: "{\"v\":")
-      writer.append(integer: entry.contact.version)
+      writer.append(integer: entry.version)
       writer.append(raw: ",\"c\":")
       writer.append(raw: entry.json)
       writer.append(raw: "}")
@@ -144,7 +144,7 @@ struct StoredChange {
   /// - Throws: `StoreError.damaged` when the stored contact cannot be read.
   func entry(current: (String) -> IndexedContact?) throws(StoreError) -> ChangeEntry {
     guard let (storage, bytes, file) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
-    if let shared = current(id), shared.contact.version == sequence, shared.json == storage[bytes] {
+    if let shared = current(id), shared.version == sequence, shared.json == storage[bytes] {
       return ChangeEntry(sequence: sequence, id: id, contact: shared)
     }
     let sequence = sequence

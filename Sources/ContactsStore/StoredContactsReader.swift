@@ -147,7 +147,7 @@ final class StoredContactsReader {
           let entry =
             try reader.isVersionedEntry()
             ? reader.versionedContact(defaultType: type) : reader.contact(version: version, defaultType: type)
-          guard entry.contact.type == type else { throw reader.damaged("a contact of another type") }
+          guard entry.type == type else { throw reader.damaged("a contact of another type") }
           return entry
         }
       default:
@@ -168,7 +168,7 @@ final class StoredContactsReader {
       default: throw damaged("unknown key \(key)")
       }
     }
-    guard let entry, entry.contact.type == .custom, version != nil else { throw damaged("incomplete entry") }
+    guard let entry, entry.type == .custom, version != nil else { throw damaged("incomplete entry") }
     return entry
   }
 
