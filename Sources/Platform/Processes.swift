@@ -30,7 +30,10 @@ public enum Processes {
 
   /// Starts `executable` with `arguments` by `posix_spawn(3)`, with `standardInput` duplicated
   /// onto descriptor 0 (how FastCGI hands a listening socket to a worker), every signal at its
-  /// default disposition and none blocked. Standard output and error are inherited.
+  /// default disposition and none blocked. Standard output and error are inherited; every other
+  /// descriptor is closed in the child, whether or not it is close-on-exec, so that a child
+  /// never holds what it was not handed (another thread's pipe or socket of the moment: a
+  /// parent waiting for that pipe's end would wait as long as the child lives).
   ///
   /// - Returns: the child's process id.
   /// - Throws: `SystemError` naming `posix_spawn`.
@@ -51,6 +54,16 @@ public enum Processes {
     for (index, entry) in handOver.enumerated() {
       posix_spawn_file_actions_adddup2(&actions, Self.stagingDescriptor + Int32(index), entry.target)
       posix_spawn_file_actions_addclose(&actions, Self.stagingDescriptor + Int32(index))
+    }
+    // Then everything else: the gaps below the highest target one by one (closing one that is
+    // not open is no error), and all above it at once.
+    let highest = max(2, handOver.map(\.target).max() ?? 0)
+    let targets = Set(handOver.map(\.target))
+    for descriptor in 3..<(highest + 1) where !targets.contains(descriptor) {
+      posix_spawn_file_actions_addclose(&actions, descriptor)
+    }
+    if let closeFrom = Self.addCloseFrom {
+      _ = closeFrom(&actions, highest + 1)
     }
 
     var attributes = posix_spawnattr_t()
@@ -75,6 +88,17 @@ public enum Processes {
 
   /// Where `spawn` parks descriptors while it hands them over.
   static let stagingDescriptor: Int32 = 900
+
+  /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run
+  /// time: Swift's Glibc module does not declare it. `nil` on an older C library, where a
+  /// child inherits the descriptors that are not close-on-exec, as before.
+  private static let addCloseFrom:
+    (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+      // RTLD_DEFAULT is the null handle in glibc.
+      guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+      return unsafeBitCast(
+        symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
   /// `kill(2)`; a process that is already gone is not an error.
   public static func send(_ signal: Int32, to pid: Int32) {

@@ -1,0 +1,40 @@
+import Foundation
+import Platform
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `Processes.spawn` hands a child exactly what it is given: standard input from the argument,
+/// standard output and error, and the listed descriptors; nothing else the parent holds.
+struct ProcessesTests {
+  @Test func aChildHoldsOnlyTheDescriptorsItWasHanded() throws {
+    let folder = TemporaryDirectory("contacts-spawn")
+    let listing = folder.path + "/descriptors"
+    // Not close-on-exec, as a descriptor of another thread or library may be at any moment.
+    let stray = open("/dev/null", O_RDONLY)
+    let handed = open("/dev/null", O_RDONLY)
+    let input = open("/dev/null", O_RDONLY)
+    try #require(stray >= 0 && handed >= 0 && input >= 0)
+    defer { for descriptor in [stray, handed, input] { close(descriptor) } }
+    // Above the handed-over target too, so that both the gap and the rest are covered.
+    let high = dup2(stray, 40)
+    try #require(high == 40)
+    defer { close(high) }
+
+    // The shell lists its own descriptors with a builtin, opening none (no redirection, no
+    // command substitution); its standard output is the listing file, handed over as 1.
+    let output = open(listing, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    try #require(output >= 0)
+    defer { close(output) }
+    let candidates = (0...64).map(String.init).joined(separator: " ")
+    let pid = try Processes.spawn(
+      "/bin/sh", arguments: ["-c", "for fd in \(candidates); do [ -L /proc/$$/fd/$fd ] && echo $fd; done; true"],
+      standardInput: input, inherited: [1: output, 5: handed])
+    #expect(try Processes.wait(for: pid) == .exited(0))
+    let held = Set(try String(contentsOfFile: listing, encoding: .utf8).split(separator: "\n").map(String.init))
+    #expect(held == ["0", "1", "2", "5"], "the child held \(held.sorted { Int($0)! < Int($1)! })")
+  }
+}
