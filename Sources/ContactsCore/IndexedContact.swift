@@ -180,7 +180,9 @@ public final class IndexedContact: Sendable {
 /// The folded userName, firstName, lastName and employeeId of a user each start with the search
 /// separator, so that the folded name and they, in a row, are the text `q` searches; for other
 /// types they are empty.
-struct FlatText: Sendable {
+struct FlatText: @unchecked Sendable {
+  // @unchecked: `ManagedBuffer` is not `Sendable`; the storage is written once, in `init`, and
+  // only read after.
   /// The runs, in the buffer's order.
   enum Run: Int {
     case name, phoneNumber, userName, firstName, lastName, employeeId
@@ -208,69 +210,108 @@ struct FlatText: Sendable {
   private static let wideBit: UInt16 = 0x200
   private static let userBit: UInt16 = 0x400
 
-  private let bytes: [UInt8]
-  /// Which optional values are present, and the flags above.
-  private let flags: UInt16
+  /// The bytes, with the flags (which optional values are present, and the bits above) as the
+  /// header: one allocation, of a class whose metadata needs no lookup (an `[UInt8]` made per
+  /// contact went through the runtime's generic metadata cache each time).
+  private final class Storage: ManagedBuffer<UInt16, UInt8> {}
+  private let storage: Storage
+
+  private var flags: UInt16 { storage.header }
 
   /// The folded id is the id itself (no run of its own).
   var idIsFolded: Bool { flags & Self.idIsFoldedBit != 0 }
 
+  /// What a run is made of: a value copied as it is, ASCII text lowercased on the way in (what
+  /// `TextFolding.fold` does to ASCII, without making the folded string), or a phone number's
+  /// digits.
+  private enum Making { case copy, lowercase, digits }
+
+  /// A value to fold: ASCII text is lowercased as it is copied; other text is folded now.
+  private static func folding(_ text: String) -> (String, Making) {
+    let isASCII = IndexedContact.withUTF8(text) { bytes in bytes.allSatisfy { $0 < 0x80 } }
+    return isASCII ? (text, .lowercase) : (TextFolding.fold(text), .copy)
+  }
+
   init(_ contact: Contact) {
     let isUser = contact.type == .user
-    let foldedID = TextFolding.fold(contact.id)
-    // `fold` hands back the same string when nothing changes: compared by identity first.
-    let idIsFolded = foldedID == contact.id
-    let digits = contact.phoneNumber.map(TextFolding.digits(of:))
-    let foldedName = TextFolding.fold(contact.name)
-    let foldedUserName = isUser ? contact.userName.map(TextFolding.fold) : nil
-    let foldedFirstName = isUser ? contact.firstName.map(TextFolding.fold) : nil
-    let foldedLastName = isUser ? contact.lastName.map(TextFolding.fold) : nil
-    let foldedEmployeeId = isUser ? contact.employeeId.map(TextFolding.fold) : nil
+    // The id's folded run is left empty when folding changes nothing (ids are mostly so).
+    let foldedID: (String, Making)? =
+      IndexedContact.withUTF8(contact.id) { bytes in
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+          return bytes.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? (contact.id, .lowercase) : nil
+        }
+        let folded = TextFolding.fold(contact.id)
+        return folded == contact.id ? nil : (folded, .copy)
+      }
+    let foldedName = Self.folding(contact.name)
+    let foldedUserName = isUser ? contact.userName.map(Self.folding) : nil
+    let foldedFirstName = isUser ? contact.firstName.map(Self.folding) : nil
+    let foldedLastName = isUser ? contact.lastName.map(Self.folding) : nil
+    let foldedEmployeeId = isUser ? contact.employeeId.map(Self.folding) : nil
     // Every run's value in the buffer's order (`Run`), without an array of them: this runs
     // once per contact a worker loads.
-    func forEachRun(_ body: (Run, String?) -> Void) {
-      body(.name, contact.name)
-      body(.phoneNumber, contact.phoneNumber)
-      body(.userName, contact.userName)
-      body(.firstName, contact.firstName)
-      body(.lastName, contact.lastName)
-      body(.employeeId, contact.employeeId)
-      body(.foldedID, idIsFolded ? nil : foldedID)
-      body(.digits, digits)
-      body(.foldedName, foldedName)
-      body(.foldedUserName, foldedUserName)
-      body(.foldedFirstName, foldedFirstName)
-      body(.foldedLastName, foldedLastName)
-      body(.foldedEmployeeId, foldedEmployeeId)
+    func forEachRun(_ body: (Run, String?, Making) -> Void) {
+      body(.name, contact.name, .copy)
+      body(.phoneNumber, contact.phoneNumber, .copy)
+      body(.userName, contact.userName, .copy)
+      body(.firstName, contact.firstName, .copy)
+      body(.lastName, contact.lastName, .copy)
+      body(.employeeId, contact.employeeId, .copy)
+      body(.foldedID, foldedID?.0, foldedID?.1 ?? .copy)
+      body(.digits, contact.phoneNumber, .digits)
+      body(.foldedName, foldedName.0, foldedName.1)
+      body(.foldedUserName, foldedUserName?.0, foldedUserName?.1 ?? .copy)
+      body(.foldedFirstName, foldedFirstName?.0, foldedFirstName?.1 ?? .copy)
+      body(.foldedLastName, foldedLastName?.0, foldedLastName?.1 ?? .copy)
+      body(.foldedEmployeeId, foldedEmployeeId?.0, foldedEmployeeId?.1 ?? .copy)
     }
-    var flags: UInt16 = (idIsFolded ? Self.idIsFoldedBit : 0) | (isUser ? Self.userBit : 0)
+    var flags: UInt16 = (foldedID == nil ? Self.idIsFoldedBit : 0) | (isUser ? Self.userBit : 0)
     var textCount = 0
-    forEachRun { run, value in
+    forEachRun { run, value, making in
       if let value {
-        textCount += value.utf8.count
+        if making == .digits {
+          textCount += IndexedContact.withUTF8(value) { bytes in
+            bytes.reduce(0) { $0 + ($1 >= UInt8(ascii: "0") && $1 <= UInt8(ascii: "9") ? 1 : 0) }
+          }
+        } else {
+          textCount += value.utf8.count
+        }
         if run.rawValue < Run.foldedID.rawValue { flags |= run.presenceBit }
       }
       if isUser && run.isSeparated { textCount += 1 }
     }
     let wide = textCount > Int(UInt16.max)
     if wide { flags |= Self.wideBit }
-    self.flags = flags
     let tableCount = Self.runCount * (wide ? 4 : 2)
-    bytes = [UInt8](unsafeUninitializedCapacity: tableCount + textCount) { buffer, initialized in
-      let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+    let storage = unsafeDowncast(
+      Storage.create(minimumCapacity: tableCount + textCount) { _ in flags }, to: Storage.self)
+    storage.withUnsafeMutablePointerToElements { elements in
+      let base = UnsafeMutableRawPointer(elements)
       var end = 0
-      forEachRun { run, value in
+      forEachRun { run, value, making in
         if isUser && run.isSeparated {
-          base.storeBytes(of: IndexedContact.searchSeparator, toByteOffset: tableCount + end, as: UInt8.self)
+          elements[tableCount + end] = IndexedContact.searchSeparator
           end += 1
         }
         if let value {
-          IndexedContact.withUTF8(value) { utf8 in
-            if let source = utf8.baseAddress {
-              (base + tableCount + end).copyMemory(from: source, byteCount: utf8.count)
+          IndexedContact.withUTF8(value) { bytes in
+            let target = elements + tableCount + end
+            switch making {
+            case .copy:
+              if let source = bytes.baseAddress { target.update(from: source, count: bytes.count) }
+              end += bytes.count
+            case .lowercase:
+              for (offset, byte) in bytes.enumerated() {
+                target[offset] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+              }
+              end += bytes.count
+            case .digits:
+              for byte in bytes where byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                elements[tableCount + end] = byte
+                end += 1
+              }
             }
           }
-          end += value.utf8.count
         }
         if wide {
           base.storeBytes(of: UInt32(end), toByteOffset: run.rawValue * 4, as: UInt32.self)
@@ -278,8 +319,8 @@ struct FlatText: Sendable {
           base.storeBytes(of: UInt16(end), toByteOffset: run.rawValue * 2, as: UInt16.self)
         }
       }
-      initialized = tableCount + textCount
     }
+    self.storage = storage
   }
 
   /// Calls `body` with the bytes of the runs `first` through `last` (the separator before
@@ -288,9 +329,10 @@ struct FlatText: Sendable {
   func withBytes<Result>(from first: Run, through last: Run, _ body: (UnsafeBufferPointer<UInt8>) -> Result)
     -> Result
   {
-    bytes.withUnsafeBufferPointer { buffer in
+    let flags = flags
+    return storage.withUnsafeMutablePointerToElements { elements in
       let wide = flags & Self.wideBit != 0
-      let raw = UnsafeRawBufferPointer(buffer)
+      let raw = UnsafeRawPointer(elements)
       func end(_ index: Int) -> Int {
         guard index >= 0 else { return 0 }
         return wide
@@ -301,7 +343,7 @@ struct FlatText: Sendable {
       var start = end(first.rawValue - 1)
       if first.isSeparated && flags & Self.userBit != 0 { start += 1 }
       let stop = max(start, end(last.rawValue))
-      return body(UnsafeBufferPointer(rebasing: buffer[(tableCount + start)..<(tableCount + stop)]))
+      return body(UnsafeBufferPointer(start: elements + tableCount + start, count: stop - start))
     }
   }
 
