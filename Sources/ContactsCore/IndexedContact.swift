@@ -46,6 +46,23 @@ public final class IndexedContact: Sendable {
       employeeId: text.string(.employeeId), version: version)
   }
 
+  /// Whether this holds exactly `contact`: the same id, type and version, and the same bytes in
+  /// every value (stricter than `Contact`'s `==`, which holds canonically equivalent text
+  /// equal). Without making the `Contact`: a loader checks each contact the journal's scan
+  /// indexed on another thread with this before it takes it.
+  public func holds(_ contact: Contact) -> Bool {
+    guard id.utf8.elementsEqual(contact.id.utf8), type == contact.type, version == contact.version else {
+      return false
+    }
+    func same(_ run: FlatText.Run, _ value: String?) -> Bool {
+      guard let value else { return !text.has(run) }
+      return text.has(run) && text.withBytes(from: run, through: run) { value.utf8.elementsEqual($0) }
+    }
+    return same(.name, contact.name) && same(.phoneNumber, contact.phoneNumber) && same(.userName, contact.userName)
+      && same(.firstName, contact.firstName) && same(.lastName, contact.lastName)
+      && same(.employeeId, contact.employeeId)
+  }
+
   /// Calls `body` with what `q` searches: the folded name, and a user's folded userName,
   /// firstName, lastName and employeeId, each after a `searchSeparator`, as one byte string so
   /// that a search is a plain byte scan.
@@ -140,15 +157,19 @@ public final class IndexedContact: Sendable {
     guard text.has(run) else { return false }
     let outcome: FoldedComparison = text.withBytes(from: run, through: run) { bytes in
       if bytes.isEmpty && run == .digits { return .noMatch }  // no digits: never matches
-      let storedIsASCII = bytes.allSatisfy { $0 < 0x80 }
-      var needsStrings = !storedIsASCII
+      // The same bytes are the same `String`; different bytes can still be (canonical
+      // equivalence) only where one side is not ASCII.
+      var needsStrings = false
       for value in values {
-        if value.utf8.allSatisfy({ $0 < 0x80 }) {
-          if storedIsASCII && value.utf8.elementsEqual(bytes) { return .match }
-        } else {
-          needsStrings = true
+        let same: Bool? = value.utf8.withContiguousStorageIfAvailable { valueBytes in
+          if valueBytes.count == bytes.count && valueBytes.elementsEqual(bytes) { return true }
+          if !needsStrings && !valueBytes.allSatisfy({ $0 < 0x80 }) { needsStrings = true }
+          return false
         }
+        if same ?? false { return .match }
+        if same == nil { needsStrings = true }
       }
+      if !needsStrings && !bytes.allSatisfy({ $0 < 0x80 }) { needsStrings = true }
       return needsStrings ? .compareStrings : .noMatch
     }
     switch outcome {
@@ -210,13 +231,13 @@ struct FlatText: @unchecked Sendable {
   private static let wideBit: UInt16 = 0x200
   private static let userBit: UInt16 = 0x400
 
-  /// The bytes, with the flags (which optional values are present, and the bits above) as the
-  /// header: one allocation, of a class whose metadata needs no lookup (an `[UInt8]` made per
-  /// contact went through the runtime's generic metadata cache each time).
-  private final class Storage: ManagedBuffer<UInt16, UInt8> {}
+  /// The bytes: one allocation, of a class whose metadata needs no lookup (an `[UInt8]` made
+  /// per contact went through the runtime's generic metadata cache each time). No header: a
+  /// `ManagedBuffer`'s header is a `var`, and every read of it paid a dynamic exclusivity check.
+  private final class Storage: ManagedBuffer<Void, UInt8> {}
   private let storage: Storage
-
-  private var flags: UInt16 { storage.header }
+  /// Which optional values are present, and the bits above.
+  private let flags: UInt16
 
   /// The folded id is the id itself (no run of its own).
   var idIsFolded: Bool { flags & Self.idIsFoldedBit != 0 }
@@ -283,8 +304,7 @@ struct FlatText: @unchecked Sendable {
     let wide = textCount > Int(UInt16.max)
     if wide { flags |= Self.wideBit }
     let tableCount = Self.runCount * (wide ? 4 : 2)
-    let storage = unsafeDowncast(
-      Storage.create(minimumCapacity: tableCount + textCount) { _ in flags }, to: Storage.self)
+    let storage = unsafeDowncast(Storage.create(minimumCapacity: tableCount + textCount) { _ in }, to: Storage.self)
     storage.withUnsafeMutablePointerToElements { elements in
       let base = UnsafeMutableRawPointer(elements)
       var end = 0
@@ -321,6 +341,7 @@ struct FlatText: @unchecked Sendable {
       }
     }
     self.storage = storage
+    self.flags = flags
   }
 
   /// Calls `body` with the bytes of the runs `first` through `last` (the separator before

@@ -75,7 +75,7 @@ struct PendingChanges {
     let (upserts, removals) = lastWords()
     // In any order: the state sorts them (ids are unique, so the order is total).
     let added = upserts.map { contact in
-      if let built = indexed(contact.version), built.contact == contact { return built }
+      if let built = indexed(contact.version), built.holds(contact) { return built }
       return IndexedContact(contact)
     }
     let built = DirectoryState.loaded(

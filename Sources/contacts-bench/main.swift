@@ -194,6 +194,8 @@ for count in userCounts {
       ("q search uncached", "q=kowalski%201234"), ("q employee id", "q=e012345"),
       ("q non-ASCII", "q=m%C3%BCller%2019999"),
       ("q common word", "q=novak"), ("q phone digits", "q=555%200001"), ("type=Queue (none)", "type=Queue"),
+      ("sorted, 100 of all", "sortBy=lastName,firstName&order=desc&limit=100"),
+      ("fields, 1,000 users", "type=User&fields=name,userName&limit=1000"),
     ])
   try applyRow("\(count) users", users, sample: directoryUsers(1)[0])
   try mixedRow(users, queries: (0..<100).map { "q=kowalski%20\(1000 + $0 * 37)" })

@@ -36,6 +36,35 @@ struct IndexedContactTests {
   }
 
   @Test(arguments: contacts)
+  func holdsIsByteEqualityOfEveryValue(contact: Contact) {
+    let indexed = IndexedContact(contact)
+    #expect(indexed.holds(contact))
+    var other = contact
+    other.version += 1
+    #expect(!indexed.holds(other))
+    other = contact
+    other.name += "x"
+    #expect(!indexed.holds(other))
+    other = contact
+    other.phoneNumber = contact.phoneNumber == nil ? "" : nil
+    #expect(!indexed.holds(other))
+    other = contact
+    other.employeeId = (contact.employeeId ?? "") + "1"
+    #expect(!indexed.holds(other))
+    other = contact
+    other.type = contact.type == .user ? .custom : .user
+    #expect(!indexed.holds(other))
+  }
+
+  /// Canonically equivalent text is `==` as a `Contact`, but not the same bytes: not held.
+  @Test func holdsTellsCanonicallyEquivalentTextApart() {
+    let precomposed = Contact(id: "z", type: .custom, name: "Zo\u{EB}")
+    let decomposed = Contact(id: "z", type: .custom, name: "Zoe\u{308}")
+    #expect(precomposed == decomposed)
+    #expect(!IndexedContact(precomposed).holds(decomposed))
+  }
+
+  @Test(arguments: contacts)
   func foldedValuesAreTheFoldedStrings(contact: Contact) {
     let indexed = IndexedContact(contact)
     let isUser = contact.type == .user
