@@ -138,9 +138,9 @@ public final class IndexedContact: Sendable {
 
   /// Whether the folded value of `attribute` is one of `values` (folded too), as `String`'s `==`
   /// compares them; never for an absent value, nor for a phone number without digits. An exact
-  /// filter checks each candidate with this: the bytes are compared where both sides are ASCII,
-  /// and `String`s are made only where canonical equivalence could tell otherwise (the Kelvin
-  /// sign is `K`, U+037E is `;`).
+  /// filter checks each candidate with this: the bytes are compared in place, and `String`s are
+  /// made only where they differ and one side is not ASCII, where canonical equivalence could
+  /// still make them equal (U+037E is `;`).
   func hasFolded(_ attribute: ContactAttribute, amongst values: [String]) -> Bool {
     let run: FlatText.Run
     switch attribute {
