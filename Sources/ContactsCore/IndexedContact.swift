@@ -210,7 +210,7 @@ struct FlatText: @unchecked Sendable {
     case foldedID, digits
     case foldedName, foldedUserName, foldedFirstName, foldedLastName, foldedEmployeeId
 
-    /// The bit of `present` telling an optional value from an absent one.
+    /// The bit of `flags` telling an optional value from an absent one.
     var presenceBit: UInt16 {
       switch self {
       case .phoneNumber, .digits: 1
