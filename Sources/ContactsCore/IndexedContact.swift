@@ -121,8 +121,8 @@ public final class IndexedContact: Sendable {
   }
 
   /// The folded value of `attribute` (digits for phone numbers), `nil` when absent. Made from
-  /// the flat text on each call: for the exact filters, which compare `String`s (canonically
-  /// equivalent texts alike), not for scans over every contact.
+  /// the flat text on each call: for the index's keys and sort texts, which need `String`s
+  /// (canonically equivalent texts alike); a filter's check on each candidate is `hasFolded`.
   func folded(_ attribute: ContactAttribute) -> String? {
     switch attribute {
     case .id: text.idIsFolded ? id : text.string(.foldedID)

@@ -35,6 +35,20 @@ struct IndexedContactTests {
     #expect(Array(indexed.json) == contact.json)
   }
 
+  /// At the run table's limit: 65,535 bytes of text still fit 16-bit ends, 65,536 take 32-bit
+  /// ones (a name and its folded copy; a phone number without digits adds one byte).
+  @Test(arguments: [(32_767, "x"), (32_768, nil)] as [(Int, String?)])
+  func textAtTheSixteenBitLimitReadsBack(nameLength: Int, phoneNumber: String?) {
+    let contact = Contact(
+      id: "limit", type: .custom, name: String(repeating: "n", count: nameLength - 1) + "Z",
+      phoneNumber: phoneNumber)
+    let indexed = IndexedContact(contact)
+    #expect(indexed.contact == contact)
+    #expect(indexed.withSortKey { Array($0) } == Array(TextFolding.fold(contact.name).utf8))
+    #expect(indexed.withPhoneDigits { $0.count } == 0)
+    #expect(indexed.folded(.phoneNumber) == phoneNumber.map { _ in "" })
+  }
+
   @Test(arguments: contacts)
   func holdsIsByteEqualityOfEveryValue(contact: Contact) {
     let indexed = IndexedContact(contact)
