@@ -54,9 +54,20 @@ public struct DirectoryState: Sendable {
     public init(
       _ indexed: [IndexedContact], upserting upserts: [IndexedContact], removing removed: some Collection<String>
     ) {
-      byID.reserveCapacity(indexed.count + upserts.count)
+      self.init(indexed, reservingFor: upserts.count)
+      apply(upserting: upserts, removing: removed)
+    }
+
+    /// Each contact of `indexed` by id, with room for `upserts` more.
+    public init(_ indexed: [IndexedContact], reservingFor upserts: Int = 0) {
+      byID.reserveCapacity(indexed.count + upserts)
       for entry in indexed { byID[entry.id] = entry }
       displaced = byID.count != indexed.count
+    }
+
+    /// `upserts` inserted or replacing theirs, and `removed` gone: what
+    /// `init(_:upserting:removing:)` does after indexing its contacts.
+    public mutating func apply(upserting upserts: [IndexedContact], removing removed: some Collection<String>) {
       for entry in upserts where byID.updateValue(entry, forKey: entry.id) != nil { displaced = true }
       for id in removed where byID.removeValue(forKey: id) != nil { displaced = true }
     }
@@ -72,8 +83,17 @@ public struct DirectoryState: Sendable {
   /// and 15,000 in a fresh process, against 13–15 ms this way). `indexed` out of order (a
   /// PostgreSQL worker's rows, or a file written otherwise) is sorted whole, in one copy.
   public static func listingOrder(_ indexed: [IndexedContact], adding upserts: [IndexedContact]) -> [IndexedContact] {
-    let added = upserts.sorted(by: IndexedContact.precedes)
-    guard isInListingOrder(indexed) else {
+    listingOrder(
+      indexed, addingSorted: upserts.sorted(by: IndexedContact.precedes), indexedInOrder: isInListingOrder(indexed))
+  }
+
+  /// `listingOrder(indexed, adding: upserts)`, given `upserts` already sorted (`added`) and
+  /// whether `indexed` is in listing order (`isInListingOrder`), which a loader finds on
+  /// another thread.
+  public static func listingOrder(
+    _ indexed: [IndexedContact], addingSorted added: [IndexedContact], indexedInOrder: Bool
+  ) -> [IndexedContact] {
+    guard indexedInOrder else {
       var all = indexed  // rows of a database, in the order of their ids
       all += added
       all.sort(by: IndexedContact.precedes)
@@ -95,7 +115,7 @@ public struct DirectoryState: Sendable {
   }
 
   /// Whether no contact of `contacts` precedes the one before it.
-  static func isInListingOrder(_ contacts: [IndexedContact]) -> Bool {
+  public static func isInListingOrder(_ contacts: [IndexedContact]) -> Bool {
     var index = 1
     while index < contacts.count {
       if IndexedContact.precedes(contacts[index], contacts[index - 1]) { return false }

@@ -188,7 +188,7 @@ public final class IndexedContact: Sendable {
   /// comparison (the folded ids, then the ids as sent), exactly as `sortBy=name` orders: a strict
   /// total order, unlike `String`'s `<`, which holds canonical equivalents equal and is not a
   /// strict weak order for text that is not in NFC.
-  static func precedes(_ lhs: IndexedContact, _ rhs: IndexedContact) -> Bool {
+  public static func precedes(_ lhs: IndexedContact, _ rhs: IndexedContact) -> Bool {
     let byName = lhs.withSortKey { left in rhs.withSortKey { right in ContactOrder.compareBytes(left, right) } }
     return byName != 0 ? byName < 0 : ContactOrder.compareIDs(lhs, rhs) < 0
   }

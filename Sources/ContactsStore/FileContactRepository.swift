@@ -281,12 +281,13 @@ public final class FileContactRepository: ContactRepository {
           contacts += try DirectoryFile.read(
             layout.path(file), type: type, version: DirectoryFile.generation(ofFile: file))
         }
+        let loading = DirectoryState.LoadingContacts(contacts)
         let capacity = changeHistory
         directoryFiles = snapshot.directoryFiles
         journal = opened
         needsReload = false
         try load(
-          contacts, answers: snapshot.answers, generation: snapshot.generation, upTo: limit, prescanned: prescan
+          loading, answers: snapshot.answers, generation: snapshot.generation, upTo: limit, prescanned: prescan
         ) {
           (current, appending) throws(StoreError) in
           let (horizon, stored) = snapshot.changes ?? (snapshot.generation, [])

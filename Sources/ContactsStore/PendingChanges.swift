@@ -68,7 +68,7 @@ struct PendingChanges {
   ///   - changeLog: the change log before these changes with the given ones appended, given how
   ///     to find a contact of the state built.
   func state(
-    applyingTo contacts: [IndexedContact], generation: UInt64,
+    applyingTo contacts: DirectoryState.LoadingContacts, generation: UInt64,
     indexed: (UInt64) -> IndexedContact? = { _ in nil },
     changeLog: (_ current: (String) -> IndexedContact?, _ appending: [ChangeEntry]) throws(StoreError) -> ChangeLog
   ) throws(StoreError) -> DirectoryState {

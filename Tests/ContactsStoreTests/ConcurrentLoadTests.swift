@@ -4,9 +4,10 @@ import Testing
 
 @testable import ContactsStore
 
-/// A worker loading many contacts builds the state's id index on a thread of its own while it
-/// puts the contacts in listing order (`DirectoryState.loaded`). The state must be the one the
-/// same contacts give on one thread: same order, same contacts by id, the same objects kept.
+/// A worker loading many contacts indexes them by id on a thread of its own, starting as soon as
+/// it has read them, while it gathers the journal's changes and puts everything in listing order
+/// (`DirectoryState.LoadingContacts`, `DirectoryState.loaded`). The state must be the one the same
+/// contacts give on one thread: same order, same contacts by id, the same objects kept.
 struct ConcurrentLoadTests {
   /// Everything of a state that `loaded` builds, as text, and the objects it kept.
   static func shape(_ state: DirectoryState) -> (text: [String], objects: [ObjectIdentifier]) {
@@ -16,11 +17,17 @@ struct ConcurrentLoadTests {
     )
   }
 
+  /// - Parameters:
+  ///   - repeated: the snapshot holds two contacts of one id twice.
+  ///   - unordered: the snapshot is not in listing order (a file written otherwise; a database's
+  ///     rows), so the contacts are sorted whole.
   @Test(arguments: [
-    (0, 0, false), (2_000, 0, false), (0, 600, false), (1_500, 400, false), (800, 300, true),
+    (0, 0, false, false), (2_000, 0, false, false), (0, 600, false, false), (1_500, 400, false, false),
+    (800, 300, true, false), (700, 200, false, true), (0, 0, false, true),
   ])
-  func theStateIsTheOneThreadsWouldNotChange(creates: Int, replacedOrRemoved: Int, repeated: Bool) {
-    var random = SeededRandom(seed: UInt64(creates + replacedOrRemoved * 7 + (repeated ? 1 : 0)))
+  func theStateIsTheOneThreadsWouldNotChange(creates: Int, replacedOrRemoved: Int, repeated: Bool, unordered: Bool) {
+    var random = SeededRandom(
+      seed: UInt64(creates + replacedOrRemoved * 7 + (repeated ? 1 : 0) + (unordered ? 3 : 0)))
     let names = ["Ann", "bob", "Émile", "ann", "Zed", "0 desk", "Front Desk"]
     func contact(_ id: String, version: UInt64) -> IndexedContact {
       IndexedContact(
@@ -49,6 +56,8 @@ struct ConcurrentLoadTests {
       if index.isMultiple(of: 2) { upserts.append(contact(id, version: sequence)) } else { removed.append(id) }
     }
     upserts.shuffle(using: &random)
+    if unordered { snapshot.shuffle(using: &random) }
+    if !repeated { #expect(DirectoryState.isInListingOrder(snapshot) == !unordered) }
 
     let oneThread = DirectoryState(indexed: snapshot, upserting: upserts, removing: removed, generation: sequence)
     let twoThreads = DirectoryState.loaded(snapshot, upserting: upserts, removing: removed, generation: sequence)

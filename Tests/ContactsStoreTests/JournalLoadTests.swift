@@ -66,7 +66,7 @@ struct JournalLoadTests {
       ahead[contact.version] = IndexedContact(contact)
     }
     let merged = try pending.state(
-      applyingTo: contacts, generation: generation, indexed: { ahead[$0] },
+      applyingTo: DirectoryState.LoadingContacts(contacts), generation: generation, indexed: { ahead[$0] },
       changeLog: { _, appending in
         ChangeLog(
           capacity: changeLog.capacity, horizon: 350, restoring: changeLog.all, sequence: \.sequence, entry: { $0 },
