@@ -13,9 +13,27 @@ public struct JSONWriter {
   }
 
   /// Appends `value` as a JSON string: quotes, and escapes for `"`, `\` and control characters.
+  ///
+  /// Text with nothing to escape (nearly all) is appended in one copy, not byte by byte.
   public mutating func append(string value: String) {
     bytes.append(UInt8(ascii: "\""))
-    for byte in value.utf8 {
+    var value = value
+    value.withUTF8 { utf8 in
+      if utf8.contains(where: Self.needsEscape) {
+        appendEscaped(utf8)
+      } else {
+        bytes.append(contentsOf: utf8)
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
+  }
+
+  private static func needsEscape(_ byte: UInt8) -> Bool {
+    byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+  }
+
+  private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+    for byte in utf8 {
       switch byte {
       case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
       case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
@@ -28,7 +46,6 @@ public struct JSONWriter {
       default: bytes.append(byte)
       }
     }
-    bytes.append(UInt8(ascii: "\""))
   }
 
   public mutating func append(integer value: some BinaryInteger) {
@@ -59,7 +76,8 @@ public struct JSONWriter {
     if !first { bytes.append(UInt8(ascii: ",")) }
     bytes.append(UInt8(ascii: "\""))
     append(raw: key)
-    bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+    bytes.append(UInt8(ascii: "\""))
+    bytes.append(UInt8(ascii: ":"))
   }
 
   /// Appends an object of string members in the given order, skipping `nil` values (absent

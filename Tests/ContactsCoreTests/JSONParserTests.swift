@@ -74,6 +74,19 @@ struct JSONParserTests {
     #expect(try JSONParser.parse(writer.bytes) == .string(text))
   }
 
+  /// Text with nothing to escape is copied whole; text with something to escape anywhere (the
+  /// last byte included) takes the byte-by-byte path. Both give exactly these bytes.
+  @Test(arguments: [
+    ("Front Desk", #""Front Desk""#), ("é 😀 Straße", #""é 😀 Straße""#), ("", #""""#),
+    ("ends with a quote\"", #""ends with a quote\"""#), ("\\", #""\\""#),
+    ("a\u{1F}b\u{0}", #""a\u001fb\u0000""#), ("tab\t", #""tab\t""#), ("\u{7F}", "\"\u{7F}\""),
+  ])
+  func writerCopiesPlainTextAndEscapesTheRest(text: String, json: String) {
+    var writer = JSONWriter()
+    writer.append(string: text)
+    #expect(writer.bytes == Array(json.utf8))
+  }
+
   @Test func elementLinesPointAtEachElement() throws {
     let text = "{\"users\": [\n  {\"id\": \"a\"},\n\n  {\"id\": \"b\"}\n]}"
     let parsed = try JSONParser.parseWithElementLines(Array(text.utf8))
