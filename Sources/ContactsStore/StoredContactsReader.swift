@@ -158,13 +158,29 @@ final class StoredContactsReader {
   }
 
   /// One custom contact of a snapshot: `{"v":V,"c":{…}}`.
+  ///
+  /// Read by its bytes when it is exactly as the store writes it, without a `String` per key;
+  /// any other shape, or damage, is read again from its start the general way, which accepts or
+  /// judges it as it always did.
   private func customEntry() throws(StoreError) -> IndexedContact {
+    let start = index
+    if take(#"{"v":"#), let digit = peek(), digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") {
+      let version = try integer()
+      if take(#","c":"#), let entry = try? contact(version: version, defaultType: .custom), entry.type == .custom,
+        take("}")
+      {
+        return entry
+      }
+    }
+    index = start
     var version: UInt64?
     var entry: IndexedContact?
     try objectMembers { (key) throws(StoreError) in
       switch key {
       case "v": version = try integer()
-      case "c": entry = try contact(version: version ?? 0, defaultType: .custom)
+      case "c":
+        guard let version else { throw damaged("a contact before its version") }
+        entry = try contact(version: version, defaultType: .custom)
       default: throw damaged("unknown key \(key)")
       }
     }
@@ -428,6 +444,15 @@ final class StoredContactsReader {
     }
     guard index > start else { throw damaged("expected a number") }
     return value
+  }
+
+  /// Takes `text` when the bytes at `index` are exactly it (no blanks skipped).
+  func take(_ text: StaticString) -> Bool {
+    let count = text.utf8CodeUnitCount
+    guard bytes.count - index >= count else { return false }
+    for offset in 0..<count where bytes[index + offset] != text.utf8Start[offset] { return false }
+    index += count
+    return true
   }
 
   func expect(_ byte: UInt8) throws(StoreError) {

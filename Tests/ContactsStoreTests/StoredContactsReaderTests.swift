@@ -169,3 +169,50 @@ struct StoredContactsReaderTests {
     #expect(again !== older && again.contact == read.contact)
   }
 }
+
+/// A snapshot's custom contacts, `{"v":V,"c":{…}}`, are read by their bytes when they are as the
+/// store writes them; any other shape is read the general way, and damage is judged as before.
+struct SnapshotEntryTests {
+  static func custom(_ entries: String) throws(StoreError) -> [IndexedContact] {
+    let snapshot = #"{"format":2,"generation":9,"files":{},"custom":["# + entries + "]}"
+    return try StoredContactsReader.reading(Array(snapshot.utf8), file: "snapshot.json") {
+      (reader) throws(StoreError) in try reader.snapshot().custom
+    }
+  }
+
+  static let object = #"{"id":"c1","name":"Desk","type":"Custom","phoneNumber":"1"}"#
+
+  @Test(arguments: [
+    #"{"v":3,"c":\#(object)}"#, #"{ "v" : 3 , "c" : \#(object) }"#, "{\"v\":3,\n\"c\":\(object)}",
+  ])
+  func everyShapeOfAnEntryReadsAlike(entry: String) throws {
+    let read = try Self.custom(entry + "," + #"{"v":4,"c":{"id":"c2","name":"Two","type":"Custom"}}"#)
+    #expect(read.map(\.id) == ["c1", "c2"])
+    #expect(read.map(\.version) == [3, 4])
+    #expect(String(decoding: read[0].json, as: UTF8.self) == Self.object)
+    #expect(read[0].contact.phoneNumber == "1")
+  }
+
+  @Test(arguments: [
+    (#"{"c":\#(object),"v":3}"#, "a contact before its version"),
+    (#"{"v":3,"c":{"id":"c1","type":"Custom"}}"#, "a contact without id or name"),
+    (#"{"v":3,"c":{"id":"c1","name":"U","type":"User"}}"#, "incomplete entry"),
+    (#"{"v":3,"c":\#(object),"x":1}"#, "unknown key x"),
+    (#"{"v":3}"#, "incomplete entry"),
+    (#"{"v":-3,"c":\#(object)}"#, "expected a number"),
+    (#"{"v":3,"c":\#(object)"#, "expected ',' or '}'"),
+  ])
+  func aDamagedEntryIsReportedAsBefore(entry: String, reason: String) {
+    do {
+      let read = try Self.custom(entry)
+      Issue.record("read \(entry) as \(read.map(\.id))")
+    } catch {
+      guard case .damaged(let file, _, let found) = error else {
+        Issue.record("\(error)")
+        return
+      }
+      #expect(file == "snapshot.json")
+      #expect(found.hasPrefix(reason + " at byte"), "\(found)")
+    }
+  }
+}
