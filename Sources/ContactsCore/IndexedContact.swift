@@ -51,12 +51,15 @@ public final class IndexedContact: Sendable {
   /// equal). Without making the `Contact`: a loader checks each contact the journal's scan
   /// indexed on another thread with this before it takes it.
   public func holds(_ contact: Contact) -> Bool {
-    guard id.utf8.elementsEqual(contact.id.utf8), type == contact.type, version == contact.version else {
+    func same(_ bytes: UnsafeBufferPointer<UInt8>, _ value: String) -> Bool {
+      Self.withUTF8(value) { Self.sameBytes(UnsafeRawBufferPointer(bytes), UnsafeRawBufferPointer($0)) }
+    }
+    guard type == contact.type, version == contact.version, Self.withUTF8(id, { same($0, contact.id) }) else {
       return false
     }
     func same(_ run: FlatText.Run, _ value: String?) -> Bool {
       guard let value else { return !text.has(run) }
-      return text.has(run) && text.withBytes(from: run, through: run) { value.utf8.elementsEqual($0) }
+      return text.has(run) && text.withBytes(from: run, through: run) { same($0, value) }
     }
     return same(.name, contact.name) && same(.phoneNumber, contact.phoneNumber) && same(.userName, contact.userName)
       && same(.firstName, contact.firstName) && same(.lastName, contact.lastName)
@@ -90,6 +93,30 @@ public final class IndexedContact: Sendable {
   static func withUTF8<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
     if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
     return Array(text.utf8).withUnsafeBufferPointer(body)
+  }
+
+  /// Whether two byte strings are the same, compared eight bytes at a time (`elementsEqual`
+  /// goes byte by byte, with a bounds check on each byte of a slice).
+  public static func sameBytes(_ lhs: UnsafeRawBufferPointer, _ rhs: UnsafeRawBufferPointer) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var offset = 0
+    while offset + 8 <= lhs.count {
+      guard
+        lhs.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+          == rhs.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+      else { return false }
+      offset += 8
+    }
+    while offset < lhs.count {
+      guard lhs[offset] == rhs[offset] else { return false }
+      offset += 1
+    }
+    return true
+  }
+
+  /// Whether this contact's JSON is exactly `bytes`.
+  public func hasJSON(_ bytes: ArraySlice<UInt8>) -> Bool {
+    json.withUnsafeBytes { mine in bytes.withUnsafeBytes { other in Self.sameBytes(mine, other) } }
   }
 
   /// Whether the folded search text contains `needle` (already folded).

@@ -144,7 +144,7 @@ struct StoredChange {
   /// - Throws: `StoreError.damaged` when the stored contact cannot be read.
   func entry(current: (String) -> IndexedContact?) throws(StoreError) -> ChangeEntry {
     guard let (storage, bytes, file) = contact else { return ChangeEntry(sequence: sequence, id: id, contact: nil) }
-    if let shared = current(id), shared.version == sequence, shared.json == storage[bytes] {
+    if let shared = current(id), shared.version == sequence, shared.hasJSON(storage[bytes]) {
       return ChangeEntry(sequence: sequence, id: id, contact: shared)
     }
     let sequence = sequence

@@ -142,4 +142,27 @@ struct IndexedContactTests {
       }
     }
   }
+
+  /// Byte strings of every length up to three words and a bit, differing at each position in
+  /// turn (in a whole word and in the tail), or in length alone.
+  @Test func sameBytesFindsEveryDifference() {
+    for count in 0...27 {
+      let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 1) }
+      bytes.withUnsafeBytes { original in
+        #expect(IndexedContact.sameBytes(original, original))
+        (bytes + [0]).withUnsafeBytes { longer in #expect(!IndexedContact.sameBytes(original, longer)) }
+      }
+      for position in 0..<count {
+        var changed = bytes
+        changed[position] ^= 0x80
+        bytes.withUnsafeBytes { original in
+          changed.withUnsafeBytes { other in #expect(!IndexedContact.sameBytes(original, other), "\(count) \(position)")
+          }
+        }
+      }
+    }
+    let contact = IndexedContact(Contact(id: "c1", type: .custom, name: "Desk"))
+    #expect(contact.hasJSON(ArraySlice(contact.json)))
+    #expect(!contact.hasJSON(ArraySlice(contact.json.dropLast())))
+  }
 }
