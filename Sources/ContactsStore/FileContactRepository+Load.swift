@@ -109,6 +109,11 @@ extension DirectoryState {
     }
     let added = upserts.sorted(by: IndexedContact.precedes)
     let prepared = work.join()
+    guard !upserts.isEmpty || !removed.isEmpty else {  // nothing to add: no second thread
+      return DirectoryState(
+        ordered: listingOrder(loading.contacts, addingSorted: [], indexedInOrder: prepared.inOrder),
+        index: prepared.takeIndex(), generation: generation)
+    }
     let indexing = BackgroundWork { () -> Prepared in
       prepared.index.apply(upserting: upserts, removing: removed)
       return prepared
