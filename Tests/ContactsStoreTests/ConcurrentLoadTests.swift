@@ -18,7 +18,7 @@ struct ConcurrentLoadTests {
   }
 
   /// - Parameters:
-  ///   - repeated: the snapshot holds two contacts of one id twice.
+  ///   - repeated: the snapshot holds two of its ids twice.
   ///   - unordered: the snapshot is not in listing order (a file written otherwise; a database's
   ///     rows), so the contacts are sorted whole.
   @Test(arguments: [
