@@ -41,6 +41,17 @@ public enum Processes {
   public static func spawn(
     _ executable: String, arguments: [String], standardInput: Int32, inherited: [Int32: Int32] = [:]
   ) throws(SystemError) -> Int32 {
+    try spawn(
+      executable, arguments: arguments, standardInput: standardInput, inherited: inherited,
+      addCloseFrom: Self.addCloseFrom)
+  }
+
+  /// `spawn`, given glibc's `posix_spawn_file_actions_addclosefrom_np` or `nil` (a C library
+  /// older than 2.34, which a test stands in for).
+  static func spawn(
+    _ executable: String, arguments: [String], standardInput: Int32, inherited: [Int32: Int32],
+    addCloseFrom: CloseFrom?
+  ) throws(SystemError) -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -62,8 +73,8 @@ public enum Processes {
     for descriptor in 3..<(highest + 1) where !targets.contains(descriptor) {
       posix_spawn_file_actions_addclose(&actions, descriptor)
     }
-    if let closeFrom = Self.addCloseFrom {
-      _ = closeFrom(&actions, highest + 1)
+    if let addCloseFrom {
+      _ = addCloseFrom(&actions, highest + 1)
     }
 
     var attributes = posix_spawnattr_t()
@@ -92,13 +103,14 @@ public enum Processes {
   /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run
   /// time: Swift's Glibc module does not declare it. `nil` on an older C library, where a
   /// child inherits the descriptors that are not close-on-exec, as before.
-  private static let addCloseFrom:
-    (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-      // RTLD_DEFAULT is the null handle in glibc.
-      guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-      return unsafeBitCast(
-        symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-    }()
+  static let addCloseFrom: CloseFrom? = {
+    // RTLD_DEFAULT is the null handle in glibc.
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: CloseFrom.self)
+  }()
+
+  /// `posix_spawn_file_actions_addclosefrom_np`'s type.
+  typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
   /// `kill(2)`; a process that is already gone is not an error.
   public static func send(_ signal: Int32, to pid: Int32) {
