@@ -102,7 +102,7 @@ public enum Processes {
 
   /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run
   /// time: Swift's Glibc module does not declare it. `nil` on an older C library, where a
-  /// child inherits the descriptors that are not close-on-exec, as before.
+  /// child inherits those above the highest handed-over one that are not close-on-exec.
   static let addCloseFrom: CloseFrom? = {
     // RTLD_DEFAULT is the null handle in glibc.
     guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
