@@ -188,13 +188,12 @@ public final class IndexedContact: Sendable {
       // equivalence) only where one side is not ASCII.
       var needsStrings = false
       for value in values {
-        let same: Bool? = value.utf8.withContiguousStorageIfAvailable { valueBytes in
-          if valueBytes.count == bytes.count && valueBytes.elementsEqual(bytes) { return true }
+        let same = Self.withUTF8(value) { valueBytes in
+          if Self.sameBytes(UnsafeRawBufferPointer(valueBytes), UnsafeRawBufferPointer(bytes)) { return true }
           if !needsStrings && !valueBytes.allSatisfy({ $0 < 0x80 }) { needsStrings = true }
           return false
         }
-        if same ?? false { return .match }
-        if same == nil { needsStrings = true }
+        if same { return .match }
       }
       if !needsStrings && !bytes.allSatisfy({ $0 < 0x80 }) { needsStrings = true }
       return needsStrings ? .compareStrings : .noMatch
