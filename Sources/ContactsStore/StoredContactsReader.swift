@@ -434,12 +434,17 @@ final class StoredContactsReader {
     return text
   }
 
+  /// A number without sign or fraction; one past `UInt64.max` is damage, not a value wrapped
+  /// around (a version or generation that silently went back).
   private func integer() throws(StoreError) -> UInt64 {
     skipWhitespace()
     var value: UInt64 = 0
     let start = index
     while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
-      value = value &* 10 &+ UInt64(bytes[index] - UInt8(ascii: "0"))
+      let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+      let (sum, carry) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+      guard !overflow, !carry else { throw damaged("a number out of range") }
+      value = sum
       index += 1
     }
     guard index > start else { throw damaged("expected a number") }

@@ -193,6 +193,13 @@ struct SnapshotEntryTests {
     #expect(read[0].contact.phoneNumber == "1")
   }
 
+  /// The largest version reads as itself, on the bytes' path and the general one; one more is
+  /// damage (above), not a version wrapped around to 0.
+  @Test(arguments: [#"{"v":18446744073709551615,"c":\#(object)}"#, #"{ "v":18446744073709551615,"c":\#(object)}"#])
+  func theLargestVersionReadsAsItself(entry: String) throws {
+    #expect(try Self.custom(entry).map(\.version) == [UInt64.max])
+  }
+
   @Test(arguments: [
     (#"{"c":\#(object),"v":3}"#, "a contact before its version"),
     (#"{"v":3,"c":{"id":"c1","type":"Custom"}}"#, "a contact without id or name"),
@@ -200,6 +207,8 @@ struct SnapshotEntryTests {
     (#"{"v":3,"c":\#(object),"x":1}"#, "unknown key x"),
     (#"{"v":3}"#, "incomplete entry"),
     (#"{"v":-3,"c":\#(object)}"#, "expected a number"),
+    (#"{"v":18446744073709551616,"c":\#(object)}"#, "a number out of range"),
+    (#"{"v":99999999999999999999,"c":\#(object)}"#, "a number out of range"),
     (#"{"v":3,"c":\#(object)"#, "expected ',' or '}'"),
   ])
   func aDamagedEntryIsReportedAsBefore(entry: String, reason: String) {
